@@ -1,0 +1,14 @@
+"""keras-mimo: MIMO ensembles for Keras 3.
+
+One network with `ensemble_size` input slots and output heads, trained on
+independently shuffled examples, holds that many independent subnetworks;
+one forward pass at test time gives their ensemble (Havasi et al., ICLR 2021).
+"""
+
+from keras_mimo.batching import mimo_batch_indices
+from keras_mimo.convert import convert
+from keras_mimo.ensembling import combine_members
+from keras_mimo.layers import MIMOHead
+from keras_mimo.layers import MIMOInput
+from keras_mimo.model import MIMOModel
+from keras_mimo.version import __version__

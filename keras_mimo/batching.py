@@ -1,0 +1,126 @@
+"""MIMO batch formation as pure functions of a batch.
+
+A MIMO training step takes `B` unique examples and builds, for each of the
+`M` ensemble members, `b * B` rows (`b` = batch repetitions):
+
+1. every example is repeated `b` times and the `b * B` rows are shuffled once;
+2. the first `floor(b * B * (1 - rho))` rows are shuffled again,
+   independently for each member; the remaining tail rows are shared by all
+   members in the same order (`rho` = input repetition probability).
+
+The members' rows are then stacked member-major along the batch axis:
+rows `[m * b * B, (m + 1) * b * B)` belong to member `m`. This "stacked"
+layout keeps the model's declared input shape, which is what lets Keras's
+`fit`, `evaluate`, `predict` and saving work unchanged on every backend.
+
+References:
+    Havasi et al., "Training independent subnetworks for robust
+    prediction", ICLR 2021.
+"""
+
+from fractions import Fraction
+
+import keras
+from keras import ops
+
+from keras_mimo._validation import check_ensemble_size
+from keras_mimo._validation import check_positive_int
+from keras_mimo._validation import check_probability
+
+# `1 - rho` is applied as an exact fraction with at most this denominator, so
+# the shuffled-row count never rounds down by one through float error
+# (e.g. 90 * (1 - 0.3) = 62.99999999999999 in float arithmetic).
+_MAX_FRACTION_DENOMINATOR = 1000
+
+
+def shuffled_row_count(num_rows, input_repetition_probability: float):
+    """Number of rows each member reshuffles: `floor(num_rows * (1 - rho))`.
+
+    Computed in integer arithmetic. `num_rows` may be a Python int or a
+    scalar integer tensor (a dynamic batch size).
+    """
+    rho = check_probability(
+        input_repetition_probability, "input_repetition_probability"
+    )
+    keep = Fraction(1.0 - rho).limit_denominator(_MAX_FRACTION_DENOMINATOR)
+    return (num_rows * keep.numerator) // keep.denominator
+
+
+def mimo_batch_indices(
+    batch_size,
+    ensemble_size: int,
+    input_repetition_probability: float = 0.0,
+    batch_repetitions: int = 1,
+    seed=None,
+):
+    """Row indices of every member's training batch.
+
+    Args:
+        batch_size: int or scalar int tensor, `B`, the number of unique
+            examples in the batch.
+        ensemble_size: int, `M`, the number of members.
+        input_repetition_probability: float in [0, 1], `rho`, the fraction of
+            rows (the tail of the shared shuffle) that all members share.
+        batch_repetitions: int >= 1, `b`, copies of each example.
+        seed: int, `None` or `keras.random.SeedGenerator`. All randomness
+            is drawn in one call, so an int seed gives one fixed batch.
+
+    Returns:
+        int32 tensor of shape `(ensemble_size, batch_repetitions * batch_size)`
+        with values in `[0, batch_size)`: member `m` takes `x[indices[m]]`.
+    """
+    ensemble_size = check_ensemble_size(ensemble_size)
+    batch_repetitions = check_positive_int(batch_repetitions, "batch_repetitions")
+    num_rows = batch_size * batch_repetitions
+    num_shuffled = shuffled_row_count(num_rows, input_repetition_probability)
+
+    # One draw: row 0 orders the shared shuffle, rows 1..M the members'.
+    keys = keras.random.uniform((ensemble_size + 1, num_rows), seed=seed)
+    repeated = ops.tile(ops.arange(batch_size, dtype="int32"), [batch_repetitions])
+    shared = ops.take(repeated, ops.argsort(keys[0]))
+
+    # Tail rows get keys above every uniform key, in increasing order, so the
+    # argsort leaves them in place and permutes only the head.
+    position = ops.arange(num_rows, dtype="int32")
+    in_head = ops.expand_dims(position < num_shuffled, 0)
+    tail_keys = 2.0 + ops.cast(position, keys.dtype)
+    member_keys = ops.where(in_head, keys[1:], ops.expand_dims(tail_keys, 0))
+    member_order = ops.argsort(member_keys, axis=-1)
+    return ops.cast(ops.take(shared, member_order), "int32")
+
+
+def stack_members(structure, indices):
+    """Gathers every member's rows and stacks them member-major.
+
+    Args:
+        structure: a tensor of shape `(B, ...)`, or a nest of them, or `None`.
+        indices: int tensor `(M, R)` from `mimo_batch_indices`.
+
+    Returns:
+        The same nest with tensors of shape `(M * R, ...)`.
+    """
+    flat_indices = ops.reshape(indices, (-1,))
+
+    def gather(tensor):
+        if tensor is None:
+            return None
+        return ops.take(tensor, flat_indices, axis=0)
+
+    return keras.tree.map_structure(gather, structure)
+
+
+def split_members(tensor, ensemble_size: int):
+    """Reshapes stacked rows `(M * R, ...)` to `(M, R, ...)`."""
+    shape = ops.shape(tensor)
+    return ops.reshape(tensor, (ensemble_size, -1) + tuple(shape[1:]))
+
+
+def merge_members(tensor):
+    """Reshapes `(M, R, ...)` to stacked rows `(M * R, ...)`."""
+    shape = ops.shape(tensor)
+    return ops.reshape(tensor, (-1,) + tuple(shape[2:]))
+
+
+def tile_members(tensor, ensemble_size: int):
+    """The same rows for every member: `(N, ...)` to stacked `(M * N, ...)`."""
+    return ops.concatenate([tensor] * ensemble_size, axis=0)

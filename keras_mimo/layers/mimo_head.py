@@ -1,0 +1,201 @@
+"""`MIMOHead`: one dense layer giving every member its own prediction."""
+
+import keras
+from keras import ops
+
+from keras_mimo._serialization import register
+from keras_mimo._validation import check_ensemble_size
+from keras_mimo._validation import check_positive_int
+from keras_mimo.ensembling import ENSEMBLE_METHODS
+from keras_mimo.ensembling import combine_members
+
+_PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
+
+
+def _activation_name(activation) -> str:
+    name = keras.activations.serialize(activation)
+    return name if isinstance(name, str) else getattr(activation, "__name__", "")
+
+
+def default_ensemble_method(activation, units: int) -> str:
+    """The combination rule implied by a head's activation.
+
+    Probabilities (softmax, sigmoid) and other activations average;
+    log-softmax outputs and logits (no activation, `units > 1`) combine by
+    log-mean-exp of the log-softmax. A one-unit head without activation is
+    ambiguous (binary logits or regression) and must say which it is.
+    """
+    name = _activation_name(activation)
+    if name == "log_softmax":
+        return "softmax_logits"
+    if name != "linear":
+        return "mean"
+    if units > 1:
+        return "softmax_logits"
+    raise ValueError(
+        "A MIMOHead with units=1 and no activation is ambiguous: pass "
+        "ensemble_method='sigmoid_logits' if it emits binary-classification "
+        "logits, or ensemble_method='mean' if it is a regression output."
+    )
+
+
+@register
+class MIMOHead(keras.layers.Layer):
+    """The members' output heads: a dense layer with `ensemble_size * units`.
+
+    The second of the two layers that make a MIMO network: it replaces the
+    backbone's final `Dense(units)`. It computes one dense layer with
+    `ensemble_size * units` outputs, splits them into the members'
+    predictions and applies `activation` to each member in float32 (also under
+    a mixed-precision policy). Its output is member-major stacked rows, the
+    layout `MIMOModel` trains on; `MIMOModel` combines them into the
+    ensemble output with `ensemble_method` at inference.
+
+    Args:
+        units: int, output units of each member (e.g. the number of classes).
+        ensemble_size: int, the number of members `M`.
+        activation: activation applied to each member's output. `None` means
+            the head emits logits (use a loss with `from_logits=True`).
+        ensemble_method: how members combine at inference, one of
+            `"mean"` (mean of the outputs: probabilities or regression),
+            `"softmax_logits"` (logits whose softmax is the mean member
+            probability) or `"sigmoid_logits"` (logits whose sigmoid is the
+            mean member probability). Defaults to `None`: `"mean"` for softmax,
+            sigmoid and other activations, `"softmax_logits"` for no activation
+            with `units > 1` or log-softmax; a one-unit head without
+            activation must choose.
+        use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+        bias_regularizer, kernel_constraint, bias_constraint: as in
+            `keras.layers.Dense`.
+        **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`).
+
+    Input shape:
+        `(N, ..., features)`.
+
+    Output shape:
+        `(M * N, ..., units)`: member-major stacked rows, float32.
+
+    Example:
+
+    ```python
+    x = keras.layers.GlobalAveragePooling2D()(features)
+    outputs = keras_mimo.MIMOHead(10, ensemble_size=3, activation="softmax")(x)
+    ```
+
+    References:
+        Havasi et al., "Training independent subnetworks for robust
+        prediction", ICLR 2021.
+    """
+
+    def __init__(
+        self,
+        units: int,
+        ensemble_size: int,
+        activation=None,
+        ensemble_method: str | None = None,
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.units = check_positive_int(units, "units")
+        self.ensemble_size = check_ensemble_size(ensemble_size)
+        self.activation = keras.activations.get(activation)
+        if ensemble_method is None:
+            ensemble_method = default_ensemble_method(self.activation, self.units)
+        if ensemble_method not in ENSEMBLE_METHODS:
+            raise ValueError(
+                f"`ensemble_method` must be one of {ENSEMBLE_METHODS} or None. "
+                f"Received: ensemble_method={ensemble_method!r}"
+            )
+        self.ensemble_method = ensemble_method
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+
+    def build(self, input_shape):
+        if input_shape[-1] is None:
+            raise ValueError(
+                "MIMOHead needs a known last (feature) dimension. Received: "
+                f"input_shape={input_shape}"
+            )
+        self.dense = keras.layers.Dense(
+            self.ensemble_size * self.units,
+            use_bias=self.use_bias,
+            kernel_initializer=self.kernel_initializer,
+            bias_initializer=self.bias_initializer,
+            kernel_regularizer=self.kernel_regularizer,
+            bias_regularizer=self.bias_regularizer,
+            kernel_constraint=self.kernel_constraint,
+            bias_constraint=self.bias_constraint,
+            dtype=self.dtype_policy,
+            name="dense",
+        )
+        self.dense.build(input_shape)
+
+    def call(self, inputs):
+        outputs = ops.cast(self.dense(inputs), "float32")
+        shape = ops.shape(outputs)
+        rank = len(outputs.shape)
+        outputs = ops.reshape(
+            outputs, tuple(shape[:-1]) + (self.ensemble_size, self.units)
+        )
+        # (N, ..., M, units) -> (M, N, ..., units) -> (M * N, ..., units).
+        outputs = ops.moveaxis(outputs, rank - 1, 0)
+        outputs = ops.reshape(outputs, (-1,) + tuple(shape[1:-1]) + (self.units,))
+        return self.activation(outputs)
+
+    def combine(self, members):
+        """Ensemble output from members `(M, N, ..., units)`: `(N, ..., units)`."""
+        return combine_members(members, self.ensemble_method, axis=0)
+
+    def compute_output_shape(self, input_shape):
+        batch = input_shape[0]
+        return (
+            None if batch is None else batch * self.ensemble_size,
+            *input_shape[1:-1],
+            self.units,
+        )
+
+    def compute_output_spec(self, inputs):
+        return keras.KerasTensor(
+            self.compute_output_shape(inputs.shape), dtype="float32"
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "units": self.units,
+                "ensemble_size": self.ensemble_size,
+                "activation": keras.activations.serialize(self.activation),
+                "ensemble_method": self.ensemble_method,
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+                "bias_initializer": keras.initializers.serialize(
+                    self.bias_initializer
+                ),
+                "kernel_regularizer": keras.regularizers.serialize(
+                    self.kernel_regularizer
+                ),
+                "bias_regularizer": keras.regularizers.serialize(
+                    self.bias_regularizer
+                ),
+                "kernel_constraint": keras.constraints.serialize(
+                    self.kernel_constraint
+                ),
+                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
+            }
+        )
+        return config

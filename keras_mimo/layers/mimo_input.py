@@ -1,0 +1,89 @@
+"""`MIMOInput`: the members' inputs, concatenated along channels."""
+
+import keras
+from keras import ops
+
+from keras_mimo._serialization import register
+from keras_mimo._validation import check_ensemble_size
+
+
+@register
+class MIMOInput(keras.layers.Layer):
+    """Concatenates the inputs of `ensemble_size` members along channels.
+
+    The first of the two layers that make a MIMO network: put it right after
+    the model's input. It receives the members' inputs stacked member-major
+    on the batch axis (rows `[m * N, (m + 1) * N)` are member `m`'s) and
+    concatenates them along the last (channel) axis, so the backbone's first
+    layer sees `ensemble_size` times the channels and everything after it is
+    shared. `MIMOModel` builds the stacked rows: during training each member
+    gets its own shuffled examples; at inference every member gets the same
+    input. Channel `m * C + c` of the output is channel `c` of member `m`.
+
+    Args:
+        ensemble_size: int, the number of members `M`.
+        **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`).
+
+    Input shape:
+        `(M * N, ..., C)`: member-major stacked rows.
+
+    Output shape:
+        `(N, ..., M * C)`.
+
+    Example:
+
+    ```python
+    inputs = keras.Input((32, 32, 3))
+    x = keras_mimo.MIMOInput(ensemble_size=3)(inputs)  # (None, 32, 32, 9)
+    ```
+
+    References:
+        Havasi et al., "Training independent subnetworks for robust
+        prediction", ICLR 2021.
+    """
+
+    def __init__(self, ensemble_size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.ensemble_size = check_ensemble_size(ensemble_size)
+
+    def build(self, input_shape):
+        if len(input_shape) < 2:
+            raise ValueError(
+                "MIMOInput expects inputs of shape (batch, ..., channels) "
+                f"with rank >= 2. Received: input_shape={input_shape}"
+            )
+        self._check_batch(input_shape[0])
+
+    def _check_batch(self, batch):
+        if batch is not None and batch % self.ensemble_size:
+            raise ValueError(
+                "MIMOInput expects member-major stacked rows: a batch "
+                f"dimension divisible by ensemble_size={self.ensemble_size}. "
+                f"Received: batch dimension {batch}"
+            )
+
+    def call(self, inputs):
+        shape = ops.shape(inputs)
+        rank = len(inputs.shape)
+        members = ops.reshape(inputs, (self.ensemble_size, -1) + tuple(shape[1:]))
+        # (M, N, ..., C) -> (N, ..., M, C): members next to the channels.
+        permutation = tuple(range(1, rank)) + (0, rank)
+        members = ops.transpose(members, permutation)
+        return ops.reshape(
+            members, (-1,) + tuple(shape[1:-1]) + (self.ensemble_size * shape[-1],)
+        )
+
+    def compute_output_shape(self, input_shape):
+        self._check_batch(input_shape[0])
+        batch = input_shape[0]
+        channels = input_shape[-1]
+        return (
+            None if batch is None else batch // self.ensemble_size,
+            *input_shape[1:-1],
+            None if channels is None else channels * self.ensemble_size,
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"ensemble_size": self.ensemble_size})
+        return config

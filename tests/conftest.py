@@ -1,0 +1,82 @@
+"""Shared fixtures: small models and data that every backend can train fast."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_mimo
+
+BACKEND = keras.backend.backend()
+
+
+def pytest_report_header(config):
+    return f"keras {keras.__version__}, backend {BACKEND}, keras_mimo from {keras_mimo.__file__}"
+
+
+@pytest.fixture(autouse=True)
+def _reset_keras_state():
+    keras.utils.set_random_seed(0)
+    keras.config.set_dtype_policy("float32")
+    yield
+    keras.config.set_dtype_policy("float32")
+    keras.backend.clear_session()
+
+
+def build_mlp_mimo(
+    ensemble_size=2,
+    input_dim=4,
+    classes=4,
+    hidden=32,
+    activation="softmax",
+    **model_kwargs,
+):
+    """A small MLP as a MIMOModel: `(N, input_dim)` -> `(N, classes)`."""
+    inputs = keras.Input((input_dim,))
+    x = keras_mimo.MIMOInput(ensemble_size)(inputs)
+    x = keras.layers.Dense(hidden, activation="relu")(x)
+    outputs = keras_mimo.MIMOHead(classes, ensemble_size, activation=activation)(x)
+    return keras_mimo.MIMOModel(inputs, outputs, **model_kwargs)
+
+
+def build_cnn_mimo(ensemble_size=3, **model_kwargs):
+    """A small CNN with batch norm as a MIMOModel on (8, 8, 3) images."""
+    inputs = keras.Input((8, 8, 3))
+    x = keras_mimo.MIMOInput(ensemble_size)(inputs)
+    x = keras.layers.Conv2D(8, 3, padding="same")(x)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras_mimo.MIMOHead(5, ensemble_size, activation="softmax")(x)
+    return keras_mimo.MIMOModel(inputs, outputs, **model_kwargs)
+
+
+def readable_labels_data(n=512, input_dim=4, seed=0):
+    """Data whose label is readable from the input: argmax of a noisy one-hot."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, input_dim, size=n)
+    x = np.eye(input_dim, dtype="float32")[y] + rng.normal(0, 0.1, (n, input_dim))
+    return x.astype("float32"), y.astype("int32")
+
+
+@pytest.fixture
+def mlp_mimo():
+    return build_mlp_mimo
+
+
+@pytest.fixture
+def cnn_mimo():
+    return build_cnn_mimo
+
+
+@pytest.fixture
+def readable_data():
+    return readable_labels_data
+
+
+@pytest.fixture
+def image_data():
+    rng = np.random.default_rng(1)
+    x = rng.random((40, 8, 8, 3)).astype("float32")
+    y = rng.integers(0, 5, 40).astype("int32")
+    return x, y
+
