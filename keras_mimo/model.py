@@ -104,13 +104,13 @@ class MIMOModel(keras.Model):
         seed: int | None = None,
         **kwargs,
     ):
-        super().__init__(*args, **kwargs)
-        if not hasattr(self, "_inputs_struct"):
+        if len(args) < 2 and not {"inputs", "outputs"} & set(kwargs):
             raise TypeError(
                 "MIMOModel must be built from a functional graph: "
                 "MIMOModel(inputs, outputs, ...). Subclassed models are not "
                 "supported."
             )
+        super().__init__(*args, **kwargs)
         self.input_repetition_probability = check_probability(
             input_repetition_probability, "input_repetition_probability"
         )
@@ -164,9 +164,21 @@ class MIMOModel(keras.Model):
     def call(self, inputs, training=None, mask=None):
         if _layout.in_stacked_rows(self):
             return super().call(inputs, training=training, mask=mask)
+        self._check_input_shape(keras.tree.flatten(inputs)[0].shape)
         stacked = _map_tensors(lambda t: tile_members(t, self.ensemble_size), inputs)
         members = super().call(stacked, training=training, mask=mask)
         return self._mimo_head.combine(split_members(members, self.ensemble_size))
+
+    def _check_input_shape(self, shape):
+        expected = tuple(self.inputs[0].shape)
+        compatible = len(shape) == len(expected) and all(
+            e is None or s is None or e == s for e, s in zip(expected[1:], shape[1:])
+        )
+        if not compatible:
+            raise ValueError(
+                f"MIMOModel {self.name!r} expected inputs of shape {expected}, "
+                f"the shape it was built with. Received: shape {tuple(shape)}"
+            )
 
     def compute_output_spec(self, inputs, training=None, mask=None):
         spec = super().compute_output_spec(inputs, training=training, mask=mask)
@@ -286,9 +298,15 @@ class MIMOModel(keras.Model):
     def _has_member_axis(self, shape) -> bool:
         """True if `shape` has a member axis; raises if it fits neither form."""
         expected = tuple(self.inputs[0].shape[1:])
-        if len(shape) == len(expected) + 1:
+
+        def fits(dims):
+            return len(dims) == len(expected) and all(
+                e is None or d is None or e == d for e, d in zip(expected, dims)
+            )
+
+        if fits(tuple(shape[1:])):
             return False
-        if len(shape) == len(expected) + 2 and shape[1] == self.ensemble_size:
+        if len(shape) > 1 and shape[1] == self.ensemble_size and fits(tuple(shape[2:])):
             return True
         raise ValueError(
             "predict_members expects inputs of shape (N, *input_shape) = "
@@ -319,6 +337,24 @@ class MIMOModel(keras.Model):
         return ops.moveaxis(split_members(stacked, self.ensemble_size), 0, 1)
 
     # -- serialization -----------------------------------------------------
+
+    _SEED_STATE_KEY = "mimo_batch_seed_state"
+
+    def save_own_variables(self, store):
+        # Keras saves layers' variables; the shuffling state belongs to the
+        # model itself, so it is stored here to resume the same batches.
+        super().save_own_variables(store)
+        store[self._SEED_STATE_KEY] = keras.ops.convert_to_numpy(
+            self._batch_seed_generator.state.value
+        )
+
+    def load_own_variables(self, store):
+        keys = list(store.keys())
+        if self._SEED_STATE_KEY in keys:
+            self._batch_seed_generator.state.assign(store[self._SEED_STATE_KEY])
+        super().load_own_variables(
+            {k: store[k] for k in keys if k != self._SEED_STATE_KEY}
+        )
 
     def get_config(self):
         config = super().get_config()

@@ -1,0 +1,81 @@
+import keras
+import numpy as np
+import pytest
+
+import keras_mimo
+
+
+def small_cnn():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    skip = keras.layers.Conv2D(4, 1)(inputs)  # the input feeds two layers
+    x = keras.layers.Add()([x, keras.layers.Cropping2D(1)(skip)])
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(5, activation="softmax", kernel_regularizer="l2", name="probs")(x)
+    return keras.Model(inputs, outputs, name="cnn")
+
+
+def test_functional_model_gets_mimo_layers_and_keeps_its_input_shape():
+    model = keras_mimo.convert(small_cnn(), 3, batch_repetitions=2, seed=1)
+    assert isinstance(model, keras_mimo.MIMOModel)
+    assert model.ensemble_size == 3 and model.batch_repetitions == 2 and model.seed == 1
+    assert tuple(model.inputs[0].shape) == (None, 8, 8, 3)
+    head = model._mimo_head
+    assert (head.units, head.ensemble_method, head.name) == (5, "mean", "probs")
+    assert isinstance(head.kernel_regularizer, keras.regularizers.L2)
+    # both consumers of the input now see the MIMOInput's 9 channels
+    convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
+    assert all(conv.kernel.shape[2] == 9 for conv in convs)
+    assert model.predict(np.zeros((4, 8, 8, 3), "float32"), verbose=0).shape == (4, 5)
+
+
+def test_sequential_model_converts():
+    seq = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)]
+    )
+    model = keras_mimo.convert(seq, 2)
+    assert model._mimo_head.ensemble_method == "softmax_logits"
+    assert model.predict_members(np.zeros((4, 6), "float32"), verbose=0).shape == (4, 2, 3)
+
+
+def test_original_model_is_untouched_and_weights_are_fresh():
+    base = small_cnn()
+    before = [w.copy() for w in base.get_weights()]
+    model = keras_mimo.convert(base, 2)
+    for w, b in zip(base.get_weights(), before):
+        np.testing.assert_array_equal(w, b)
+    assert not set(map(id, model.weights)) & set(map(id, base.weights))
+
+
+def test_converted_model_trains():
+    rng = np.random.default_rng(0)
+    x, y = rng.random((32, 8, 8, 3)).astype("float32"), rng.integers(0, 5, 32)
+    model = keras_mimo.convert(small_cnn(), 2, batch_repetitions=2)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    assert np.isfinite(model.fit(x, y, epochs=1, verbose=0).history["loss"][0])
+
+
+@pytest.mark.slow
+def test_keras_applications_resnet50_converts():
+    base = keras.applications.ResNet50(weights=None, input_shape=(32, 32, 3), classes=10)
+    model = keras_mimo.convert(base, 2)
+    assert model.predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0).shape == (2, 10)
+    # only the first convolution and the head grow
+    assert 0 < model.count_params() - base.count_params() < 0.01 * base.count_params()
+
+
+def test_model_without_final_dense_is_rejected():
+    inputs = keras.Input((4,))
+    outputs = keras.layers.Softmax()(keras.layers.Dense(3)(inputs))
+    with pytest.raises(ValueError, match="final Dense"):
+        keras_mimo.convert(keras.Model(inputs, outputs), 2)
+
+
+def test_bad_ensemble_size_is_rejected():
+    with pytest.raises(ValueError, match="ensemble_size"):
+        keras_mimo.convert(small_cnn(), 0)
+
+
+def test_non_model_is_rejected():
+    with pytest.raises(TypeError, match="functional or Sequential"):
+        keras_mimo.convert(keras.layers.Dense(3), 2)
