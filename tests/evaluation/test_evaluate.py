@@ -1,0 +1,87 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import keras_mimo
+
+
+def plain_model(seed):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(4, activation="softmax")]
+    )
+
+
+@pytest.fixture
+def data(readable_data):
+    return readable_data(60, seed=3)
+
+
+def test_mimo_model_scores_match_its_member_predictions(mlp_mimo, data):
+    x, y = data
+    model = mlp_mimo(ensemble_size=3)
+    results = keras_mimo.evaluate_ensemble(model, x, y, verbose=0)
+    members = model.predict_members(x, verbose=0).astype("float64")
+    mean = members.mean(1)
+    assert results["ensemble_size"] == 3 and results["num_examples"] == 60
+    np.testing.assert_allclose(results["accuracy"], np.mean(mean.argmax(1) == y))
+    np.testing.assert_allclose(results["nll"], -np.mean(np.log(mean[np.arange(60), y])), rtol=1e-5)
+    np.testing.assert_allclose(
+        results["member_accuracy"], [np.mean(members[:, m].argmax(1) == y) for m in range(3)]
+    )
+    assert results["disagreement"] is not None and 0.0 <= results["disagreement"] <= 1.0
+    json.dumps(results)
+
+
+def test_mimo_model_runs_one_prediction_call(mlp_mimo, data, monkeypatch):
+    x, y = data
+    model = mlp_mimo()
+    calls = []
+    original = model.predict
+    monkeypatch.setattr(model, "predict", lambda *a, **k: calls.append(model._predicting_members) or original(*a, **k))
+    keras_mimo.evaluate_ensemble(model, x, y, verbose=0)
+    assert calls == [True]  # one predict over the data, in per-member mode
+
+
+def test_deep_ensemble_and_single_model_use_the_same_call(data):
+    x, y = data
+    models = [plain_model(s) for s in range(3)]
+    ensemble = keras_mimo.evaluate_ensemble(models, x, y, verbose=0)
+    single = keras_mimo.evaluate_ensemble(models[0], x, y, verbose=0)
+    probs = np.stack([m.predict(x, verbose=0) for m in models], 1).astype("float64")
+    np.testing.assert_allclose(ensemble["nll"], -np.mean(np.log(probs.mean(1)[np.arange(60), y])), rtol=1e-5)
+    assert ensemble["ensemble_size"] == 3 and single["ensemble_size"] == 1
+    assert single["disagreement"] is None
+    np.testing.assert_allclose(single["accuracy"], single["member_accuracy"][0])
+
+
+def test_logits_models_are_converted_to_probabilities(data):
+    x, y = data
+    inputs = keras.Input((4,))
+    h = keras_mimo.MIMOInput(2)(inputs)
+    outputs = keras_mimo.MIMOHead(4, 2)(keras.layers.Dense(8, activation="relu")(h))
+    model = keras_mimo.MIMOModel(inputs, outputs)
+    results = keras_mimo.evaluate_ensemble(model, x, y, verbose=0)
+    logits = model.predict(x, verbose=0)
+    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    np.testing.assert_allclose(results["nll"], -np.mean(np.log(probs[np.arange(60), y])), rtol=1e-4)
+
+
+def test_ood_detection_results(mlp_mimo, data):
+    x, y = data
+    results = keras_mimo.evaluate_ensemble(mlp_mimo(), x, y, ood_x=x * 5.0, verbose=0)
+    assert set(results["ood"]) == {"max_prob", "entropy", "mutual_information"}
+    for scores in results["ood"].values():
+        assert set(scores) == {"auroc", "aupr", "fpr95"}
+        assert all(0.0 <= v <= 1.0 for v in scores.values())
+    json.dumps(results)
+
+
+def test_bad_arguments_are_rejected(data):
+    x, y = data
+    with pytest.raises(TypeError, match="deep ensemble"):
+        keras_mimo.evaluate_ensemble("model", x, y)
+    with pytest.raises(ValueError, match="one label per example"):
+        keras_mimo.evaluate_ensemble(plain_model(0), x, y[:10], verbose=0)
