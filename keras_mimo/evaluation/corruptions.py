@@ -165,7 +165,7 @@ def evaluate_corruptions(
     pairs = [(c, s) for c in corruptions for s in severities]
     for c, s in pairs:
         _check(c, s)
-    progress = keras.utils.Progbar(len(pairs), unit_name="corruption") if verbose else None
+    progress = keras.utils.Progbar(len(pairs), unit_name="corruption", stateful_metrics=["accuracy"]) if verbose else None
     per_corruption = {}
     for step, (corruption, severity) in enumerate(pairs):
         if source == "tfds":

@@ -1,0 +1,137 @@
+"""CIFAR data for the examples: TFDS or a local npz copy, tf.data or numpy batches.
+
+Kept apart from the training script so the quickstart and the benchmarks share it.
+"""
+
+import os
+import socket
+
+import numpy as np
+
+MEAN = np.array([0.4914, 0.4822, 0.4465], np.float32)
+STD = np.array([0.2470, 0.2435, 0.2616], np.float32)
+NUM_CLASSES = {"cifar10": 10, "cifar100": 100}
+
+
+class DataUnavailableError(RuntimeError):
+    """Raised within seconds when no data source is usable."""
+
+
+def load_npz(npz_dir):
+    """`(x_train, y_train, x_test, y_test)` uint8 NHWC from `train_{0..4}.npz`, `test.npz`."""
+    names = [f"train_{k}.npz" for k in range(5)] + ["test.npz"]
+    missing = [n for n in names if not os.path.exists(os.path.join(npz_dir, n))]
+    if missing:
+        raise DataUnavailableError(
+            f"--npz_dir={npz_dir!r} lacks {missing}. It must hold train_0..4.npz and "
+            "test.npz with uint8 arrays `x` (N, 32, 32, 3) and `y` (N,)."
+        )
+    parts = [np.load(os.path.join(npz_dir, n)) for n in names]
+    x_train = np.concatenate([p["x"] for p in parts[:5]])
+    y_train = np.concatenate([p["y"] for p in parts[:5]]).astype(np.int32)
+    return x_train, y_train, parts[5]["x"], parts[5]["y"].astype(np.int32)
+
+
+def _online(host="storage.googleapis.com", port=443, timeout=3.0) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def load_tfds(dataset, data_dir=None):
+    """CIFAR from TFDS; fails fast with a helpful message when offline and unprepared."""
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder(dataset, data_dir=data_dir)
+    if not builder.is_prepared():
+        if not _online():
+            raise DataUnavailableError(
+                f"TFDS has no prepared {dataset!r} in data_dir={builder.data_dir!r} and this "
+                "machine cannot reach the download server. Pass --data_dir pointing at a "
+                "prepared TFDS directory, or --npz_dir with a local copy (train_0..4.npz, test.npz)."
+            )
+        builder.download_and_prepare()
+    arrays = {}
+    for split in ("train", "test"):
+        ds = builder.as_dataset(split=split, as_supervised=True).batch(4096)
+        batches = list(tfds.as_numpy(ds))
+        arrays[split] = (
+            np.concatenate([b[0] for b in batches]).astype(np.uint8),
+            np.concatenate([b[1] for b in batches]).astype(np.int32),
+        )
+    return arrays["train"][0], arrays["train"][1], arrays["test"][0], arrays["test"][1]
+
+
+def normalize(images):
+    """uint8 NHWC -> float32 standardized with the CIFAR-10 channel statistics."""
+    return (images.astype(np.float32) / 255.0 - MEAN) / STD
+
+
+def augment_numpy(images, rng):
+    """Pad-4 random crop and horizontal flip, per example (uint8 NHWC)."""
+    n, h, w, _ = images.shape
+    padded = np.pad(images, ((0, 0), (4, 4), (4, 4), (0, 0)), mode="constant")
+    dy, dx = rng.integers(0, 9, n), rng.integers(0, 9, n)
+    out = np.stack([padded[i, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
+    flip = rng.random(n) < 0.5
+    out[flip] = out[flip, :, ::-1]
+    return out
+
+
+def tf_train_dataset(x, y, batch_size, seed, augment=True):
+    """tf.data: shuffle, per-example augmentation, normalization, batches of unique examples."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+
+    def prepare(image, label, *, seed_pair):
+        image = tf.cast(image, tf.float32) / 255.0
+        if augment:
+            image = tf.image.resize_with_crop_or_pad(image, 40, 40)
+            image = tf.image.stateless_random_crop(image, (32, 32, 3), seed=seed_pair)
+            image = tf.image.stateless_random_flip_left_right(image, seed=seed_pair + 1)
+        return (image - MEAN) / STD, label
+
+    counter = tf.data.Dataset.counter(seed).map(lambda c: tf.stack([c, c * 2 + 1]))
+    ds = tf.data.Dataset.zip((ds, counter)).map(
+        lambda xy, s: prepare(xy[0], xy[1], seed_pair=s), num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def tf_available() -> bool:
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def numpy_train_dataset(x, y, batch_size, seed, augment=True):
+    """The same batches as a `keras.utils.PyDataset` (no TensorFlow needed)."""
+    import keras
+
+    class CifarBatches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.epoch = 0
+            self.order = np.random.default_rng([seed, 0]).permutation(len(x))
+
+        def __len__(self):
+            return len(x) // batch_size
+
+        def __getitem__(self, i):
+            idx = self.order[i * batch_size : (i + 1) * batch_size]
+            images = x[idx]
+            if augment:
+                images = augment_numpy(images, np.random.default_rng([seed, self.epoch, i]))
+            return normalize(images), y[idx]
+
+        def on_epoch_end(self):
+            self.epoch += 1
+            self.order = np.random.default_rng([seed, self.epoch]).permutation(len(x))
+
+    return CifarBatches()

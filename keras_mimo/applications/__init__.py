@@ -1,0 +1,4 @@
+"""Reference backbones and training schedules for MIMO experiments."""
+
+from keras_mimo.applications.schedules import WarmUpStepDecay
+from keras_mimo.applications.wide_resnet import wide_resnet

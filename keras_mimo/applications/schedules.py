@@ -1,0 +1,44 @@
+"""`WarmUpStepDecay`: the MIMO reference learning-rate schedule."""
+
+import keras
+from keras import ops
+
+from keras_mimo._serialization import register
+
+
+@register
+class WarmUpStepDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up, then the rate times `decay_ratio` at each boundary.
+
+    `lr(step) = base * min(1, (step + 1) / warmup_steps) * decay_ratio ** k`,
+    with `k` the number of `decay_steps` boundaries passed. The reference
+    CIFAR recipe: 1 warm-up epoch, x0.2 at epochs 100, 200, 225 of 250.
+
+    Args:
+        base_learning_rate: float, the rate after warm-up.
+        warmup_steps: int >= 0.
+        decay_steps: increasing step boundaries.
+        decay_ratio: float multiplier at each boundary.
+    """
+
+    def __init__(self, base_learning_rate, warmup_steps, decay_steps, decay_ratio=0.2):
+        self.base_learning_rate = float(base_learning_rate)
+        self.warmup_steps = int(warmup_steps)
+        self.decay_steps = [int(s) for s in decay_steps]
+        if self.decay_steps != sorted(self.decay_steps):
+            raise ValueError(f"`decay_steps` must increase. Received: {decay_steps}")
+        self.decay_ratio = float(decay_ratio)
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        warmup = ops.minimum(1.0, (step + 1.0) / max(self.warmup_steps, 1))
+        passed = sum(ops.cast(step >= s, "float32") for s in self.decay_steps)
+        return self.base_learning_rate * warmup * ops.power(self.decay_ratio, passed)
+
+    def get_config(self):
+        return {
+            "base_learning_rate": self.base_learning_rate,
+            "warmup_steps": self.warmup_steps,
+            "decay_steps": self.decay_steps,
+            "decay_ratio": self.decay_ratio,
+        }
