@@ -41,27 +41,34 @@ def _online(host="storage.googleapis.com", port=443, timeout=3.0) -> bool:
 
 
 def load_tfds(dataset, data_dir=None):
-    """CIFAR from TFDS; fails fast with a helpful message when offline and unprepared."""
+    """CIFAR from TFDS; fails fast with a helpful message when offline and unprepared.
+
+    Offline, `tfds.load` would retry the download for minutes: a prepared copy
+    is looked for first (`download=False`), and the network is probed before
+    downloading.
+    """
     import tensorflow_datasets as tfds
 
-    builder = tfds.builder(dataset, data_dir=data_dir)
-    if not builder.is_prepared():
+    def load(download):
+        splits = tfds.load(dataset, split=["train", "test"], data_dir=data_dir,
+                           as_supervised=True, download=download)
+        arrays = []
+        for ds in splits:
+            batches = list(tfds.as_numpy(ds.batch(4096)))
+            arrays += [np.concatenate([b[0] for b in batches]).astype(np.uint8),
+                       np.concatenate([b[1] for b in batches]).astype(np.int32)]
+        return tuple(arrays)
+
+    try:
+        return load(download=False)
+    except Exception as not_prepared:  # TFDS raises AssertionError / DatasetNotFoundError
         if not _online():
             raise DataUnavailableError(
-                f"TFDS has no prepared {dataset!r} in data_dir={builder.data_dir!r} and this "
-                "machine cannot reach the download server. Pass --data_dir pointing at a "
-                "prepared TFDS directory, or --npz_dir with a local copy (train_0..4.npz, test.npz)."
-            )
-        builder.download_and_prepare()
-    arrays = {}
-    for split in ("train", "test"):
-        ds = builder.as_dataset(split=split, as_supervised=True).batch(4096)
-        batches = list(tfds.as_numpy(ds))
-        arrays[split] = (
-            np.concatenate([b[0] for b in batches]).astype(np.uint8),
-            np.concatenate([b[1] for b in batches]).astype(np.int32),
-        )
-    return arrays["train"][0], arrays["train"][1], arrays["test"][0], arrays["test"][1]
+                f"TFDS has no prepared {dataset!r} in --data_dir={data_dir!r} and this machine "
+                "cannot reach the download server. Pass --data_dir pointing at a prepared TFDS "
+                "directory, or --npz_dir with a local copy (train_0..4.npz, test.npz)."
+            ) from not_prepared
+    return load(download=True)
 
 
 def normalize(images):

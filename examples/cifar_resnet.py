@@ -68,6 +68,7 @@ flags.DEFINE_enum("pipeline", "auto", ["auto", "tf_data", "numpy"],
                   "Input pipeline: tf.data when TensorFlow is installed, else numpy.")
 flags.DEFINE_integer("train_examples", 0, "Use only the first N training examples (0: all). For smoke tests.")
 flags.DEFINE_integer("test_examples", 0, "Use only the first N test examples (0: all).")
+flags.DEFINE_integer("validation_freq", 0, "Validate every N epochs (0: about 10 times per run).")
 flags.DEFINE_integer("verbose", 1, "Keras progress bar: 0 silent, 1 bar, 2 one line per epoch.")
 
 
@@ -123,8 +124,13 @@ def load_data(config):
     return x_train, y_train, x_test, y_test
 
 
-def run(config: dict) -> dict:
-    """Trains and evaluates; returns (and writes) the metrics dictionary."""
+def run(config: dict, extra_callbacks=()) -> dict:
+    """Trains and evaluates; returns (and writes) the metrics dictionary.
+
+    `config` holds the flags by name (see `config_from_flags`);
+    `extra_callbacks` are added to `fit` (the benchmarks record learning
+    curves with them).
+    """
     import keras
 
     import keras_mimo
@@ -172,8 +178,8 @@ def run(config: dict) -> dict:
     x_test_input = cifar_data.normalize(x_test)
     model.fit(
         train, epochs=config["epochs"], steps_per_epoch=steps_per_epoch,
-        validation_data=(x_test_input, y_test), validation_freq=max(1, config["epochs"] // 10),
-        callbacks=_callbacks(out),
+        validation_data=(x_test_input, y_test), validation_freq=config["validation_freq"] or max(1, config["epochs"] // 10),
+        callbacks=_callbacks(out) + list(extra_callbacks),
         verbose=config["verbose"],
     )
     train_seconds = time.time() - start
@@ -206,7 +212,8 @@ def config_from_flags() -> dict:
         "input_repetition_probability", "batch_repetitions", "per_replica_batch_size", "epochs",
         "base_learning_rate", "l2", "warmup_epochs", "lr_decay_epochs", "lr_decay_ratio", "seed",
         "output_dir", "corruptions", "corruption_source", "corruption_examples", "corruption_types",
-        "mixed_precision", "distribution", "pipeline", "train_examples", "test_examples", "verbose",
+        "mixed_precision", "distribution", "pipeline", "train_examples", "test_examples",
+        "validation_freq", "verbose",
     ]
     return {name: getattr(FLAGS, name) for name in names}
 

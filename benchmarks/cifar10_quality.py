@@ -1,0 +1,211 @@
+r"""Quality study on real CIFAR-10: single model vs MIMO vs deep ensemble.
+
+Every variant trains the same backbone for the same number of epochs with the
+reference recipe (examples/cifar_resnet.py), then is scored with the
+package's own evaluator on the clean test set and on corrupted test sets
+(15 types x 5 severities, generated once with imagecorruptions and shared by
+all variants). Deep ensembles are formed from the single models' saved
+files. Per-variant results are written as they finish (a rerun skips
+finished variants), then the report is (re)built:
+
+    # CPU profile (this repository's 2-core machine; see docs/results.md)
+    python benchmarks/cifar10_quality.py --npz_dir ../shared/data/cifar10 --profile cpu
+    # GPU profile: the reference WRN-28-10 recipe
+    python benchmarks/cifar10_quality.py --npz_dir ../shared/data/cifar10 --profile gpu
+    # rebuild docs/results/quality.json, the plots and tables only
+    python benchmarks/cifar10_quality.py --report_only
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "examples"))
+
+PROFILES = {
+    # CPU: WRN-10-2 (0.30M parameters) trains at ~800 images/s on 2 cores, the
+    # speed of ResNet-20 but twice its width: MIMO's subnetworks need width.
+    "cpu": dict(depth=10, width_multiplier=2, epochs=10, batch_repetitions=2, corruption_examples=1000),
+    "gpu": dict(depth=28, width_multiplier=10, epochs=250, batch_repetitions=4, corruption_examples=0),
+}
+# (name, ensemble_size, seed). Order: the first single and MIMO M=2 first,
+# so a cut-short run still gives a comparison.
+VARIANTS = [
+    ("single_s0", 1, 0), ("mimo2", 2, 0), ("single_s1", 1, 1), ("single_s2", 1, 2), ("mimo3", 3, 0),
+]
+
+
+class MemberCurve:
+    """Keras callback: per-member and ensemble test accuracy after each epoch."""
+
+    def __new__(cls, *args, **kwargs):
+        import keras
+
+        class _Curve(keras.callbacks.Callback):
+            def __init__(self, x, y, rows_per_epoch):
+                super().__init__()
+                self.x, self.y, self.rows_per_epoch, self.points = x, y, rows_per_epoch, []
+
+            def on_epoch_end(self, epoch, logs=None):
+                members = self.model.predict_members(self.x, batch_size=500, verbose=0)
+                self.points.append({
+                    "epoch": epoch + 1,
+                    "rows_seen": (epoch + 1) * self.rows_per_epoch,
+                    "member_accuracy": [float(np.mean(members[:, m].argmax(-1) == self.y))
+                                        for m in range(members.shape[1])],
+                    "ensemble_accuracy": float(np.mean(members.mean(1).argmax(-1) == self.y)),
+                })
+
+        return _Curve(*args, **kwargs)
+
+
+def corrupted_sets(x_test, y_test, n, seed, cache):
+    """{(type, severity): uint8 images} for the first n test examples, cached on disk."""
+    from keras_mimo.evaluation import corruptions
+
+    if os.path.exists(cache):
+        data = np.load(cache)
+        return {tuple(k.split("@")): data[k] for k in data.files if k != "labels"}, data["labels"]
+    images, labels = x_test[:n], y_test[:n]
+    sets = {}
+    for c in corruptions.CORRUPTIONS:
+        for s in corruptions.SEVERITIES:
+            sets[(c, str(s))] = corruptions.corrupt_images(images, c, s, seed=seed)
+        print(f"corrupted: {c}", flush=True)
+    np.savez(cache, labels=labels, **{f"{c}@{s}": v for (c, s), v in sets.items()})
+    return sets, labels
+
+
+def score_corruptions(model, sets, labels):
+    import cifar_data
+    from keras_mimo.evaluation.corruptions import aggregate_corruption_results
+    from keras_mimo.evaluation.evaluate import scores_from_probabilities
+    from keras_mimo.evaluation.predictions import member_probabilities
+
+    per = {}
+    for (c, s), images in sets.items():
+        probs = member_probabilities(model, cifar_data.normalize(images), 500, verbose=0)
+        r = scores_from_probabilities(probs, labels)
+        per.setdefault(c, {})[int(s)] = {k: r[k] for k in ("accuracy", "nll", "ece", "brier")}
+    return {"per_corruption": per, **aggregate_corruption_results(per)}
+
+
+def train_variants(args, profile):
+    import cifar_data
+    import cifar_resnet
+
+    x_train, y_train, x_test, y_test = cifar_data.load_npz(args.npz_dir)
+    if args.test_examples:
+        x_test, y_test = x_test[: args.test_examples], y_test[: args.test_examples]
+    n_corrupt = profile["corruption_examples"] or len(x_test)
+    sets, labels = corrupted_sets(x_test, y_test, n_corrupt, 0, os.path.join(args.run_dir, f"corrupted_{n_corrupt}.npz"))
+    cifar_resnet.FLAGS(["cifar_resnet"])
+    for name, ensemble_size, seed in VARIANTS:
+        if args.variants and name not in args.variants:
+            continue
+        out = os.path.join(args.run_dir, name)
+        if os.path.exists(os.path.join(out, "result.json")):
+            print(f"{name}: done already", flush=True)
+            continue
+        import keras
+
+        keras.backend.clear_session()
+        config = cifar_resnet.config_from_flags()
+        reps = profile["batch_repetitions"] if ensemble_size > 1 else 1
+        config.update(
+            npz_dir=args.npz_dir, depth=profile["depth"], width_multiplier=profile["width_multiplier"],
+            epochs=args.epochs or profile["epochs"], ensemble_size=ensemble_size, batch_repetitions=reps,
+            seed=seed, output_dir=out, verbose=2, validation_freq=10**6, test_examples=args.test_examples,
+            train_examples=args.train_examples,
+        )
+        steps = (len(x_train) if not args.train_examples else args.train_examples) // config["per_replica_batch_size"]
+        curve = MemberCurve(cifar_data.normalize(x_test[:2000]), y_test[:2000],
+                            steps * config["per_replica_batch_size"] * reps)
+        start = time.time()
+        metrics = cifar_resnet.run(config, extra_callbacks=[curve])
+        model = keras.models.load_model(os.path.join(out, "model.keras"))
+        result = {
+            "name": name, "ensemble_size": ensemble_size, "seed": seed, "batch_repetitions": reps,
+            "input_repetition_probability": config["input_repetition_probability"],
+            "test": metrics["test"], "corrupted": score_corruptions(model, sets, labels),
+            "train_seconds": metrics["train_seconds"], "wall_seconds": time.time() - start,
+            "rows_processed": steps * config["per_replica_batch_size"] * reps * config["epochs"],
+            "unique_examples_seen": steps * config["per_replica_batch_size"] * config["epochs"],
+            "parameters": metrics["parameters"], "learning_curve": curve.points, "config": config,
+        }
+        with open(os.path.join(out, "result.json"), "w") as f:
+            json.dump(result, f, indent=1, default=str)
+        print(f"{name}: acc {metrics['test']['accuracy']:.4f} nll {metrics['test']['nll']:.4f} "
+              f"ece {metrics['test']['ece']:.4f} ({result['wall_seconds']:.0f} s)", flush=True)
+
+
+def deep_ensembles(args):
+    """Evaluates deep ensembles of the finished single models (2 and 3 members)."""
+    import cifar_data
+    import keras
+
+    import keras_mimo
+
+    singles = [v[0] for v in VARIANTS if v[1] == 1]
+    done = [s for s in singles if os.path.exists(os.path.join(args.run_dir, s, "model.keras"))]
+    results = {}
+    if len(done) < 2:
+        return results
+    _, _, x_test, y_test = cifar_data.load_npz(args.npz_dir)
+    if args.test_examples:
+        x_test, y_test = x_test[: args.test_examples], y_test[: args.test_examples]
+    models = [keras.models.load_model(os.path.join(args.run_dir, s, "model.keras")) for s in done]
+    n = [f for f in os.listdir(args.run_dir) if f.startswith("corrupted_")]
+    sets, labels = corrupted_sets(None, None, 0, 0, os.path.join(args.run_dir, n[0]))
+    singles_results = [json.load(open(os.path.join(args.run_dir, s, "result.json"))) for s in done]
+    for k in range(2, len(done) + 1):
+        members = models[:k]
+        results[f"deep_ensemble{k}"] = {
+            "name": f"deep_ensemble{k}", "ensemble_size": k, "members": done[:k],
+            "test": keras_mimo.evaluate_ensemble(members, cifar_data.normalize(x_test), y_test, verbose=0),
+            "corrupted": score_corruptions(members, sets, labels),
+            "train_seconds": sum(r["train_seconds"] for r in singles_results[:k]),
+            "rows_processed": sum(r["rows_processed"] for r in singles_results[:k]),
+            "parameters": sum(r["parameters"] for r in singles_results[:k]),
+        }
+    return results
+
+
+def report(args):
+    import quality_report
+
+    variants = {}
+    for name, _, _ in VARIANTS:
+        path = os.path.join(args.run_dir, name, "result.json")
+        if os.path.exists(path):
+            variants[name] = json.load(open(path))
+    variants.update(deep_ensembles(args))
+    quality_report.write(variants, args)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--npz_dir", default=os.path.join(ROOT, "..", "shared", "data", "cifar10"))
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
+    parser.add_argument("--epochs", type=int, default=0, help="override the profile's epochs")
+    parser.add_argument("--variants", nargs="*", default=[], help="subset of variant names")
+    parser.add_argument("--run_dir", default=os.path.join(ROOT, "runs", "quality"))
+    parser.add_argument("--docs_dir", default=os.path.join(ROOT, "docs"))
+    parser.add_argument("--test_examples", type=int, default=0)
+    parser.add_argument("--train_examples", type=int, default=0)
+    parser.add_argument("--report_only", action="store_true")
+    args = parser.parse_args()
+    os.makedirs(args.run_dir, exist_ok=True)
+    if not args.report_only:
+        train_variants(args, PROFILES[args.profile])
+    report(args)
+
+
+if __name__ == "__main__":
+    main()

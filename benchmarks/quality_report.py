@@ -1,0 +1,120 @@
+"""Tables, plots and JSON for the CIFAR-10 quality study (docs/results/)."""
+
+import json
+import os
+import platform
+
+import numpy as np
+
+ROWS = [
+    ("accuracy", "Acc", lambda r: r["test"]["accuracy"]),
+    ("nll", "NLL", lambda r: r["test"]["nll"]),
+    ("ece", "ECE", lambda r: r["test"]["ece"]),
+    ("brier", "Brier", lambda r: r["test"]["brier"]),
+    ("member_acc", "member acc", lambda r: r["test"]["mean_member_accuracy"]),
+    ("disagreement", "disagr.", lambda r: r["test"]["disagreement"]),
+    ("cA", "cA", lambda r: r["corrupted"]["cA"]),
+    ("cNLL", "cNLL", lambda r: r["corrupted"]["cNLL"]),
+    ("cECE", "cECE", lambda r: r["corrupted"]["cECE"]),
+]
+
+
+def _fmt(v):
+    if v is None:
+        return "-"
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def table(variants):
+    head = "| variant | M | forward passes | " + " | ".join(h for _, h, _ in ROWS) + " | rows processed | train s |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for name, r in variants.items():
+        passes = r["ensemble_size"] if name.startswith("deep") else 1
+        cells = [_fmt(f(r)) for _, _, f in ROWS]
+        lines.append(f"| {name} | {r['ensemble_size']} | {passes} | " + " | ".join(cells)
+                     + f" | {r.get('rows_processed', 0):,} | {r.get('train_seconds', 0):.0f} |")
+    return "\n".join(lines)
+
+
+def gap_closure(variants):
+    """(NLL_single - NLL_mimo) / (NLL_single - NLL_deep_ensemble) per MIMO variant."""
+    single = variants.get("single_s0")
+    de = variants.get("deep_ensemble3") or variants.get("deep_ensemble2")
+    if not single or not de:
+        return {}
+    gap = single["test"]["nll"] - de["test"]["nll"]
+    return {
+        name: {"nll_gap_closed": (single["test"]["nll"] - r["test"]["nll"]) / gap if gap else None,
+               "against": de["name"]}
+        for name, r in variants.items() if name.startswith("mimo")
+    }
+
+
+def plots(variants, out_dir):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = {}
+    # severity curves
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for name, r in variants.items():
+        sev = r["corrupted"]["per_severity"]
+        xs = [0] + [int(s) for s in sev]
+        axes[0].plot(xs, [r["test"]["accuracy"]] + [sev[s]["accuracy"] for s in sev], marker="o", label=name)
+        axes[1].plot(xs, [r["test"]["nll"]] + [sev[s]["nll"] for s in sev], marker="o", label=name)
+    for ax, t in zip(axes, ("accuracy", "NLL")):
+        ax.set_xlabel("corruption severity (0 = clean)"); ax.set_ylabel(t); ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    paths["severity"] = os.path.join(out_dir, "quality_severity.png")
+    fig.tight_layout(); fig.savefig(paths["severity"], dpi=90); plt.close(fig)
+    # NLL vs ensemble size
+    fig, ax = plt.subplots(figsize=(5, 4))
+    single = variants.get("single_s0")
+    for prefix, label in (("mimo", "MIMO (1 forward pass)"), ("deep_ensemble", "deep ensemble (M passes)")):
+        pts = sorted((r["ensemble_size"], r["test"]["nll"]) for n, r in variants.items() if n.startswith(prefix))
+        if single:
+            pts = [(1, single["test"]["nll"])] + pts
+        if pts:
+            ax.plot(*zip(*pts), marker="o", label=label)
+    ax.set_xlabel("ensemble size M"); ax.set_ylabel("test NLL"); ax.grid(alpha=0.3); ax.legend()
+    paths["ensemble_size"] = os.path.join(out_dir, "quality_nll_vs_m.png")
+    fig.tight_layout(); fig.savefig(paths["ensemble_size"], dpi=90); plt.close(fig)
+    # learning curves
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, r in variants.items():
+        curve = r.get("learning_curve")
+        if not curve:
+            continue
+        rows = [p["rows_seen"] for p in curve]
+        ax.plot(rows, [p["ensemble_accuracy"] for p in curve], marker="o", label=f"{name} ensemble")
+        if r["ensemble_size"] > 1:
+            members = np.array([p["member_accuracy"] for p in curve])
+            ax.plot(rows, members.mean(1), linestyle="--", label=f"{name} mean member")
+    ax.set_xlabel("rows seen per member"); ax.set_ylabel("test accuracy (2000 examples)")
+    ax.grid(alpha=0.3); ax.legend(fontsize=8)
+    paths["learning_curves"] = os.path.join(out_dir, "quality_learning_curves.png")
+    fig.tight_layout(); fig.savefig(paths["learning_curves"], dpi=90); plt.close(fig)
+    # reliability diagrams need per-example predictions: drawn from the saved bins
+    return paths
+
+
+def write(variants, args):
+    out_dir = os.path.join(args.docs_dir, "results")
+    os.makedirs(out_dir, exist_ok=True)
+    summary = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+        "profile": getattr(args, "profile", None),
+        "variants": variants,
+        "nll_gap_closed": gap_closure(variants),
+    }
+    with open(os.path.join(out_dir, "quality.json"), "w") as f:
+        json.dump(summary, f, indent=1, default=str)
+    md = table(variants)
+    with open(os.path.join(out_dir, "quality_table.md"), "w") as f:
+        f.write(md + "\n")
+    if variants:
+        plots(variants, out_dir)
+    print(md)
+    print(json.dumps(summary["nll_gap_closed"], indent=1))

@@ -1,0 +1,107 @@
+import json
+import os
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import keras_mimo
+
+BACKEND = keras.backend.backend()
+
+
+def tiny_config(cifar_resnet, **overrides):
+    cifar_resnet.FLAGS.unparse_flags()
+    cifar_resnet.FLAGS(["cifar_resnet"])
+    config = cifar_resnet.config_from_flags()
+    config.update(depth=10, width_multiplier=1, epochs=2, per_replica_batch_size=16, verbose=0,
+                  batch_repetitions=2)
+    config.update(overrides)
+    return config
+
+
+def test_defaults_are_the_reference_recipe(example):
+    cifar_resnet = example("cifar_resnet")
+    config = tiny_config(cifar_resnet)
+    cifar_resnet.FLAGS.unparse_flags()
+    cifar_resnet.FLAGS(["cifar_resnet"])
+    defaults = cifar_resnet.config_from_flags()
+    assert (defaults["depth"], defaults["width_multiplier"], defaults["ensemble_size"]) == (28, 10, 3)
+    assert (defaults["batch_repetitions"], defaults["per_replica_batch_size"]) == (4, 128)
+    assert defaults["input_repetition_probability"] == 0.0 and defaults["l2"] == 3e-4
+    assert defaults["epochs"] == 250 and defaults["lr_decay_epochs"] == ["100", "200", "225"]
+    assert config["depth"] == 10
+
+
+@pytest.mark.parametrize("pipeline", ["numpy"] + (["tf_data"] if BACKEND == "tensorflow" else []))
+def test_tiny_run_on_npz_writes_metrics_and_a_loadable_model(example, tiny_npz, tmp_path, pipeline):
+    cifar_resnet = example("cifar_resnet")
+    out = tmp_path / "run"
+    config = tiny_config(cifar_resnet, npz_dir=tiny_npz, output_dir=str(out), pipeline=pipeline,
+                         corruptions=True, corruption_types=["fog"], corruption_examples=10)
+    metrics = cifar_resnet.run(config)
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["test"]["num_examples"] == 30 and len(saved["test"]["member_accuracy"]) == 3
+    assert saved["corrupted"]["per_corruption"]["fog"]["5"]["num_examples"] == 10
+    assert saved["flags"]["depth"] == 10 and saved["rows_per_step"] == 32
+    model = keras.models.load_model(out / "model.keras")
+    assert isinstance(model, keras_mimo.MIMOModel) and model.batch_repetitions == 2
+    assert metrics["pipeline"] == pipeline
+
+
+def test_killed_run_resumes_from_backup(example, tiny_npz, tmp_path):
+    cifar_resnet = example("cifar_resnet")
+    out = tmp_path / "run"
+
+    class Crash(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                raise KeyboardInterrupt("simulated kill after epoch 1")
+
+    config = tiny_config(cifar_resnet, npz_dir=tiny_npz, output_dir=str(out), epochs=2)
+    with pytest.raises(KeyboardInterrupt):
+        cifar_resnet.run(config, extra_callbacks=[Crash()])
+    assert os.path.isdir(out / "backup")
+    epochs_run = []
+
+    class Count(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            epochs_run.append(epoch)
+
+    cifar_resnet.run(config, extra_callbacks=[Count()])
+    assert epochs_run == [1]  # continued with the second epoch
+
+
+def test_tfds_mock_data_run(example, tmp_path):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    cifar_resnet = example("cifar_resnet")
+    config = tiny_config(cifar_resnet, dataset="cifar100", output_dir=str(tmp_path / "run"), epochs=1)
+    with tfds.testing.mock_data(num_examples=48):
+        metrics = cifar_resnet.run(config)
+    assert metrics["test"]["num_examples"] == 48
+
+
+def test_offline_without_data_fails_fast_with_a_helpful_message(example, tmp_path, monkeypatch):
+    pytest.importorskip("tensorflow_datasets")
+    cifar_data = example("cifar_data")
+    monkeypatch.setattr(cifar_data, "_online", lambda *a, **k: False)
+    start = time.time()
+    with pytest.raises(cifar_data.DataUnavailableError, match="--npz_dir"):
+        cifar_data.load_tfds("cifar10", str(tmp_path / "empty"))
+    assert time.time() - start < 30
+
+
+def test_missing_npz_files_are_named(example, tmp_path):
+    cifar_data = example("cifar_data")
+    with pytest.raises(cifar_data.DataUnavailableError, match="train_0.npz"):
+        cifar_data.load_npz(str(tmp_path))
+
+
+def test_numpy_augmentation_crops_and_flips_per_example(example):
+    cifar_data = example("cifar_data")
+    images = np.arange(2 * 32 * 32 * 3, dtype=np.uint8).reshape(2, 32, 32, 3)
+    out = cifar_data.augment_numpy(images, np.random.default_rng(0))
+    assert out.shape == images.shape and out.dtype == np.uint8
+    same = cifar_data.augment_numpy(images, np.random.default_rng(0))
+    np.testing.assert_array_equal(out, same)
