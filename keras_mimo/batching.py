@@ -46,6 +46,21 @@ def shuffled_row_count(num_rows, input_repetition_probability: float):
     return (num_rows * keep.numerator) // keep.denominator
 
 
+def _uniform(shape, seed):
+    """`keras.random.uniform`, also for an already drawn seed tensor on TF.
+
+    Keras's TF backend accepts only int / None / SeedGenerator seeds; a seed
+    tensor (per-replica seeds under tf.distribute) goes to TF's stateless op.
+    """
+    if keras.backend.backend() == "tensorflow" and not isinstance(
+        seed, (int, type(None), keras.random.SeedGenerator)
+    ):
+        import tensorflow as tf
+
+        return tf.random.stateless_uniform(shape, seed=tf.cast(seed, "int32"))
+    return keras.random.uniform(shape, seed=seed)
+
+
 def mimo_batch_indices(
     batch_size,
     ensemble_size: int,
@@ -62,8 +77,9 @@ def mimo_batch_indices(
         input_repetition_probability: float in [0, 1], `rho`, the fraction of
             rows (the tail of the shared shuffle) that all members share.
         batch_repetitions: int >= 1, `b`, copies of each example.
-        seed: int, `None` or `keras.random.SeedGenerator`. All randomness
-            is drawn in one call, so an int seed gives one fixed batch.
+        seed: int, `None`, `keras.random.SeedGenerator`, or a drawn seed
+            tensor of shape `(2,)`. All randomness is drawn in one call, so an
+            int seed gives one fixed batch.
 
     Returns:
         int32 tensor of shape `(ensemble_size, batch_repetitions * batch_size)`
@@ -75,7 +91,7 @@ def mimo_batch_indices(
     num_shuffled = shuffled_row_count(num_rows, input_repetition_probability)
 
     # One draw: row 0 orders the shared shuffle, rows 1..M the members'.
-    keys = keras.random.uniform((ensemble_size + 1, num_rows), seed=seed)
+    keys = _uniform((ensemble_size + 1, num_rows), seed)
     repeated = ops.tile(ops.arange(batch_size, dtype="int32"), [batch_repetitions])
     shared = ops.take(repeated, ops.argsort(keys[0]))
 

@@ -24,6 +24,16 @@ def _all_layers(model):
             yield from _all_layers(layer)
 
 
+def _tf_replica_id():
+    """This replica's id under a multi-replica tf.distribute strategy, else None."""
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return None
+    return context.replica_id_in_sync_group
+
+
 def _single(layers, cls_name):
     if len(layers) != 1:
         raise ValueError(
@@ -205,10 +215,24 @@ class MIMOModel(keras.Model):
             self.ensemble_size,
             self.input_repetition_probability,
             self.batch_repetitions,
-            seed=self._batch_seed_generator,
+            seed=self._step_seed(),
         )
         x, y, sample_weight = stack_members((x, y, sample_weight), indices)
         return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+
+    def _step_seed(self):
+        """The shuffling seed of this step: the model's seed generator.
+
+        Under a `tf.distribute` strategy all replicas read the same mirrored
+        seed state; the replica id is folded in so that each replica draws its
+        own permutations of its own shard, as the reference does per core.
+        """
+        replica_id = _tf_replica_id() if keras.backend.backend() == "tensorflow" else None
+        if replica_id is None:
+            return self._batch_seed_generator
+        seed = self._batch_seed_generator.next()
+        offset = ops.cast(ops.stack([0, replica_id]), seed.dtype)
+        return seed + offset
 
     def train_step(self, *args):
         if keras.backend.backend() == "jax":
@@ -315,6 +339,26 @@ class MIMOModel(keras.Model):
             f"{', '.join(map(str, expected))}). Received: shape {tuple(shape)}"
         )
 
+    def call_members(self, inputs, training=False):
+        """Each member's output in one forward pass: `(N, ensemble_size, ...)`.
+
+        A traceable counterpart of `predict_members` (usable inside
+        `tf.function`, `jax.jit` and exported signatures).
+
+        Args:
+            inputs: `(N, *input_shape)` (every member sees the same input) or
+                `(N, ensemble_size, *input_shape)` (member `m` sees
+                `inputs[:, m]`).
+            training: forwarded to the layers.
+        """
+        x = keras.tree.flatten(inputs)[0]
+        if self._has_member_axis(x.shape):
+            x = merge_members(ops.moveaxis(x, 1, 0))
+        else:
+            x = tile_members(x, self.ensemble_size)
+        with _layout.stacked_rows(self):
+            return self._members_last(self(x, training=training))
+
     def predict_step(self, *args):
         if not self._predicting_members:
             return super().predict_step(*args)
@@ -335,6 +379,29 @@ class MIMOModel(keras.Model):
     def _members_last(self, stacked):
         """Stacked outputs `(M * N, ...)` to `(N, M, ...)`."""
         return ops.moveaxis(split_members(stacked, self.ensemble_size), 0, 1)
+
+    # -- export --------------------------------------------------------------
+
+    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
+        """Exports for serving; a SavedModel gets two endpoints.
+
+        With `format="tf_saved_model"` (TensorFlow or JAX backend) the
+        SavedModel has `serve` (the ensemble output, as `predict`) and
+        `serve_members` (`(N, ensemble_size, ...)`, as `predict_members`),
+        both on inputs of the model's input shape. Other formats (e.g.
+        `"onnx"`) are Keras's own export of the ensemble output.
+        """
+        if format != "tf_saved_model":
+            return super().export(filepath, format=format, verbose=verbose,
+                                  input_signature=input_signature, **kwargs)
+        spec = input_signature or [
+            keras.InputSpec(shape=tuple(self.inputs[0].shape), dtype=self.inputs[0].dtype)
+        ]
+        archive = keras.export.ExportArchive()
+        archive.track(self)
+        archive.add_endpoint("serve", lambda x: self(x, training=False), input_signature=spec)
+        archive.add_endpoint("serve_members", lambda x: self.call_members(x), input_signature=spec)
+        archive.write_out(filepath, verbose=bool(verbose) if verbose is not None else True)
 
     # -- serialization -----------------------------------------------------
 

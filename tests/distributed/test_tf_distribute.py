@@ -1,0 +1,125 @@
+"""tf.distribute strategies, each in its own process (devices are set before TF starts)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import keras
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="tf.distribute needs the TensorFlow backend"
+)
+
+MODEL = """
+import keras, numpy as np, keras_mimo
+def build(rho=1.0):
+    inputs = keras.Input((4,))
+    h = keras_mimo.MIMOInput(2)(inputs)
+    h = keras.layers.Dense(8, activation="relu")(h)
+    out = keras_mimo.MIMOHead(4, 2, activation="softmax")(h)
+    return keras_mimo.MIMOModel(inputs, out, input_repetition_probability=rho, seed=0)
+"""
+
+MIRRORED = MODEL + """
+import json, tensorflow as tf
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+with strategy.scope():
+    model = build(rho=1.0)
+    model.compile(keras.optimizers.SGD(0.0), "sparse_categorical_crossentropy")
+rng = np.random.default_rng(0)
+x = rng.random((32, 4)).astype("float32"); y = np.arange(32) % 4
+loss = float(model.train_on_batch(x, y))
+members = model.predict_members(x, verbose=0)
+expected = float(sum(-np.log(members[np.arange(32), m, y]).mean() for m in range(2)))
+with strategy.scope():
+    shuffler = build(rho=0.0)
+def ids(ctx):
+    r = tf.cast(ctx.replica_id_in_sync_group, tf.float32)
+    return tf.reshape(tf.range(16, dtype=tf.float32) + 100.0 * r, (16, 1))
+dist = strategy.experimental_distribute_values_from_function(ids)
+res = strategy.run(tf.function(lambda v: shuffler.form_training_batch(v)), args=(dist,))
+a, b = [v.numpy().ravel() for v in strategy.experimental_local_results(res)]
+with strategy.scope():
+    trained = build(rho=0.0)
+    trained.compile("adam", "sparse_categorical_crossentropy")
+history = trained.fit(x, y, batch_size=8, epochs=2, verbose=0)
+print(json.dumps({"loss": loss, "expected": expected, "replica0": a.tolist(), "replica1": (b - 100).tolist(),
+                  "fit_loss": history.history["loss"]}))
+"""
+
+HEADER = """
+import os
+os.environ["KERAS_BACKEND"] = "tensorflow"
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+"""
+
+
+def run_python(code, env=None, timeout=600):
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                            env=env or dict(os.environ), timeout=timeout)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_mirrored_strategy_per_replica_batches_and_summed_loss():
+    out = run_python(HEADER + MIRRORED)
+    # the loss keeps the single-device definition: members' losses summed
+    assert abs(out["loss"] - out["expected"]) < 1e-4 * out["expected"]
+    # each replica shuffles its own shard, with its own permutation
+    assert sorted(out["replica0"]) == sorted(out["replica1"]) == sorted([float(i) for i in range(16)] * 2)
+    assert out["replica0"] != out["replica1"]
+    assert all(v == v for v in out["fit_loss"])  # finite
+
+
+WORKER = MODEL + """
+import json, os, tensorflow as tf
+strategy = tf.distribute.MultiWorkerMirroredStrategy()
+with strategy.scope():
+    model = build(rho=0.0)
+# Keras 3's own fit() fails under MultiWorkerMirroredStrategy even for plain
+# models (keras-team/keras#20585), so the MIMO batch formation is driven with
+# strategy.run: each worker builds its batch from its own shard.
+def ids(ctx):
+    return tf.reshape(tf.range(16, dtype=tf.float32), (16, 1))
+dist = strategy.experimental_distribute_values_from_function(ids)
+res = strategy.run(tf.function(lambda v: model.form_training_batch(v)), args=(dist,))
+local = [v.numpy().ravel().tolist() for v in strategy.experimental_local_results(res)]
+print(json.dumps({"replicas": strategy.num_replicas_in_sync, "batch": local[0]}))
+"""
+
+
+def _free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_multi_worker_mirrored_strategy_with_two_local_workers():
+    ports = _free_ports(2)
+    cluster = {"worker": [f"localhost:{p}" for p in ports]}
+    procs = []
+    for index in range(2):
+        env = dict(os.environ, KERAS_BACKEND="tensorflow",
+                   TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        procs.append(subprocess.Popen([sys.executable, "-c", textwrap.dedent(WORKER)], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=600)
+        assert proc.returncode == 0, stderr[-4000:]
+        outputs.append(json.loads(stdout.strip().splitlines()[-1]))
+    assert [o["replicas"] for o in outputs] == [2, 2]
+    # same seed state on both workers, but each worker draws its own permutation
+    assert sorted(outputs[0]["batch"]) == sorted(outputs[1]["batch"])
+    assert outputs[0]["batch"] != outputs[1]["batch"]
