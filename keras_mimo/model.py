@@ -351,26 +351,23 @@ class MIMOModel(keras.Model):
                 `inputs[:, m]`).
             training: forwarded to the layers.
         """
+        with _layout.stacked_rows(self):
+            return self._members_last(self(self._stack_inputs(inputs), training=training))
+
+    def _stack_inputs(self, inputs):
+        """`(N, ...)` tiled, or `(N, M, ...)` re-laid, to stacked rows `(M * N, ...)`."""
         x = keras.tree.flatten(inputs)[0]
         if self._has_member_axis(x.shape):
-            x = merge_members(ops.moveaxis(x, 1, 0))
-        else:
-            x = tile_members(x, self.ensemble_size)
-        with _layout.stacked_rows(self):
-            return self._members_last(self(x, training=training))
+            return merge_members(ops.moveaxis(x, 1, 0))
+        return tile_members(x, self.ensemble_size)
 
     def predict_step(self, *args):
         if not self._predicting_members:
             return super().predict_step(*args)
         *state, data = args
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        x = keras.tree.flatten(x)[0]
-        if self._has_member_axis(x.shape):
-            x = merge_members(ops.moveaxis(x, 1, 0))
-        else:
-            x = tile_members(x, self.ensemble_size)
         with _layout.stacked_rows(self):
-            result = super().predict_step(*state, (x,))
+            result = super().predict_step(*state, (self._stack_inputs(x),))
         if keras.backend.backend() == "jax":
             outputs, non_trainable = result
             return self._members_last(outputs), non_trainable

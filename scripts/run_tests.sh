@@ -17,7 +17,7 @@ pip install -q --upgrade pip build
 pip install -q torch==2.13.0 tensorflow-cpu==2.21.0 keras==3.15.1 "jax[cpu]==0.10.2"
 rm -rf dist && python -m build --wheel --outdir dist . >/dev/null
 pip install -q --force-reinstall --no-deps dist/keras_mimo-*.whl
-pip install -q "$(ls dist/keras_mimo-*.whl)[tensorflow,jax,torch,examples,test]"
+pip install -q "$(ls dist/keras_mimo-*.whl)[tensorflow,jax,torch,examples,test,docs]"
 # TFP needs tf-keras next to TF; --no-deps keeps it from pulling full tensorflow.
 pip install -q --no-deps tf-keras==2.21.0
 
@@ -31,4 +31,6 @@ for backend in $BACKENDS; do
   # pytest exit code 5 = "no tests collected": fine for a backend with none.
   if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then status=$rc; fi
 done
+echo "=== docs: mkdocs build --strict (API reference from the docstrings)"
+mkdocs build --strict --quiet -d "$VENV/site" || status=1
 exit $status

@@ -92,16 +92,15 @@ def evaluate_ensemble(
         verbose: Keras's prediction progress bar setting.
 
     Returns:
-        A JSON-serialisable dict:
-        - ensemble: `accuracy`, `nll` (of the mean probability), `ece`,
-          `brier`, `predictive_entropy` (mean entropy of the mean probability);
-        - members: `member_accuracy`, `member_nll` (lists) and their means;
-        - diversity over member pairs: `disagreement`, `average_kl`,
-          `cosine_similarity` (`None` for one member), and
-          `mutual_information` (mean over examples);
-        - with `ood_x`: `ood` = {score: {auroc, aupr, fpr95}} for the scores
-          `max_prob` (1 - max mean probability), `entropy` and
-          `mutual_information`, OOD as the positive class.
+        A JSON-serialisable dict. Ensemble: `accuracy`, `nll` (of the mean
+        probability), `ece`, `brier`, `predictive_entropy` (mean entropy of
+        the mean probability). Members: `member_accuracy`, `member_nll`
+        (lists) and their means. Diversity over member pairs:
+        `disagreement`, `average_kl`, `cosine_similarity` (`None` for one
+        member), and `mutual_information` (mean over examples). With
+        `ood_x`: `ood` = {score: {auroc, aupr, fpr95}} for the scores
+        `max_prob` (1 - max mean probability), `entropy` and
+        `mutual_information`, OOD as the positive class.
     """
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[-1] > 1:

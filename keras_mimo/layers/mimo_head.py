@@ -64,8 +64,7 @@ class MIMOHead(keras.layers.Layer):
             sigmoid and other activations, `"softmax_logits"` for no activation
             with `units > 1` or log-softmax; a one-unit head without
             activation must choose.
-        use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
-        bias_regularizer, kernel_constraint, bias_constraint: as in
+        use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer, kernel_constraint, bias_constraint: as in
             `keras.layers.Dense`.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`).
 
