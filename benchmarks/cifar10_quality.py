@@ -177,6 +177,26 @@ def deep_ensembles(args):
     return results
 
 
+def add_reliability(variants, args):
+    """Reliability bins for variants whose result predates them (from the saved models)."""
+    import cifar_data
+    import keras
+
+    from keras_mimo.evaluation import member_probabilities
+    from keras_mimo.evaluation import reliability_bins
+
+    missing = [n for n, r in variants.items() if "reliability" not in r["test"]]
+    if not missing:
+        return
+    _, _, x_test, y_test = cifar_data.load_npz(args.npz_dir)
+    if args.test_examples:
+        x_test, y_test = x_test[: args.test_examples], y_test[: args.test_examples]
+    for name in missing:
+        model = keras.models.load_model(os.path.join(args.run_dir, name, "model.keras"))
+        probs = member_probabilities(model, cifar_data.normalize(x_test), 500, verbose=0)
+        variants[name]["test"]["reliability"] = reliability_bins(probs.mean(1), y_test)
+
+
 def report(args):
     import quality_report
 
@@ -185,6 +205,7 @@ def report(args):
         path = os.path.join(args.run_dir, name, "result.json")
         if os.path.exists(path):
             variants[name] = json.load(open(path))
+    add_reliability(variants, args)
     variants.update(deep_ensembles(args))
     quality_report.write(variants, args)
 

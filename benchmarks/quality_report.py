@@ -96,7 +96,23 @@ def plots(variants, out_dir):
     ax.grid(alpha=0.3); ax.legend(fontsize=8)
     paths["learning_curves"] = os.path.join(out_dir, "quality_learning_curves.png")
     fig.tight_layout(); fig.savefig(paths["learning_curves"], dpi=90); plt.close(fig)
-    # reliability diagrams need per-example predictions: drawn from the saved bins
+    # reliability diagrams
+    shown = ("single_s0", "mimo2", "mimo3", "deep_ensemble2", "deep_ensemble3")
+    named = [(n, r) for n, r in variants.items() if n in shown and "reliability" in r["test"]]
+    if named:
+        fig, axes = plt.subplots(1, len(named), figsize=(3.2 * len(named), 3.4), squeeze=False)
+        for ax, (name, r) in zip(axes[0], named):
+            rel = r["test"]["reliability"]
+            width = 1.0 / len(rel["count"])
+            centers = [e - width / 2 for e in rel["bin_upper_edges"]]
+            acc = [a if a is not None else 0.0 for a in rel["accuracy"]]
+            ax.bar(centers, acc, width=width, edgecolor="black", alpha=0.7, label="accuracy")
+            ax.plot([0, 1], [0, 1], "k--", linewidth=1)
+            ax.set_title(f"{name}\nECE {r['test']['ece']:.4f}", fontsize=9)
+            ax.set_xlabel("confidence"); ax.set_xlim(0, 1); ax.set_ylim(0, 1)
+        axes[0][0].set_ylabel("accuracy")
+        paths["reliability"] = os.path.join(out_dir, "quality_reliability.png")
+        fig.tight_layout(); fig.savefig(paths["reliability"], dpi=90); plt.close(fig)
     return paths
 
 

@@ -2,6 +2,7 @@
 
 from keras_mimo.evaluation.evaluate import evaluate_ensemble
 from keras_mimo.evaluation.evaluate import ood_scores
+from keras_mimo.evaluation.evaluate import reliability_bins
 from keras_mimo.evaluation.evaluate import scores_from_probabilities
 from keras_mimo.evaluation.predictions import member_probabilities
 from keras_mimo.evaluation.corruptions import CORRUPTIONS

@@ -15,6 +15,25 @@ def _metric(metric, labels, probs) -> float:
     return float(np.asarray(metric.result()))
 
 
+def reliability_bins(mean_probs, labels, num_bins: int = 15) -> dict:
+    """Per-bin counts, accuracy and mean confidence (the reliability diagram).
+
+    Bins as in `ExpectedCalibrationError`: `floor(confidence * num_bins)`,
+    1.0 in the last bin; empty bins have `None` accuracy and confidence.
+    """
+    confidence = mean_probs.max(-1)
+    correct = mean_probs.argmax(-1) == np.asarray(labels).reshape(-1)
+    bins = np.minimum((confidence.astype(np.float32) * num_bins).astype(int), num_bins - 1)
+    out = {"bin_upper_edges": [(b + 1) / num_bins for b in range(num_bins)], "count": [],
+           "accuracy": [], "confidence": []}
+    for b in range(num_bins):
+        in_bin = bins == b
+        out["count"].append(int(in_bin.sum()))
+        out["accuracy"].append(float(correct[in_bin].mean()) if in_bin.any() else None)
+        out["confidence"].append(float(confidence[in_bin].mean()) if in_bin.any() else None)
+    return out
+
+
 def scores_from_probabilities(probs, labels, num_bins: int = 15) -> dict:
     """The metric dictionary from member probabilities `(N, M, K)` and labels `(N,)`."""
     labels = np.asarray(labels).reshape(-1).astype(np.int64)
@@ -43,6 +62,7 @@ def scores_from_probabilities(probs, labels, num_bins: int = 15) -> dict:
         "average_kl": uncertainty.average_kl(probs),
         "cosine_similarity": uncertainty.cosine_similarity(probs),
         "mutual_information": float(uncertainty.mutual_information(probs).mean()),
+        "reliability": reliability_bins(mean, labels, num_bins),
     }
 
 
@@ -100,7 +120,8 @@ def evaluate_ensemble(
         member), and `mutual_information` (mean over examples). With
         `ood_x`: `ood` = {score: {auroc, aupr, fpr95}} for the scores
         `max_prob` (1 - max mean probability), `entropy` and
-        `mutual_information`, OOD as the positive class.
+        `mutual_information`, OOD as the positive class. `reliability`:
+        per-bin count, accuracy and confidence of the mean probability.
     """
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[-1] > 1:

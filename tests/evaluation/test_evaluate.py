@@ -85,3 +85,12 @@ def test_bad_arguments_are_rejected(data):
         keras_mimo.evaluate_ensemble("model", x, y)
     with pytest.raises(ValueError, match="one label per example"):
         keras_mimo.evaluate_ensemble(plain_model(0), x, y[:10], verbose=0)
+
+
+def test_reliability_bins_reproduce_the_ece(mlp_mimo, data):
+    x, y = data
+    results = keras_mimo.evaluate_ensemble(mlp_mimo(), x, y, verbose=0)
+    bins = results["reliability"]
+    assert sum(bins["count"]) == len(y) and len(bins["count"]) == 15
+    ece = sum(c / len(y) * abs(a - f) for c, a, f in zip(bins["count"], bins["accuracy"], bins["confidence"]) if c)
+    np.testing.assert_allclose(ece, results["ece"], atol=1e-5)
