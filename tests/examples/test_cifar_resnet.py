@@ -105,3 +105,21 @@ def test_numpy_augmentation_crops_and_flips_per_example(example):
     assert out.shape == images.shape and out.dtype == np.uint8
     same = cifar_data.augment_numpy(images, np.random.default_rng(0))
     np.testing.assert_array_equal(out, same)
+
+
+def test_readme_main_command_has_valid_flags(example):
+    import pathlib
+    import re
+    import shlex
+
+    readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
+    command = re.search(r"python examples/cifar_resnet\.py([^\n]*)", readme).group(1)
+    cifar_resnet = example("cifar_resnet")
+    cifar_resnet.FLAGS.unparse_flags()
+    cifar_resnet.FLAGS(["cifar_resnet"] + shlex.split(command))
+    config = cifar_resnet.config_from_flags()
+    model = keras_mimo.applications.wide_resnet(
+        depth=config["depth"], width_multiplier=config["width_multiplier"],
+        ensemble_size=config["ensemble_size"],
+    )
+    assert model.ensemble_size == 3 and config["npz_dir"]
