@@ -179,12 +179,16 @@ class MIMOModel(keras.Model):
         members = super().call(stacked, training=training, mask=mask)
         return self._mimo_head.combine(split_members(members, self.ensemble_size))
 
-    def _check_input_shape(self, shape):
-        expected = tuple(self.inputs[0].shape)
-        compatible = len(shape) == len(expected) and all(
-            e is None or s is None or e == s for e, s in zip(expected[1:], shape[1:])
+    def _fits_input_shape(self, dims) -> bool:
+        """Whether per-example `dims` match the model's input shape (None matches)."""
+        expected = tuple(self.inputs[0].shape[1:])
+        return len(dims) == len(expected) and all(
+            e is None or d is None or e == d for e, d in zip(expected, dims)
         )
-        if not compatible:
+
+    def _check_input_shape(self, shape):
+        if not self._fits_input_shape(tuple(shape[1:])):
+            expected = tuple(self.inputs[0].shape)
             raise ValueError(
                 f"MIMOModel {self.name!r} expected inputs of shape {expected}, "
                 f"the shape it was built with. Received: shape {tuple(shape)}"
@@ -321,17 +325,15 @@ class MIMOModel(keras.Model):
 
     def _has_member_axis(self, shape) -> bool:
         """True if `shape` has a member axis; raises if it fits neither form."""
-        expected = tuple(self.inputs[0].shape[1:])
-
-        def fits(dims):
-            return len(dims) == len(expected) and all(
-                e is None or d is None or e == d for e, d in zip(expected, dims)
-            )
-
-        if fits(tuple(shape[1:])):
+        if self._fits_input_shape(tuple(shape[1:])):
             return False
-        if len(shape) > 1 and shape[1] == self.ensemble_size and fits(tuple(shape[2:])):
+        if (
+            len(shape) > 1
+            and shape[1] == self.ensemble_size
+            and self._fits_input_shape(tuple(shape[2:]))
+        ):
             return True
+        expected = tuple(self.inputs[0].shape[1:])
         raise ValueError(
             "predict_members expects inputs of shape (N, *input_shape) = "
             f"(N, {', '.join(map(str, expected))}) or (N, ensemble_size, "
