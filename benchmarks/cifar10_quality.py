@@ -31,9 +31,13 @@ sys.path.insert(0, os.path.join(ROOT, "examples"))
 PROFILES = {
     # CPU: WRN-10-2 (0.30M parameters) trains at ~800 images/s on 2 cores, the
     # speed of ResNet-20 but twice its width: MIMO's subnetworks need width.
-    "cpu": dict(depth=10, width_multiplier=2, epochs=10, batch_repetitions=2, corruption_examples=1000),
-    "gpu": dict(depth=28, width_multiplier=10, epochs=250, batch_repetitions=4, corruption_examples=0),
+    "cpu": dict(depth=10, width_multiplier=2, epochs=10, batch_repetitions=2,
+                input_repetition_probability=0.0, corruption_examples=1000),
+    "gpu": dict(depth=28, width_multiplier=10, epochs=250, batch_repetitions=4,
+                input_repetition_probability=0.0, corruption_examples=0),
 }
+# Profile keys a command-line flag of the same name may override.
+OVERRIDABLE = ("depth", "width_multiplier", "batch_repetitions", "input_repetition_probability", "corruption_examples")
 # (name, ensemble_size, seed). Order: the first single and MIMO M=2 first,
 # so a cut-short run still gives a comparison.
 VARIANTS = [
@@ -42,17 +46,20 @@ VARIANTS = [
 
 
 class MemberCurve:
-    """Keras callback: per-member and ensemble test accuracy after each epoch."""
+    """Keras callback: per-member and ensemble test accuracy during training (about 20 points)."""
 
     def __new__(cls, *args, **kwargs):
         import keras
 
         class _Curve(keras.callbacks.Callback):
-            def __init__(self, x, y, rows_per_epoch):
+            def __init__(self, x, y, rows_per_epoch, epochs):
                 super().__init__()
                 self.x, self.y, self.rows_per_epoch, self.points = x, y, rows_per_epoch, []
+                self.every, self.epochs = max(1, epochs // 20), epochs  # at most ~20 points
 
             def on_epoch_end(self, epoch, logs=None):
+                if (epoch + 1) % self.every and epoch + 1 != self.epochs:
+                    return
                 members = self.model.predict_members(self.x, batch_size=500, verbose=0)
                 self.points.append({
                     "epoch": epoch + 1,
@@ -82,6 +89,11 @@ def corrupted_sets(x_test, y_test, n, seed, cache):
     return sets, labels
 
 
+def corruption_cache(args, n):
+    """Where the corrupted sets of the first n test examples are cached."""
+    return args.corruption_cache or os.path.join(args.run_dir, f"corrupted_{n}.npz")
+
+
 def score_corruptions(model, sets, labels):
     import cifar_data
     from keras_mimo.evaluation.corruptions import aggregate_corruption_results
@@ -104,7 +116,7 @@ def train_variants(args, profile):
     if args.test_examples:
         x_test, y_test = x_test[: args.test_examples], y_test[: args.test_examples]
     n_corrupt = profile["corruption_examples"] or len(x_test)
-    sets, labels = corrupted_sets(x_test, y_test, n_corrupt, 0, os.path.join(args.run_dir, f"corrupted_{n_corrupt}.npz"))
+    sets, labels = corrupted_sets(x_test, y_test, n_corrupt, 0, corruption_cache(args, n_corrupt))
     cifar_resnet.FLAGS(["cifar_resnet"])
     for name, ensemble_size, seed in VARIANTS:
         if args.variants and name not in args.variants:
@@ -120,13 +132,14 @@ def train_variants(args, profile):
         reps = profile["batch_repetitions"] if ensemble_size > 1 else 1
         config.update(
             npz_dir=args.npz_dir, depth=profile["depth"], width_multiplier=profile["width_multiplier"],
-            epochs=args.epochs or profile["epochs"], ensemble_size=ensemble_size, batch_repetitions=reps,
+            epochs=profile["epochs"], ensemble_size=ensemble_size, batch_repetitions=reps,
+            input_repetition_probability=profile["input_repetition_probability"] if ensemble_size > 1 else 0.0,
             seed=seed, output_dir=out, verbose=2, validation_freq=10**6, test_examples=args.test_examples,
             train_examples=args.train_examples,
         )
         steps = (len(x_train) if not args.train_examples else args.train_examples) // config["per_replica_batch_size"]
         curve = MemberCurve(cifar_data.normalize(x_test[:2000]), y_test[:2000],
-                            steps * config["per_replica_batch_size"] * reps)
+                            steps * config["per_replica_batch_size"] * reps, config["epochs"])
         start = time.time()
         metrics = cifar_resnet.run(config, extra_callbacks=[curve])
         model = keras.models.load_model(os.path.join(out, "model.keras"))
@@ -161,8 +174,8 @@ def deep_ensembles(args):
     if args.test_examples:
         x_test, y_test = x_test[: args.test_examples], y_test[: args.test_examples]
     models = [keras.models.load_model(os.path.join(args.run_dir, s, "model.keras")) for s in done]
-    n = [f for f in os.listdir(args.run_dir) if f.startswith("corrupted_")]
-    sets, labels = corrupted_sets(None, None, 0, 0, os.path.join(args.run_dir, n[0]))
+    n_corrupt = profile_from_args(args)["corruption_examples"] or len(x_test)
+    sets, labels = corrupted_sets(x_test, y_test, n_corrupt, 0, corruption_cache(args, n_corrupt))
     singles_results = [json.load(open(os.path.join(args.run_dir, s, "result.json"))) for s in done]
     for k in range(2, len(done) + 1):
         members = models[:k]
@@ -210,7 +223,7 @@ def report(args):
     quality_report.write(variants, args)
 
 
-def main():
+def parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--npz_dir", default=os.path.join(ROOT, "..", "shared", "data", "cifar10"))
     parser.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
@@ -218,13 +231,30 @@ def main():
     parser.add_argument("--variants", nargs="*", default=[], help="subset of variant names")
     parser.add_argument("--run_dir", default=os.path.join(ROOT, "runs", "quality"))
     parser.add_argument("--docs_dir", default=os.path.join(ROOT, "docs"))
+    parser.add_argument("--corruption_cache", default=None, help="npz cache of the corrupted sets (default: in run_dir)")
     parser.add_argument("--test_examples", type=int, default=0)
     parser.add_argument("--train_examples", type=int, default=0)
+    for key in OVERRIDABLE:
+        parser.add_argument(f"--{key}", type=type(PROFILES["cpu"][key]), default=None,
+                            help="override the profile's value")
     parser.add_argument("--report_only", action="store_true")
-    args = parser.parse_args()
+    return parser
+
+
+def profile_from_args(args):
+    """The chosen profile with the command line's overrides applied."""
+    profile = dict(PROFILES[args.profile])
+    if args.epochs:
+        profile["epochs"] = args.epochs
+    profile.update({k: getattr(args, k) for k in OVERRIDABLE if getattr(args, k) is not None})
+    return profile
+
+
+def main():
+    args = parser().parse_args()
     os.makedirs(args.run_dir, exist_ok=True)
     if not args.report_only:
-        train_variants(args, PROFILES[args.profile])
+        train_variants(args, profile_from_args(args))
     report(args)
 
 

@@ -80,3 +80,16 @@ def image_data():
     y = rng.integers(0, 5, 40).astype("int32")
     return x, y
 
+
+@pytest.fixture
+def tiny_npz(tmp_path):
+    """A CIFAR-10-shaped npz copy: 5 x 40 train, 30 test random images."""
+    rng = np.random.default_rng(0)
+    d = tmp_path / "npz"
+    d.mkdir()
+    for k in range(5):
+        np.savez(d / f"train_{k}.npz", x=rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8),
+                 y=rng.integers(0, 10, 40).astype(np.uint8))
+    np.savez(d / "test.npz", x=rng.integers(0, 256, (30, 32, 32, 3), dtype=np.uint8),
+             y=rng.integers(0, 10, 30).astype(np.uint8))
+    return str(d)

@@ -4,7 +4,6 @@ import importlib.util
 import pathlib
 import sys
 
-import numpy as np
 import pytest
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
@@ -26,17 +25,3 @@ def load_example(name):
 @pytest.fixture
 def example():
     return load_example
-
-
-@pytest.fixture
-def tiny_npz(tmp_path):
-    """A CIFAR-10-shaped npz copy: 5 x 40 train, 30 test random images."""
-    rng = np.random.default_rng(0)
-    d = tmp_path / "npz"
-    d.mkdir()
-    for k in range(5):
-        np.savez(d / f"train_{k}.npz", x=rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8),
-                 y=rng.integers(0, 10, 40).astype(np.uint8))
-    np.savez(d / "test.npz", x=rng.integers(0, 256, (30, 32, 32, 3), dtype=np.uint8),
-             y=rng.integers(0, 10, 30).astype(np.uint8))
-    return str(d)
