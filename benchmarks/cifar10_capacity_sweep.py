@@ -10,7 +10,7 @@ models of seeds 0 and 1 and MIMO M=2) with the same recipe, scores them on
 the full clean test set and on shared corrupted test sets, and forms the
 deep ensemble of the two singles. Points are `width:train_examples`; each
 has its own resumable run directory. Writes docs/results/capacity_sweep.json,
-capacity_sweep.md and capacity_sweep.png:
+capacity_sweep.md, capacity_sweep.png and capacity_sweep_curves.png:
 
     python benchmarks/cifar10_capacity_sweep.py --npz_dir ../shared/data/cifar10 \
         --points 2:2000 2:5000 2:10000 1:2000
@@ -138,14 +138,38 @@ def plot(rows, path):
                 continue
             for ax, metric in zip(ax_row, ("accuracy", "nll", "ece")):
                 ax.plot([x for x, _ in pts], [r[metric] for _, r in pts], marker="o", label=label)
+        ticks = sorted({r[key] for r in rows if keep(r)})
         for ax, metric in zip(ax_row, ("test accuracy", "test NLL", "test ECE")):
             ax.set_xlabel(xlabel); ax.set_ylabel(metric); ax.set_xscale("log", base=2)
+            ax.set_xticks(ticks, [f"{t:,}" for t in ticks]); ax.minorticks_off()
             ax.set_title(title, fontsize=9); ax.grid(alpha=0.3)
         ax_row[0].legend(fontsize=8)
     fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
 
 
-def main():
+def plot_curves(curves, path):
+    """Test accuracy during training (2,000 test images) of single and MIMO, one panel per point."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = sorted(curves)
+    fig, axes = plt.subplots(1, len(points), figsize=(3.6 * len(points), 3.4), squeeze=False)
+    for ax, point in zip(axes[0], points):
+        for variant, curve in sorted(curves[point].items()):
+            epochs = [p["epoch"] for p in curve]
+            ax.plot(epochs, [p["ensemble_accuracy"] for p in curve], marker=".", label=PLOTTED.get(variant, variant))
+            if len(curve[0]["member_accuracy"]) > 1:
+                ax.plot(epochs, [sum(p["member_accuracy"]) / len(p["member_accuracy"]) for p in curve],
+                        linestyle="--", label=f"{variant} mean member")
+        ax.set_title(f"WRN width {point[0]}, {point[1]:,} examples", fontsize=9)
+        ax.set_xlabel("epoch"); ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("test accuracy"); axes[0][0].legend(fontsize=7)
+    fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
+
+
+def parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--npz_dir", default=os.path.join(ROOT, "..", "shared", "data", "cifar10"))
     parser.add_argument("--points", type=parse_point, nargs="+", default=[(2, 2000), (2, 5000), (2, 10000), (1, 2000)],
@@ -160,16 +184,23 @@ def main():
     parser.add_argument("--run_dir", default=os.path.join(ROOT, "runs", "capacity_sweep"))
     parser.add_argument("--docs_dir", default=os.path.join(ROOT, "docs"))
     parser.add_argument("--report_only", action="store_true")
-    args = parser.parse_args()
+    return parser
+
+
+def main():
+    args = parser().parse_args()
     os.makedirs(args.run_dir, exist_ok=True)
     if not args.report_only:
         for point in args.points:
             qargs = quality_args(args, point, args.variants)
             os.makedirs(qargs.run_dir, exist_ok=True)
             cifar10_quality.train_variants(qargs, cifar10_quality.profile_from_args(qargs))
-    rows = []
+    rows, curves = [], {}
     for point in args.points:
-        rows += summarize(point, point_epochs(args, point[1]), point_results(quality_args(args, point, [])))
+        variants = point_results(quality_args(args, point, []))
+        rows += summarize(point, point_epochs(args, point[1]), variants)
+        curves[point] = {n: r["learning_curve"] for n, r in variants.items()
+                         if n in ("single_s0", "mimo2", "mimo3") and r.get("learning_curve")}
     out = os.path.join(args.docs_dir, "results")
     os.makedirs(out, exist_ok=True)
     settings = {k: getattr(args, k) for k in ("points", "unique_rows", "depth", "batch_repetitions",
@@ -182,6 +213,7 @@ def main():
         f.write(table + "\n")
     if rows:
         plot(rows, os.path.join(out, "capacity_sweep.png"))
+        plot_curves(curves, os.path.join(out, "capacity_sweep_curves.png"))
     print(table)
 
 

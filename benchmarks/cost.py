@@ -174,7 +174,7 @@ def markdown(result):
     return "\n".join(lines)
 
 
-def main():
+def parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--batch_size", type=int, default=500)
@@ -185,7 +185,11 @@ def main():
     parser.add_argument("--quick", action="store_true", help="tiny sizes for a smoke run")
     parser.add_argument("--out_dir", default=os.path.join(ROOT, "docs", "results"))
     parser.add_argument("--markdown_only", action="store_true", help="re-render the .md from the JSON")
-    args = parser.parse_args()
+    return parser
+
+
+def main():
+    args = parser().parse_args()
     if args.markdown_only:
         path = os.path.join(args.out_dir, f"cost_{keras.backend.backend()}.json")
         with open(path) as f:

@@ -40,6 +40,7 @@ def test_sweep_trains_scores_and_reports_every_point(tiny_npz, tmp_path):
         assert 0.0 <= mimo["cA"] <= 1.0 and mimo["rows_processed"] == 2 * single["rows_processed"]
     assert rows[2, 150, "single_s0"]["parameters"] > rows[1, 150, "single_s0"]["parameters"]
     assert (docs_dir / "results" / "capacity_sweep.png").stat().st_size > 0
+    assert (docs_dir / "results" / "capacity_sweep_curves.png").stat().st_size > 0
     table = (docs_dir / "results" / "capacity_sweep.md").read_text()
     assert table.count("\n") == 2 + len(rows)
 
