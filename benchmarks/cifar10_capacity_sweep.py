@@ -10,7 +10,9 @@ models of seeds 0 and 1 and MIMO M=2) with the same recipe, scores them on
 the full clean test set and on shared corrupted test sets, and forms the
 deep ensemble of the two singles. Points are `width:train_examples`; each
 has its own resumable run directory. Writes docs/results/capacity_sweep.json,
-capacity_sweep.md, capacity_sweep.png and capacity_sweep_curves.png:
+capacity_sweep.md and the plots capacity_sweep.png (metrics vs width and vs
+training examples), capacity_sweep_curves.png (learning curves) and
+capacity_sweep_nll_vs_m.png (where MIMO M=3 was run):
 
     python benchmarks/cifar10_capacity_sweep.py --npz_dir ../shared/data/cifar10 \
         --points 2:2000 2:5000 2:10000 1:2000
@@ -68,14 +70,23 @@ def quality_args(args, point, variants):
 
 
 def point_results(qargs):
-    """{variant name: result} of one point: every finished training and the deep ensemble."""
+    """{variant name: result} of one point: every finished training and the deep ensemble (cached)."""
     variants = {}
     for name, _, _ in cifar10_quality.VARIANTS:
         path = os.path.join(qargs.run_dir, name, "result.json")
         if os.path.exists(path):
             with open(path) as f:
                 variants[name] = json.load(f)
-    variants.update({k: v for k, v in cifar10_quality.deep_ensembles(qargs).items() if k == "deep_ensemble2"})
+    cache = os.path.join(qargs.run_dir, "deep_ensemble2.json")
+    if os.path.exists(cache):
+        with open(cache) as f:
+            variants["deep_ensemble2"] = json.load(f)
+    else:
+        ensembles = cifar10_quality.deep_ensembles(qargs)
+        if "deep_ensemble2" in ensembles:
+            variants["deep_ensemble2"] = ensembles["deep_ensemble2"]
+            with open(cache, "w") as f:
+                json.dump(ensembles["deep_ensemble2"], f, indent=1, default=str)
     return variants
 
 
@@ -113,37 +124,68 @@ def markdown(rows):
     return "\n".join(lines)
 
 
-def _most_common(values):
-    return max(set(values), key=values.count) if values else None
-
-
 def plot(rows, path):
-    """Accuracy, NLL and ECE against training examples (most-swept width) and width (most-swept size)."""
+    """Accuracy, NLL and ECE against training examples (per width) and against width (per size).
+
+    Top row: one line style per width swept over two or more sizes; bottom
+    row: one line style per training-set size swept over two or more widths.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     points = sorted({(r["width"], r["train_examples"]) for r in rows})
-    width = _most_common([w for w, _ in points])
-    examples = _most_common([n for _, n in points])
-    axes_spec = [("train_examples", "training examples", lambda r: r["width"] == width, f"width {width}"),
-                 ("width", "width multiplier k (WRN-d-k)", lambda r: r["train_examples"] == examples,
-                  f"{examples:,} training examples")]
+    widths = sorted({w for w, _ in points if sum(p[0] == w for p in points) > 1})
+    sizes = sorted({n for _, n in points if sum(p[1] == n for p in points) > 1})
+    axes_spec = [("train_examples", "training examples", "width", widths, "width {}"),
+                 ("width", "width multiplier k (WRN-d-k)", "train_examples", sizes, "{:,} examples")]
+    styles = ("-", "--", ":", "-.")
+    colors = {v: f"C{i}" for i, v in enumerate(PLOTTED)}
     fig, axes = plt.subplots(2, 3, figsize=(13, 7.5), squeeze=False)
-    for ax_row, (key, xlabel, keep, title) in zip(axes, axes_spec):
-        for variant, label in PLOTTED.items():
-            pts = sorted((r[key], r) for r in rows if r["variant"] == variant and keep(r))
-            if not pts:
-                continue
-            for ax, metric in zip(ax_row, ("accuracy", "nll", "ece")):
-                ax.plot([x for x, _ in pts], [r[metric] for _, r in pts], marker="o", label=label)
-        ticks = sorted({r[key] for r in rows if keep(r)})
+    for ax_row, (key, xlabel, fixed, values, name) in zip(axes, axes_spec):
+        for style, value in zip(styles, values):
+            for variant, label in PLOTTED.items():
+                pts = sorted((r[key], r) for r in rows if r["variant"] == variant and r[fixed] == value)
+                if not pts:
+                    continue
+                for ax, metric in zip(ax_row, ("accuracy", "nll", "ece")):
+                    ax.plot([x for x, _ in pts], [r[metric] for _, r in pts], marker="o", linestyle=style,
+                            color=colors[variant], label=f"{label}, {name.format(value)}")
+        ticks = sorted({r[key] for r in rows if r[fixed] in values})
         for ax, metric in zip(ax_row, ("test accuracy", "test NLL", "test ECE")):
             ax.set_xlabel(xlabel); ax.set_ylabel(metric); ax.set_xscale("log", base=2)
-            ax.set_xticks(ticks, [f"{t:,}" for t in ticks]); ax.minorticks_off()
-            ax.set_title(title, fontsize=9); ax.grid(alpha=0.3)
-        ax_row[0].legend(fontsize=8)
+            ax.set_xticks(ticks, [f"{t:,}" for t in ticks]); ax.minorticks_off(); ax.grid(alpha=0.3)
+        if values:
+            ax_row[0].legend(fontsize=7)
+    fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
+
+
+def plot_ensemble_size(rows, path):
+    """Test NLL and accuracy against M (1 = single model) at every point with MIMO M=2 and M=3."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = {"single_s0": 1, "mimo2": 2, "mimo3": 3}
+    points = sorted({(r["width"], r["train_examples"]) for r in rows if r["variant"] == "mimo3"})
+    if not points:
+        return
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    for point in points:
+        at = {r["variant"]: r for r in rows if (r["width"], r["train_examples"]) == point}
+        pts = sorted((m, at[v]) for v, m in sizes.items() if v in at)
+        label = f"MIMO, width {point[0]}, {point[1]:,} examples"
+        for ax, metric in zip(axes, ("nll", "accuracy")):
+            ax.plot([m for m, _ in pts], [r[metric] for _, r in pts], marker="o", label=label)
+            if "deep_ensemble2" in at:
+                ax.plot([2], [at["deep_ensemble2"][metric]], marker="s", linestyle="none",
+                        label=f"deep ensemble of 2, width {point[0]}, {point[1]:,} examples")
+    for ax, metric in zip(axes, ("test NLL", "test accuracy")):
+        ax.set_xlabel("ensemble size M (1 = single model)"); ax.set_ylabel(metric)
+        ax.set_xticks([1, 2, 3]); ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
     fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
 
 
@@ -214,6 +256,7 @@ def main():
     if rows:
         plot(rows, os.path.join(out, "capacity_sweep.png"))
         plot_curves(curves, os.path.join(out, "capacity_sweep_curves.png"))
+        plot_ensemble_size(rows, os.path.join(out, "capacity_sweep_nll_vs_m.png"))
     print(table)
 
 
