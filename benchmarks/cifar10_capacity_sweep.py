@@ -142,7 +142,7 @@ def plot(rows, path):
                  ("width", "width multiplier k (WRN-d-k)", "train_examples", sizes, "{:,} examples")]
     styles = ("-", "--", ":", "-.")
     colors = {v: f"C{i}" for i, v in enumerate(PLOTTED)}
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7.5), squeeze=False)
+    fig, axes = plt.subplots(2, 3, figsize=(15, 7.5), squeeze=False)
     for ax_row, (key, xlabel, fixed, values, name) in zip(axes, axes_spec):
         for style, value in zip(styles, values):
             for variant, label in PLOTTED.items():
@@ -157,8 +157,8 @@ def plot(rows, path):
             ax.set_xlabel(xlabel); ax.set_ylabel(metric); ax.set_xscale("log", base=2)
             ax.set_xticks(ticks, [f"{t:,}" for t in ticks]); ax.minorticks_off(); ax.grid(alpha=0.3)
         if values:
-            ax_row[0].legend(fontsize=7)
-    fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
+            ax_row[2].legend(fontsize=7, bbox_to_anchor=(1.03, 1), loc="upper left")
+    fig.tight_layout(); fig.savefig(path, dpi=90, bbox_inches="tight"); plt.close(fig)
 
 
 def plot_ensemble_size(rows, path):
