@@ -71,12 +71,7 @@ def quality_args(args, point, variants):
 
 def point_results(qargs):
     """{variant name: result} of one point: every finished training and the deep ensemble (cached)."""
-    variants = {}
-    for name, _, _ in cifar10_quality.VARIANTS:
-        path = os.path.join(qargs.run_dir, name, "result.json")
-        if os.path.exists(path):
-            with open(path) as f:
-                variants[name] = json.load(f)
+    variants = cifar10_quality.finished_variants(qargs.run_dir)
     cache = os.path.join(qargs.run_dir, "deep_ensemble2.json")
     if os.path.exists(cache):
         with open(cache) as f:

@@ -210,14 +210,21 @@ def add_reliability(variants, args):
         variants[name]["test"]["reliability"] = reliability_bins(probs.mean(1), y_test)
 
 
+def finished_variants(run_dir):
+    """{variant name: result} of every variant whose result.json is in run_dir."""
+    variants = {}
+    for name, _, _ in VARIANTS:
+        path = os.path.join(run_dir, name, "result.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                variants[name] = json.load(f)
+    return variants
+
+
 def report(args):
     import quality_report
 
-    variants = {}
-    for name, _, _ in VARIANTS:
-        path = os.path.join(args.run_dir, name, "result.json")
-        if os.path.exists(path):
-            variants[name] = json.load(open(path))
+    variants = finished_variants(args.run_dir)
     add_reliability(variants, args)
     variants.update(deep_ensembles(args))
     quality_report.write(variants, args)
