@@ -14,25 +14,23 @@ capacity_sweep.md and the plots capacity_sweep.png (metrics vs width and vs
 training examples), capacity_sweep_curves.png (learning curves) and
 capacity_sweep_nll_vs_m.png (where MIMO M=3 was run):
 
-    python benchmarks/cifar10_capacity_sweep.py --npz_dir ../shared/data/cifar10 \
+    python -m benchmarks.cifar10_capacity_sweep --npz_dir ../shared/data/cifar10 \
         --points 2:2000 2:5000 2:10000 1:2000
     # another variant at one point (joins the report of the same run_dir)
-    python benchmarks/cifar10_capacity_sweep.py --points 2:2000 --variants mimo3
+    python -m benchmarks.cifar10_capacity_sweep --points 2:2000 --variants mimo3
     # tables and plot only, from finished runs
-    python benchmarks/cifar10_capacity_sweep.py --points 2:2000 2:5000 2:10000 1:2000 --report_only
+    python -m benchmarks.cifar10_capacity_sweep --points 2:2000 2:5000 2:10000 1:2000 --report_only
 """
 
 import argparse
 import json
 import os
 import platform
-import sys
+
+from benchmarks import cifar10_quality
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-
-import cifar10_quality  # noqa: E402
 
 METRICS = (("accuracy", "Acc"), ("nll", "NLL"), ("ece", "ECE"), ("mean_member_accuracy", "member acc"),
            ("disagreement", "disagr."))

@@ -9,11 +9,11 @@ files. Per-variant results are written as they finish (a rerun skips
 finished variants), then the report is (re)built:
 
     # CPU profile (this repository's 2-core machine; see docs/results.md)
-    python benchmarks/cifar10_quality.py --npz_dir ../shared/data/cifar10 --profile cpu
+    python -m benchmarks.cifar10_quality --npz_dir ../shared/data/cifar10 --profile cpu
     # GPU profile: the reference WRN-28-10 recipe
-    python benchmarks/cifar10_quality.py --npz_dir ../shared/data/cifar10 --profile gpu
+    python -m benchmarks.cifar10_quality --npz_dir ../shared/data/cifar10 --profile gpu
     # rebuild docs/results/quality.json, the plots and tables only
-    python benchmarks/cifar10_quality.py --report_only
+    python -m benchmarks.cifar10_quality --report_only
 """
 
 import argparse
@@ -24,9 +24,10 @@ import time
 
 import numpy as np
 
+from keras_mimo.applications import cifar_data
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(ROOT, "examples"))
 
 PROFILES = {
     # CPU: WRN-10-2 (0.30M parameters) trains at ~800 images/s on 2 cores, the
@@ -74,16 +75,17 @@ class MemberCurve:
 
 def corrupted_sets(x_test, y_test, n, seed, cache):
     """{(type, severity): uint8 images} for the first n test examples, cached on disk."""
-    from keras_mimo.evaluation import corruptions
+    from keras_mimo.evaluation import CORRUPTIONS
+    from keras_mimo.evaluation import corrupted_sets as make_sets
 
     if os.path.exists(cache):
         data = np.load(cache)
-        return {tuple(k.split("@")): data[k] for k in data.files if k != "labels"}, data["labels"]
+        sets = {tuple(k.split("@")): data[k] for k in data.files if k != "labels"}
+        return {(c, int(s)): v for (c, s), v in sets.items()}, data["labels"]
     images, labels = x_test[:n], y_test[:n]
     sets = {}
-    for c in corruptions.CORRUPTIONS:
-        for s in corruptions.SEVERITIES:
-            sets[(c, str(s))] = corruptions.corrupt_images(images, c, s, seed=seed)
+    for c in CORRUPTIONS:
+        sets.update(make_sets(images, corruptions=[c], seed=seed))
         print(f"corrupted: {c}", flush=True)
     np.savez(cache, labels=labels, **{f"{c}@{s}": v for (c, s), v in sets.items()})
     return sets, labels
@@ -95,22 +97,19 @@ def corruption_cache(args, n):
 
 
 def score_corruptions(model, sets, labels):
-    import cifar_data
-    from keras_mimo.evaluation.corruptions import aggregate_corruption_results
-    from keras_mimo.evaluation.evaluate import scores_from_probabilities
-    from keras_mimo.evaluation.predictions import member_probabilities
+    """cA, cNLL, cECE and per-corruption accuracy/NLL/ECE/Brier on the shared sets."""
+    from keras_mimo.evaluation import evaluate_corruptions
 
-    per = {}
-    for (c, s), images in sets.items():
-        probs = member_probabilities(model, cifar_data.normalize(images), 500, verbose=0)
-        r = scores_from_probabilities(probs, labels)
-        per.setdefault(c, {})[int(s)] = {k: r[k] for k in ("accuracy", "nll", "ece", "brier")}
-    return {"per_corruption": per, **aggregate_corruption_results(per)}
+    result = evaluate_corruptions(model, None, labels, preprocess=cifar_data.normalize,
+                                  batch_size=500, verbose=0, sets=sets)
+    for by_severity in result["per_corruption"].values():
+        for s, r in by_severity.items():
+            by_severity[s] = {k: r[k] for k in ("accuracy", "nll", "ece", "brier")}
+    return result
 
 
 def train_variants(args, profile):
-    import cifar_data
-    import cifar_resnet
+    from examples import cifar_resnet
 
     x_train, y_train, x_test, y_test = cifar_data.load_npz(args.npz_dir)
     if args.test_examples:
@@ -160,7 +159,6 @@ def train_variants(args, profile):
 
 def deep_ensembles(args):
     """Evaluates deep ensembles of the finished single models (2 and 3 members)."""
-    import cifar_data
     import keras
 
     import keras_mimo
@@ -192,7 +190,6 @@ def deep_ensembles(args):
 
 def add_reliability(variants, args):
     """Reliability bins for variants whose result predates them (from the saved models)."""
-    import cifar_data
     import keras
 
     from keras_mimo.evaluation import member_probabilities
@@ -222,7 +219,7 @@ def finished_variants(run_dir):
 
 
 def report(args):
-    import quality_report
+    from benchmarks import quality_report
 
     variants = finished_variants(args.run_dir)
     add_reliability(variants, args)

@@ -4,10 +4,10 @@ Variants are timed interleaved in one process (round-robin, several
 repetitions, medians), so ratios to the single model come from the same
 conditions. Writes docs/results/cost_<backend>.json and a Markdown table.
 
-    KERAS_BACKEND=tensorflow python benchmarks/cost.py
-    KERAS_BACKEND=jax python benchmarks/cost.py
-    KERAS_BACKEND=torch python benchmarks/cost.py
-    python benchmarks/cost.py --quick        # a small smoke run
+    KERAS_BACKEND=tensorflow python -m benchmarks.cost
+    KERAS_BACKEND=jax python -m benchmarks.cost
+    KERAS_BACKEND=torch python -m benchmarks.cost
+    python -m benchmarks.cost --quick        # a small smoke run
 """
 
 import argparse

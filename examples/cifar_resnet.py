@@ -35,8 +35,7 @@ import time
 from absl import app
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import cifar_data  # noqa: E402  (the examples' shared data helpers)
+from keras_mimo.applications import cifar_data
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("dataset", "cifar10", ["cifar10", "cifar100"], "Dataset.")

@@ -14,8 +14,7 @@ import time
 from absl import app
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import cifar_data  # noqa: E402
+from keras_mimo.applications import cifar_data
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("npz_dir", "../shared/data/cifar10", "Local CIFAR-10 npz copy.")

@@ -6,6 +6,7 @@ one forward pass at test time gives their ensemble (Havasi et al., ICLR 2021).
 """
 
 from keras_mimo import applications
+from keras_mimo import ensembling
 from keras_mimo import metrics
 from keras_mimo.batching import mimo_batch_indices
 from keras_mimo.convert import convert

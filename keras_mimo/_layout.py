@@ -1,15 +1,25 @@
-"""Which row layout a MIMOModel's forward pass is in.
+"""Which row layout a MIMOModel's forward pass is in: the one mode mechanism.
 
-Outside these scopes a MIMOModel takes ordinary inputs `(N, ...)`, feeds the
-same rows to every member and returns the ensemble output. Inside
-`stacked_rows(model)` it takes member-major stacked rows `(M * N, ...)` and
-returns the members' stacked outputs. The scope is read while a step function
-is traced (TF, JAX) or run (torch), and kept per thread because
-`tf.distribute.MirroredStrategy` traces each replica in its own thread.
+Outside `stacked_rows(model)` a MIMOModel takes ordinary inputs `(N, ...)`,
+feeds the same rows to every member and returns the ensemble output. Inside
+it (training steps, `call_members`, `predict_members`) the model takes
+member-major stacked rows `(M * N, ...)` and returns the members' stacked
+outputs. The scope is read while a step function is traced (TF, JAX) or run
+(torch), and is kept per thread: `tf.distribute.MirroredStrategy` traces each
+replica in its own thread, and concurrent `predict` calls must not see each
+other's mode. Nothing is stored on the model.
+
+`inside_mimo_model()` says whether any MIMOModel's forward pass is running
+in this thread: the MIMO layers refuse to run inside another model's call
+(e.g. a `keras.Sequential`), which would feed them unstacked rows.
 """
 
 import contextlib
 import threading
+
+import keras
+
+from keras_mimo import _keras_compat
 
 _state = threading.local()
 
@@ -21,18 +31,54 @@ def _depths() -> dict:
 
 
 @contextlib.contextmanager
-def stacked_rows(model):
-    """Within this scope `model` runs on member-major stacked rows."""
+def _counted(key):
     depths = _depths()
-    depths[id(model)] = depths.get(id(model), 0) + 1
+    depths[key] = depths.get(key, 0) + 1
     try:
         yield
     finally:
-        depths[id(model)] -= 1
-        if not depths[id(model)]:
-            del depths[id(model)]
+        depths[key] -= 1
+        if not depths[key]:
+            del depths[key]
+
+
+def stacked_rows(model):
+    """Within this scope `model` runs on member-major stacked rows."""
+    return _counted(id(model))
 
 
 def in_stacked_rows(model) -> bool:
     """Whether `model` currently runs on member-major stacked rows."""
     return id(model) in _depths()
+
+
+def mimo_forward():
+    """Marks a MIMOModel's forward pass (entered by `MIMOModel.call`)."""
+    return _counted("mimo_forward")
+
+
+def inside_mimo_model() -> bool:
+    """Whether a MIMOModel's forward pass is running in this thread."""
+    return "mimo_forward" in _depths()
+
+
+def check_called_by_mimo_model(layer):
+    """Raises if `layer` runs inside a model that is not a MIMOModel.
+
+    Calling a MIMO layer directly on stacked rows is allowed (that is its
+    documented contract); running it inside a `keras.Sequential` or a plain
+    functional `keras.Model` is not: those feed it ordinary rows, and it
+    would silently fold the batch into members.
+    """
+    if inside_mimo_model():
+        return
+    outer = _keras_compat.outermost_called_layer()
+    if isinstance(outer, keras.Model):
+        raise ValueError(
+            f"{type(layer).__name__} layer {layer.name!r} runs inside "
+            f"{type(outer).__name__} {outer.name!r}, which is not a "
+            "keras_mimo.MIMOModel: it would fold the batch into ensemble "
+            "members and return wrong rows. Build the model with "
+            "`keras_mimo.MIMOModel(model.inputs, model.outputs)` (for a "
+            "Sequential `seq`: `keras_mimo.MIMOModel(seq.inputs, seq.outputs)`)."
+        )

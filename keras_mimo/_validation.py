@@ -43,3 +43,24 @@ def check_positive_int(value, name: str) -> int:
     if value < 1:
         raise ValueError(f"`{name}` must be an int >= 1. Received: {name}={value}")
     return int(value)
+
+
+def check_seed(value, name: str = "seed"):
+    """Returns `value` as an int (Python or numpy integer) or None, else raises."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"`{name}` must be an int (Python or numpy integer) or None. "
+            f"Received: {name}={value!r} of type {type(value).__name__}"
+        )
+    return int(value)
+
+
+def check_mimo_arguments(input_repetition_probability, batch_repetitions, seed) -> tuple:
+    """The checked training arguments of a MIMOModel, in this order."""
+    return (
+        check_probability(input_repetition_probability, "input_repetition_probability"),
+        check_positive_int(batch_repetitions, "batch_repetitions"),
+        check_seed(seed),
+    )

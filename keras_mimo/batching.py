@@ -105,8 +105,28 @@ def mimo_batch_indices(
     return ops.cast(ops.take(shared, member_order), "int32")
 
 
-def stack_members(structure, indices):
-    """Gathers every member's rows and stacks them member-major.
+def replica_seed(seed_generator):
+    """The shuffling seed of one training step on this replica.
+
+    Under a multi-replica `tf.distribute` strategy all replicas read the
+    same mirrored seed state; the replica id is folded in, so each replica
+    draws its own permutations of its own shard, as the reference does per
+    core. Elsewhere the generator itself is the seed.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return seed_generator
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return seed_generator
+    seed = seed_generator.next()
+    offset = ops.cast(ops.stack([0, context.replica_id_in_sync_group]), seed.dtype)
+    return seed + offset
+
+
+def gather_members(structure, indices):
+    """Gathers every member's rows by index and stacks them member-major.
 
     Args:
         structure: a tensor of shape `(B, ...)`, or a nest of them, or `None`.
@@ -125,10 +145,58 @@ def stack_members(structure, indices):
     return keras.tree.map_structure(gather, structure)
 
 
+def form_training_batch(
+    data,
+    ensemble_size: int,
+    input_repetition_probability: float = 0.0,
+    batch_repetitions: int = 1,
+    seed=None,
+):
+    """The stacked MIMO training batch built from one data batch.
+
+    Args:
+        data: `x`, `(x, y)` or `(x, y, sample_weight)` with `B` rows; each
+            of them a tensor or a nest of tensors (several inputs, outputs).
+        ensemble_size, input_repetition_probability, batch_repetitions, seed:
+            as in `mimo_batch_indices`.
+
+    Returns:
+        The same structure, every tensor `(M * b * B, ...)`: each member's
+        rows gathered with the same indices for inputs, labels and weights,
+        stacked member-major.
+    """
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    indices = mimo_batch_indices(
+        ops.shape(keras.tree.flatten(x)[0])[0],
+        ensemble_size,
+        input_repetition_probability,
+        batch_repetitions,
+        seed=seed,
+    )
+    x, y, sample_weight = gather_members((x, y, sample_weight), indices)
+    return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+
+
 def split_members(tensor, ensemble_size: int):
     """Reshapes stacked rows `(M * R, ...)` to `(M, R, ...)`."""
     shape = ops.shape(tensor)
     return ops.reshape(tensor, (ensemble_size, -1) + tuple(shape[1:]))
+
+
+def split_member_structures(structure, ensemble_size: int) -> list:
+    """Stacked nests (tensors `(M * R, ...)` or None) to one nest per member.
+
+    Returns:
+        A list of `ensemble_size` copies of `structure`, member `m`'s holding
+        its rows `(R, ...)` of every tensor.
+    """
+    split = keras.tree.map_structure(
+        lambda t: None if t is None else split_members(t, ensemble_size), structure
+    )
+    return [
+        keras.tree.map_structure(lambda t: None if t is None else t[m], split)
+        for m in range(ensemble_size)
+    ]
 
 
 def merge_members(tensor):
@@ -140,3 +208,14 @@ def merge_members(tensor):
 def tile_members(tensor, ensemble_size: int):
     """The same rows for every member: `(N, ...)` to stacked `(M * N, ...)`."""
     return ops.concatenate([tensor] * ensemble_size, axis=0)
+
+
+def stack_inputs(tensor, ensemble_size: int, member_axis: bool):
+    """Prediction inputs to stacked rows `(M * N, ...)`.
+
+    `(N, ...)` is tiled (every member sees the same rows); with
+    `member_axis`, `(N, M, ...)` is re-laid so member `m` sees `[:, m]`.
+    """
+    if member_axis:
+        return merge_members(ops.moveaxis(tensor, 1, 0))
+    return tile_members(tensor, ensemble_size)

@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_mimo import _keras_compat
 from keras_mimo._validation import check_ensemble_size
 from keras_mimo.layers import MIMOHead
 from keras_mimo.layers import MIMOInput
@@ -37,7 +38,7 @@ def _final_dense(model):
             "convert() supports models with one output. Received a model "
             f"with {len(model.outputs)} outputs."
         )
-    producer = model.outputs[0]._keras_history.operation
+    producer = _keras_compat.producing_layer(model.outputs[0])
     if type(producer) is not keras.layers.Dense:
         raise ValueError(
             "convert() replaces the model's final Dense layer by a MIMOHead, "
@@ -88,8 +89,7 @@ def convert(
     ```
     """
     ensemble_size = check_ensemble_size(ensemble_size)
-    is_graph = isinstance(model, keras.Sequential) or hasattr(model, "_inputs_struct")
-    if not isinstance(model, keras.Model) or not is_graph:
+    if not isinstance(model, keras.Model) or not _keras_compat.is_graph_model(model):
         raise TypeError(
             "convert() takes a functional or Sequential keras.Model. "
             f"Received: {type(model).__name__}"

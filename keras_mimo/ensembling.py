@@ -1,43 +1,94 @@
-"""How member outputs combine into the ensemble's output.
+"""Ensemble methods: how a head's outputs are read and how members combine.
 
-All functions take members on `axis` and compute in float32:
+This module is the one owner of every `ensemble_method`. The head, the
+model, the metrics and the evaluator all call it:
 
-- `"mean"`: arithmetic mean. The right rule for probabilities (softmax or
-  sigmoid heads: the ensemble's predictive distribution is the mean member
-  distribution) and for regression outputs.
-- `"softmax_logits"`: for heads emitting logits of a softmax. Returns the
-  logits whose softmax is the mean member probability,
+- `"mean"`: outputs are probabilities (softmax or sigmoid heads) or
+  regression values; members combine by their arithmetic mean (the
+  ensemble's predictive distribution is the mean member distribution).
+- `"softmax_logits"`: outputs are logits of a softmax. Members combine to
+  the logits whose softmax is the mean member probability,
   `logsumexp_m(log_softmax(z_m)) - log M`, never the mean of the logits.
-- `"sigmoid_logits"`: for heads emitting logits of independent sigmoids.
-  Returns `log(p) - log(1 - p)` of the mean member probability `p`,
+- `"sigmoid_logits"`: outputs are logits of independent sigmoids. Members
+  combine to `log(p) - log(1 - p)` of the mean member probability `p`,
   computed from log-sigmoids without forming `p`.
+
+All functions compute in float32 with `keras.ops` (any backend).
 """
 
 import math
 
+import keras
 from keras import ops
 
+__all__ = [
+    "ENSEMBLE_METHODS",
+    "check_ensemble_method",
+    "combine_members",
+    "default_ensemble_method",
+    "logits_method",
+    "to_log_probabilities",
+    "to_probabilities",
+]
+
 ENSEMBLE_METHODS = ("mean", "softmax_logits", "sigmoid_logits")
+
+
+def check_ensemble_method(ensemble_method: str) -> str:
+    """Returns `ensemble_method` if it is known, else raises `ValueError`."""
+    if ensemble_method not in ENSEMBLE_METHODS:
+        raise ValueError(
+            f"`ensemble_method` must be one of {ENSEMBLE_METHODS}. "
+            f"Received: ensemble_method={ensemble_method!r}"
+        )
+    return ensemble_method
+
+
+def _activation_name(activation) -> str:
+    name = keras.activations.serialize(activation)
+    return name if isinstance(name, str) else getattr(activation, "__name__", "")
+
+
+def default_ensemble_method(activation, units: int) -> str:
+    """The method implied by a head's activation and units.
+
+    Probabilities (softmax, sigmoid) and other activations average;
+    log-softmax outputs and logits (no activation, `units > 1`) combine as
+    softmax logits. A one-unit head without activation is ambiguous (binary
+    logits or regression) and must say which it is.
+    """
+    name = _activation_name(activation)
+    if name == "log_softmax":
+        return "softmax_logits"
+    if name != "linear":
+        return "mean"
+    if units > 1:
+        return "softmax_logits"
+    raise ValueError(
+        "A MIMOHead with units=1 and no activation is ambiguous: pass "
+        "ensemble_method='sigmoid_logits' if it emits binary-classification "
+        "logits, or ensemble_method='mean' if it is a regression output."
+    )
+
+
+def logits_method(units: int) -> str:
+    """The logits method of a classifier with `units` outputs."""
+    return "sigmoid_logits" if units == 1 else "softmax_logits"
 
 
 def combine_members(members, ensemble_method: str, axis: int = 1):
     """Combines member outputs into the ensemble output.
 
     Args:
-        members: float tensor with the members on `axis`, for example
-            `(batch, ensemble_size, units)` for `axis=1`.
-        ensemble_method: one of `"mean"`, `"softmax_logits"`,
-            `"sigmoid_logits"` (see the module docstring).
+        members: float tensor with the members on `axis`, by default
+            `(N, ensemble_size, ...)` as `MIMOModel.predict_members` returns.
+        ensemble_method: one of `ENSEMBLE_METHODS` (see the module docstring).
         axis: the member axis.
 
     Returns:
         float32 tensor: `members` without `axis`.
     """
-    if ensemble_method not in ENSEMBLE_METHODS:
-        raise ValueError(
-            f"`ensemble_method` must be one of {ENSEMBLE_METHODS}. "
-            f"Received: ensemble_method={ensemble_method!r}"
-        )
+    check_ensemble_method(ensemble_method)
     members = ops.cast(members, "float32")
     if ensemble_method == "mean":
         return ops.mean(members, axis=axis)
@@ -49,3 +100,45 @@ def combine_members(members, ensemble_method: str, axis: int = 1):
     log_p = ops.logsumexp(ops.log_sigmoid(members), axis=axis)
     log_not_p = ops.logsumexp(ops.log_sigmoid(-members), axis=axis)
     return log_p - log_not_p
+
+
+def to_probabilities(outputs, ensemble_method: str):
+    """Class probabilities from a classifier's outputs, float32.
+
+    Args:
+        outputs: `(..., K)` outputs of the kind `ensemble_method` names
+            (probabilities for `"mean"`, logits otherwise).
+        ensemble_method: one of `ENSEMBLE_METHODS`.
+
+    Returns:
+        `(..., K)` probabilities; a one-unit output is a binary classifier
+        and becomes `(..., 2)` = `[1 - p, p]` (one-unit logits are a
+        sigmoid's).
+    """
+    check_ensemble_method(ensemble_method)
+    outputs = ops.cast(outputs, "float32")
+    binary = outputs.shape[-1] == 1
+    if ensemble_method == "softmax_logits" and not binary:
+        return ops.softmax(outputs, axis=-1)
+    if ensemble_method != "mean":  # logits of one unit are a sigmoid's
+        outputs = ops.sigmoid(outputs)
+    if binary:
+        return ops.concatenate([1.0 - outputs, outputs], axis=-1)
+    return outputs
+
+
+def to_log_probabilities(outputs, ensemble_method: str, epsilon: float):
+    """Log class probabilities, `(..., K)` (`(..., 2)` for one unit), float32.
+
+    Logits use a stable log-softmax (log-sigmoid for one unit);
+    probabilities are clipped to `[epsilon, 1]` first.
+    """
+    check_ensemble_method(ensemble_method)
+    if ensemble_method == "mean":
+        return ops.log(ops.clip(to_probabilities(outputs, "mean"), epsilon, 1.0))
+    outputs = ops.cast(outputs, "float32")
+    if ensemble_method == "sigmoid_logits" or outputs.shape[-1] == 1:
+        return ops.concatenate(
+            [ops.log_sigmoid(-outputs), ops.log_sigmoid(outputs)], axis=-1
+        )
+    return ops.log_softmax(outputs, axis=-1)

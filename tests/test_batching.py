@@ -6,7 +6,7 @@ import pytest
 
 from keras_mimo.batching import mimo_batch_indices
 from keras_mimo.batching import shuffled_row_count
-from keras_mimo.batching import stack_members
+from keras_mimo.batching import gather_members
 
 
 def indices(*args, **kwargs):
@@ -85,18 +85,18 @@ def test_dynamic_batch_size_tensor_is_accepted():
     assert idx.shape == (2, 12)
 
 
-def test_stack_members_gathers_inputs_labels_and_weights_with_the_same_indices():
+def test_gather_members_gathers_inputs_labels_and_weights_with_the_same_indices():
     x = np.arange(12, dtype="float32").reshape(6, 2)
     y = np.arange(6, dtype="int32")
     w = np.arange(6, dtype="float32") * 10
     idx = mimo_batch_indices(6, 3, 0.0, 2, seed=2)
-    sx, sy, sw = (keras.ops.convert_to_numpy(t) for t in stack_members((x, y, w), idx))
+    sx, sy, sw = (keras.ops.convert_to_numpy(t) for t in gather_members((x, y, w), idx))
     flat = keras.ops.convert_to_numpy(idx).reshape(-1)
     assert sx.shape == (36, 2)
     np.testing.assert_array_equal(sx[:, 0] / 2, flat)
     np.testing.assert_array_equal(sy, flat)
     np.testing.assert_array_equal(sw, flat * 10)
-    assert stack_members(None, idx) is None
+    assert gather_members(None, idx) is None
 
 
 @pytest.mark.parametrize(

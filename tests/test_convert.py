@@ -20,7 +20,7 @@ def test_functional_model_gets_mimo_layers_and_keeps_its_input_shape():
     assert isinstance(model, keras_mimo.MIMOModel)
     assert model.ensemble_size == 3 and model.batch_repetitions == 2 and model.seed == 1
     assert tuple(model.inputs[0].shape) == (None, 8, 8, 3)
-    head = model._mimo_head
+    head = next(l for l in model.layers if isinstance(l, keras_mimo.MIMOHead))
     assert (head.units, head.ensemble_method, head.name) == (5, "mean", "probs")
     assert isinstance(head.kernel_regularizer, keras.regularizers.L2)
     # both consumers of the input now see the MIMOInput's 9 channels
@@ -34,7 +34,7 @@ def test_sequential_model_converts():
         [keras.Input((6,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)]
     )
     model = keras_mimo.convert(seq, 2)
-    assert model._mimo_head.ensemble_method == "softmax_logits"
+    assert model.ensemble_method == "softmax_logits"
     assert model.predict_members(np.zeros((4, 6), "float32"), verbose=0).shape == (4, 2, 3)
 
 

@@ -349,3 +349,100 @@ def test_mixed_precision_trains_and_outputs_float32(mlp_mimo, readable_data, pol
     probs = model.predict(x, verbose=0)
     assert probs.dtype == np.float32
     np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-5)
+
+
+# -- reliability -----------------------------------------------------------
+
+
+@pytest.mark.skipif(BACKEND == "jax", reason="concurrent predict breaks plain Keras models on JAX too (docs/guide.md FAQ)")
+def test_predict_and_predict_members_are_safe_from_several_threads(mlp_mimo, readable_data):
+    from concurrent.futures import ThreadPoolExecutor
+
+    x, _ = readable_data(16)
+    model = mlp_mimo(ensemble_size=2, classes=3)
+    expected = {"predict": model.predict(x, verbose=0), "members": model.predict_members(x, verbose=0)}
+
+    def run(i):
+        kind = "members" if i % 2 else "predict"
+        fn = model.predict_members if kind == "members" else model.predict
+        return kind, fn(x, verbose=0)
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(run, range(80)))
+    for kind, out in results:
+        assert out.shape == expected[kind].shape, kind
+        np.testing.assert_allclose(out, expected[kind], rtol=1e-5, atol=1e-6)
+    # nothing is left on the model: single-threaded calls still agree
+    assert model.predict(x, verbose=0).shape == (16, 3)
+    assert model.predict_members(x, verbose=0).shape == (16, 2, 3)
+
+
+def test_clone_model_keeps_the_mimo_arguments(mlp_mimo, readable_data):
+    model = mlp_mimo(ensemble_size=3, input_repetition_probability=0.25, batch_repetitions=3, seed=5)
+    clone = keras.models.clone_model(model)
+    assert isinstance(clone, keras_mimo.MIMOModel)
+    assert (clone.input_repetition_probability, clone.batch_repetitions, clone.seed) == (0.25, 3, 5)
+    assert clone.ensemble_size == 3 and clone.ensemble_method == model.ensemble_method
+    x, _ = readable_data(8)
+    assert clone.predict(x, verbose=0).shape == (8, 4)
+
+
+def _sequential_with_mimo_layers():
+    return keras.Sequential(
+        [keras.Input((4,)), keras_mimo.MIMOInput(2), keras.layers.Dense(8), keras_mimo.MIMOHead(3, 2, activation="softmax")]
+    )
+
+
+@pytest.mark.parametrize("rows", [4, 5])
+@pytest.mark.parametrize("container", ["sequential", "functional"])
+def test_mimo_layers_outside_a_mimo_model_raise_and_say_what_to_do(container, rows):
+    seq = _sequential_with_mimo_layers()
+    model = seq if container == "sequential" else keras.Model(seq.inputs, seq.outputs)
+    x = np.zeros((rows, 4), "float32")
+    message = r"not a keras_mimo\.MIMOModel.*MIMOModel\(seq\.inputs, seq\.outputs\)"
+    with pytest.raises(ValueError, match=message):
+        model.predict(x, verbose=0)
+    with pytest.raises(ValueError, match=message):
+        model(x)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match=message):
+        model.fit(x, np.zeros(rows), verbose=0)
+    # the documented way works on the same layers
+    mimo = keras_mimo.MIMOModel(seq.inputs, seq.outputs)
+    assert mimo.predict(x, verbose=0).shape == (rows, 3)
+
+
+def test_a_mimo_model_nested_in_a_plain_model_still_runs(mlp_mimo, readable_data):
+    mimo = mlp_mimo(ensemble_size=2)
+    inputs = keras.Input((4,))
+    outer = keras.Model(inputs, mimo(keras.layers.Identity()(inputs)))
+    x, _ = readable_data(6)
+    np.testing.assert_allclose(outer.predict(x, verbose=0), mimo.predict(x, verbose=0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("seed", [3, np.int64(3), np.int32(3)])
+def test_seed_accepts_python_and_numpy_integers(mlp_mimo, seed):
+    model = mlp_mimo(seed=seed)
+    assert model.seed == 3 and type(model.seed) is int
+    reference = keras.ops.convert_to_numpy(mlp_mimo(seed=3).form_training_batch(np.eye(4, dtype="float32")))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model.form_training_batch(np.eye(4, dtype="float32"))), reference)
+
+
+@pytest.mark.parametrize("seed", [True, False, 1.0, "3", np.float32(3)])
+def test_seed_rejects_anything_but_integers(mlp_mimo, seed):
+    with pytest.raises(TypeError, match=r"`seed` must be an int"):
+        mlp_mimo(seed=seed)
+
+
+def test_missing_head_error_shows_the_head_signature():
+    inputs = keras.Input((4,))
+    outputs = keras.layers.Dense(3)(keras_mimo.MIMOInput(2)(inputs))
+    with pytest.raises(ValueError, match=r"MIMOHead\(units, ensemble_size\)"):
+        keras_mimo.MIMOModel(inputs, outputs)
+
+
+def test_ensemble_method_is_public_and_read_only(mlp_mimo):
+    model = mlp_mimo(activation=None)
+    assert model.ensemble_method == "softmax_logits"
+    with pytest.raises(AttributeError):
+        model.ensemble_method = "mean"

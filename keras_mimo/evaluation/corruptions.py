@@ -77,6 +77,20 @@ def corrupt_images(images, corruption: str, severity: int, seed: int = 0) -> np.
     return out
 
 
+def corrupted_sets(
+    images, corruptions=CORRUPTIONS, severities=SEVERITIES, seed: int = 0
+) -> dict:
+    """Every corrupted copy of `images`, to generate once and score many models.
+
+    Returns:
+        `{(corruption, severity): uint8 images (N, H, W, 3)}`, the `sets`
+        argument of `evaluate_corruptions`.
+    """
+    return {
+        (c, s): corrupt_images(images, c, s, seed) for c in corruptions for s in severities
+    }
+
+
 def load_tfds_cifar10_corrupted(corruption: str, severity: int, data_dir=None, download=True):
     """The published CIFAR-10-C split `(images uint8, labels)` from TFDS."""
     import tensorflow_datasets as tfds
@@ -134,15 +148,17 @@ def evaluate_corruptions(
     source: str = "imagecorruptions",
     data_dir=None,
     verbose: int = 1,
+    sets: dict | None = None,
 ) -> dict:
     """Evaluates a model (MIMO, deep ensemble or single) on corrupted test sets.
 
     Args:
         model: as in `evaluate_ensemble`.
         images: uint8 clean test images `(N, H, W, 3)` (ignored for
-            `source="tfds"`).
+            `source="tfds"` and with `sets`).
         labels: integer labels `(N,)` (ignored for `source="tfds"`).
-        corruptions, severities: which (type, severity) pairs to run.
+        corruptions, severities: which (type, severity) pairs to run
+            (ignored with `sets`).
         seed: corruption seed (`source="imagecorruptions"`).
         preprocess: uint8 images -> model inputs (default: float32 / 255).
         batch_size, num_bins: as in `evaluate_ensemble`.
@@ -150,6 +166,9 @@ def evaluate_corruptions(
             (the published `cifar10_corrupted`, downloaded by TFDS).
         data_dir: TFDS data directory for `source="tfds"`.
         verbose: 1 shows a progress bar over the (type, severity) pairs.
+        sets: precomputed corrupted images `{(type, severity): uint8 images}`
+            (e.g. from `corrupted_sets`), all labelled by `labels`: scores
+            several models on the same sets without generating them again.
 
     Returns:
         `{"per_corruption": {type: {severity: metrics}}, "cA", "cNLL", "cECE",
@@ -162,13 +181,19 @@ def evaluate_corruptions(
         raise ValueError(
             f"`source` must be 'imagecorruptions' or 'tfds'. Received: {source!r}"
         )
-    pairs = [(c, s) for c in corruptions for s in severities]
+    if sets is not None:
+        pairs = [(c, int(s)) for c, s in sets]
+        sets = {(c, int(s)): v for (c, s), v in sets.items()}
+    else:
+        pairs = [(c, s) for c in corruptions for s in severities]
     for c, s in pairs:
         _check(c, s)
     progress = keras.utils.Progbar(len(pairs), unit_name="corruption", stateful_metrics=["accuracy"]) if verbose else None
     per_corruption = {}
     for step, (corruption, severity) in enumerate(pairs):
-        if source == "tfds":
+        if sets is not None:
+            x, y = sets[(corruption, severity)], labels
+        elif source == "tfds":
             x, y = load_tfds_cifar10_corrupted(corruption, severity, data_dir)
         else:
             x, y = corrupt_images(images, corruption, severity, seed), labels

@@ -2,12 +2,13 @@
 
 import numpy as np
 
-from keras_mimo.evaluation import ood
-from keras_mimo.evaluation import uncertainty
 from keras_mimo.evaluation.predictions import member_probabilities
 from keras_mimo.metrics import BrierScore
 from keras_mimo.metrics import ExpectedCalibrationError
 from keras_mimo.metrics import NegativeLogLikelihood
+from keras_mimo.metrics import diversity
+from keras_mimo.metrics._inputs import check_label_range
+from keras_mimo.metrics.ood import ood_scores
 
 
 def _metric(metric, labels, probs) -> float:
@@ -15,33 +16,37 @@ def _metric(metric, labels, probs) -> float:
     return float(np.asarray(metric.result()))
 
 
+def _checked_labels(y, num_examples: int, num_classes: int) -> np.ndarray:
+    """Integer labels `(N,)` from `(N,)`, `(N, 1)` or one-hot `(N, K)` `y`, checked."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[-1] > 1:
+        y = y.argmax(-1)
+    labels = y.reshape(-1)
+    if len(labels) != num_examples:
+        raise ValueError(
+            f"Got {num_examples} predictions but {len(labels)} labels: `y` must "
+            "have one label per example."
+        )
+    check_label_range(labels, num_classes, name="y")
+    return labels.astype(np.int64)
+
+
 def reliability_bins(mean_probs, labels, num_bins: int = 15) -> dict:
     """Per-bin counts, accuracy and mean confidence (the reliability diagram).
 
-    Bins as in `ExpectedCalibrationError`: `floor(confidence * num_bins)`,
-    1.0 in the last bin; empty bins have `None` accuracy and confidence.
+    The bins of `ExpectedCalibrationError` (`floor(confidence * num_bins)`,
+    1.0 in the last bin); empty bins have `None` accuracy and confidence.
     """
-    confidence = mean_probs.max(-1)
-    correct = mean_probs.argmax(-1) == np.asarray(labels).reshape(-1)
-    bins = np.minimum((confidence.astype(np.float32) * num_bins).astype(int), num_bins - 1)
-    out = {"bin_upper_edges": [(b + 1) / num_bins for b in range(num_bins)], "count": [],
-           "accuracy": [], "confidence": []}
-    for b in range(num_bins):
-        in_bin = bins == b
-        out["count"].append(int(in_bin.sum()))
-        out["accuracy"].append(float(correct[in_bin].mean()) if in_bin.any() else None)
-        out["confidence"].append(float(confidence[in_bin].mean()) if in_bin.any() else None)
-    return out
+    ece = ExpectedCalibrationError(num_bins)
+    ece.update_state(np.asarray(labels).reshape(-1), np.asarray(mean_probs, "float32"))
+    bins = ece.reliability()
+    bins["count"] = [int(round(c)) for c in bins["count"]]
+    return bins
 
 
 def scores_from_probabilities(probs, labels, num_bins: int = 15) -> dict:
     """The metric dictionary from member probabilities `(N, M, K)` and labels `(N,)`."""
-    labels = np.asarray(labels).reshape(-1).astype(np.int64)
-    if len(labels) != len(probs):
-        raise ValueError(
-            f"Got {len(probs)} predictions but {len(labels)} labels: `y` must "
-            "have one label per example."
-        )
+    labels = _checked_labels(labels, len(probs), probs.shape[-1])
     mean = probs.mean(1)
     members = range(probs.shape[1])
     member_accuracy = [float(np.mean(probs[:, m].argmax(-1) == labels)) for m in members]
@@ -53,35 +58,17 @@ def scores_from_probabilities(probs, labels, num_bins: int = 15) -> dict:
         "nll": _metric(NegativeLogLikelihood(), labels, mean),
         "ece": _metric(ExpectedCalibrationError(num_bins), labels, mean),
         "brier": _metric(BrierScore(), labels, mean),
-        "predictive_entropy": float(uncertainty.entropy(mean).mean()),
+        "predictive_entropy": float(diversity.entropy(mean).mean()),
         "member_accuracy": member_accuracy,
         "member_nll": member_nll,
         "mean_member_accuracy": float(np.mean(member_accuracy)),
         "mean_member_nll": float(np.mean(member_nll)),
-        "disagreement": uncertainty.disagreement(probs),
-        "average_kl": uncertainty.average_kl(probs),
-        "cosine_similarity": uncertainty.cosine_similarity(probs),
-        "mutual_information": float(uncertainty.mutual_information(probs).mean()),
+        "disagreement": diversity.disagreement(probs),
+        "average_kl": diversity.average_kl(probs),
+        "cosine_similarity": diversity.cosine_similarity(probs),
+        "mutual_information": float(diversity.mutual_information(probs).mean()),
         "reliability": reliability_bins(mean, labels, num_bins),
     }
-
-
-def ood_scores(in_probs, out_probs) -> dict:
-    """AUROC, AUPR, FPR95 for three OOD scores (higher = more OOD)."""
-    scores = {
-        "max_prob": lambda p: 1.0 - p.mean(1).max(-1),
-        "entropy": lambda p: uncertainty.entropy(p.mean(1)),
-        "mutual_information": uncertainty.mutual_information,
-    }
-    results = {}
-    for name, score in scores.items():
-        s_in, s_out = score(in_probs), score(out_probs)
-        results[name] = {
-            "auroc": ood.auroc(s_in, s_out),
-            "aupr": ood.aupr(s_in, s_out),
-            "fpr95": ood.fpr_at_95_tpr(s_in, s_out),
-        }
-    return results
 
 
 def evaluate_ensemble(
@@ -103,7 +90,8 @@ def evaluate_ensemble(
         model: a `MIMOModel`, a `keras.Model` or a list of `keras.Model`.
         x: test inputs `(N, ...)` (anything `predict` accepts that yields
             inputs only).
-        y: integer labels `(N,)` (or one-hot `(N, K)`).
+        y: integer labels `(N,)` in `[0, K)` (or one-hot `(N, K)`); other
+            labels raise a `ValueError`.
         ood_x: optional out-of-distribution inputs for OOD detection.
         batch_size: prediction batch size.
         num_bins: ECE bins.
@@ -123,9 +111,6 @@ def evaluate_ensemble(
         `mutual_information`, OOD as the positive class. `reliability`:
         per-bin count, accuracy and confidence of the mean probability.
     """
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[-1] > 1:
-        y = y.argmax(-1)
     probs = member_probabilities(model, x, batch_size, from_logits, verbose)
     results = scores_from_probabilities(probs, y, num_bins)
     if ood_x is not None:

@@ -5,38 +5,20 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
+from keras_mimo.ensembling import logits_method
+from keras_mimo.ensembling import to_probabilities
 from keras_mimo.model import MIMOModel
 
 
-def _softmax(z):
-    z = z - z.max(-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(-1, keepdims=True)
-
-
-def _to_probabilities(outputs, kind: str):
-    """`outputs` (N, M, K) of the given kind to probabilities (N, M, K')."""
-    outputs = np.asarray(outputs, dtype=np.float64)
-    if kind == "softmax_logits":
-        return _softmax(outputs)
-    if kind == "sigmoid_logits":
-        outputs = 1.0 / (1.0 + np.exp(-outputs))
-    if outputs.shape[-1] == 1:
-        return np.concatenate([1.0 - outputs, outputs], axis=-1)
-    return outputs
-
-
-def _kind(model, from_logits):
+def _method(model, from_logits, units: int) -> str:
+    """How to read `model`'s outputs: its head's method, unless overridden."""
     if isinstance(model, MIMOModel):
-        method = model._mimo_head.ensemble_method
-        if from_logits is None:
-            return method
-        # A MIMO head's method is authoritative, but honour an explicit flag.
-        if from_logits:
-            return "sigmoid_logits" if method == "sigmoid_logits" else "softmax_logits"
-        return "mean"
+        if from_logits is None or bool(from_logits) == (model.ensemble_method != "mean"):
+            return model.ensemble_method
+        # An explicit flag overrides the head's method.
+        return logits_method(units) if from_logits else "mean"
     if from_logits:
-        return "softmax_logits"
+        return logits_method(units)
     return "mean"
 
 
@@ -81,5 +63,6 @@ def member_probabilities(
             out = model.predict_members(x, batch_size=batch_size, verbose=verbose)
         else:
             out = model.predict(x, batch_size=batch_size, verbose=verbose)[:, None]
-        outputs.append(_to_probabilities(out, _kind(model, from_logits)))
+        probs = to_probabilities(out, _method(model, from_logits, out.shape[-1]))
+        outputs.append(keras.ops.convert_to_numpy(probs).astype(np.float64))
     return np.concatenate(outputs, axis=1)

@@ -3,40 +3,13 @@
 import keras
 from keras import ops
 
+from keras_mimo._layout import check_called_by_mimo_model
 from keras_mimo._serialization import register
 from keras_mimo._validation import check_ensemble_size
 from keras_mimo._validation import check_positive_int
-from keras_mimo.ensembling import ENSEMBLE_METHODS
+from keras_mimo.ensembling import check_ensemble_method
 from keras_mimo.ensembling import combine_members
-
-_PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
-
-
-def _activation_name(activation) -> str:
-    name = keras.activations.serialize(activation)
-    return name if isinstance(name, str) else getattr(activation, "__name__", "")
-
-
-def default_ensemble_method(activation, units: int) -> str:
-    """The combination rule implied by a head's activation.
-
-    Probabilities (softmax, sigmoid) and other activations average;
-    log-softmax outputs and logits (no activation, `units > 1`) combine by
-    log-mean-exp of the log-softmax. A one-unit head without activation is
-    ambiguous (binary logits or regression) and must say which it is.
-    """
-    name = _activation_name(activation)
-    if name == "log_softmax":
-        return "softmax_logits"
-    if name != "linear":
-        return "mean"
-    if units > 1:
-        return "softmax_logits"
-    raise ValueError(
-        "A MIMOHead with units=1 and no activation is ambiguous: pass "
-        "ensemble_method='sigmoid_logits' if it emits binary-classification "
-        "logits, or ensemble_method='mean' if it is a regression output."
-    )
+from keras_mimo.ensembling import default_ensemble_method
 
 
 @register
@@ -107,12 +80,7 @@ class MIMOHead(keras.layers.Layer):
         self.activation = keras.activations.get(activation)
         if ensemble_method is None:
             ensemble_method = default_ensemble_method(self.activation, self.units)
-        if ensemble_method not in ENSEMBLE_METHODS:
-            raise ValueError(
-                f"`ensemble_method` must be one of {ENSEMBLE_METHODS} or None. "
-                f"Received: ensemble_method={ensemble_method!r}"
-            )
-        self.ensemble_method = ensemble_method
+        self.ensemble_method = check_ensemble_method(ensemble_method)
         self.use_bias = use_bias
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
@@ -142,6 +110,7 @@ class MIMOHead(keras.layers.Layer):
         self.dense.build(input_shape)
 
     def call(self, inputs):
+        check_called_by_mimo_model(self)
         outputs = ops.cast(self.dense(inputs), "float32")
         shape = ops.shape(outputs)
         rank = len(outputs.shape)

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_mimo._layout import check_called_by_mimo_model
 from keras_mimo._serialization import register
 from keras_mimo._validation import check_ensemble_size
 
@@ -63,6 +64,7 @@ class MIMOInput(keras.layers.Layer):
             )
 
     def call(self, inputs):
+        check_called_by_mimo_model(self)
         shape = ops.shape(inputs)
         rank = len(inputs.shape)
         members = ops.reshape(inputs, (self.ensemble_size, -1) + tuple(shape[1:]))

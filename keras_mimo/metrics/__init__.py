@@ -1,5 +1,26 @@
-"""Streaming uncertainty metrics, usable in `compile(metrics=...)`."""
+"""Uncertainty metrics: streaming Keras metrics and ensemble-level functions.
+
+Streaming metrics (usable in `compile(metrics=...)`):
+`ExpectedCalibrationError`, `NegativeLogLikelihood`, `BrierScore`, and their
+per-example functions `negative_log_likelihood`, `brier_score`.
+
+Functions of member probabilities `(N, M, K)` (numpy): the diversity and
+uncertainty measures `entropy`, `mutual_information`, `disagreement`,
+`average_kl`, `cosine_similarity`; OOD detection `auroc`, `aupr`,
+`fpr_at_95_tpr` and `ood_scores`.
+"""
 
 from keras_mimo.metrics.calibration import ExpectedCalibrationError
+from keras_mimo.metrics.diversity import average_kl
+from keras_mimo.metrics.diversity import cosine_similarity
+from keras_mimo.metrics.diversity import disagreement
+from keras_mimo.metrics.diversity import entropy
+from keras_mimo.metrics.diversity import mutual_information
 from keras_mimo.metrics.likelihood import BrierScore
 from keras_mimo.metrics.likelihood import NegativeLogLikelihood
+from keras_mimo.metrics.likelihood import brier_score
+from keras_mimo.metrics.likelihood import negative_log_likelihood
+from keras_mimo.metrics.ood import aupr
+from keras_mimo.metrics.ood import auroc
+from keras_mimo.metrics.ood import fpr_at_95_tpr
+from keras_mimo.metrics.ood import ood_scores

@@ -1,37 +1,58 @@
-"""Labels and predictions in the one form every metric works on."""
+"""Labels and weights in the one form every metric works on."""
 
+import keras
+import numpy as np
 from keras import ops
 
 
-def class_probabilities(y_pred, from_logits: bool):
-    """Predictions `(N, K)` (or `(N, 1)` binary) to float32 probabilities `(N, K')`.
+def _is_concrete(tensor) -> bool:
+    """Whether `tensor` holds values now (eager), not a traced placeholder."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
 
-    A one-unit prediction is a binary classifier: it becomes `[1 - p, p]`.
-    """
-    y_pred = ops.cast(y_pred, "float32")
-    if y_pred.shape[-1] == 1:
-        p = ops.sigmoid(y_pred) if from_logits else y_pred
-        return ops.concatenate([1.0 - p, p], axis=-1)
-    return ops.softmax(y_pred, axis=-1) if from_logits else y_pred
+        return tf.executing_eagerly()
+    if backend == "jax":
+        import jax
+
+        return not isinstance(tensor, jax.core.Tracer)
+    return True  # torch and numpy run eagerly
 
 
-def class_log_probabilities(y_pred, from_logits: bool, epsilon: float):
-    """Log-probabilities `(N, K')`; probabilities are clipped to `[epsilon, 1]`."""
-    y_pred = ops.cast(y_pred, "float32")
-    if from_logits:
-        if y_pred.shape[-1] == 1:
-            return ops.concatenate(
-                [ops.log_sigmoid(-y_pred), ops.log_sigmoid(y_pred)], axis=-1
-            )
-        return ops.log_softmax(y_pred, axis=-1)
-    return ops.log(ops.clip(class_probabilities(y_pred, False), epsilon, 1.0))
+def check_label_range(labels, num_classes: int, name: str = "y_true"):
+    """Raises a `ValueError` naming `name` if a label lies outside `[0, num_classes)`."""
+    values = np.asarray(labels).reshape(-1)
+    bad = (values < 0) | (values >= num_classes)
+    if bad.any():
+        raise ValueError(
+            f"`{name}` must hold class indices in [0, {num_classes}). "
+            f"Received {int(bad.sum())} labels outside it: "
+            f"{sorted(set(values[bad].tolist()))[:10]}"
+        )
 
 
 def integer_labels(y_true, num_classes: int):
-    """Integer labels `(N,)` from `(N,)`, `(N, 1)` or one-hot `(N, K)` labels."""
+    """Integer labels `(N,)` from `(N,)`, `(N, 1)` or one-hot `(N, K)` labels.
+
+    Eager labels outside `[0, num_classes)` raise a `ValueError`; traced
+    steps (compiled `fit`/`evaluate`) cannot raise, so use `invalid_rows`.
+    """
     if len(y_true.shape) >= 2 and y_true.shape[-1] == num_classes and num_classes > 1:
         return ops.cast(ops.argmax(y_true, axis=-1), "int32")
-    return ops.cast(ops.reshape(y_true, (-1,)), "int32")
+    labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+    if _is_concrete(labels):
+        check_label_range(ops.convert_to_numpy(labels), num_classes)
+    return labels
+
+
+def poison_invalid(values, labels, num_classes: int):
+    """`values` `(N,)` with NaN where a label lies outside `[0, num_classes)`.
+
+    In a traced step an out-of-range label cannot raise; a NaN result makes
+    it visible instead of silently lowering the score.
+    """
+    valid = ops.logical_and(labels >= 0, labels < num_classes)
+    return ops.where(valid, values, ops.full_like(values, float("nan")))
 
 
 def flat_weights(sample_weight, num_rows):

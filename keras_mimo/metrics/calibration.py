@@ -5,9 +5,17 @@ from keras import ops
 
 from keras_mimo._serialization import register
 from keras_mimo._validation import check_positive_int
-from keras_mimo.metrics._inputs import class_probabilities
+from keras_mimo.ensembling import logits_method
+from keras_mimo.ensembling import to_probabilities
 from keras_mimo.metrics._inputs import flat_weights
 from keras_mimo.metrics._inputs import integer_labels
+from keras_mimo.metrics._inputs import poison_invalid
+
+
+def confidence_bins(confidence, num_bins: int):
+    """Bin index `floor(confidence * num_bins)` of each confidence, 1.0 in the last bin."""
+    bins = ops.cast(ops.floor(ops.cast(confidence, "float32") * num_bins), "int32")
+    return ops.clip(bins, 0, num_bins - 1)
 
 
 @register
@@ -57,14 +65,15 @@ class ExpectedCalibrationError(keras.metrics.Metric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
-        probs = class_probabilities(y_pred, self.from_logits)
-        labels = integer_labels(y_true, y_pred.shape[-1])
+        method = logits_method(y_pred.shape[-1]) if self.from_logits else "mean"
+        probs = to_probabilities(y_pred, method)
+        num_classes = probs.shape[-1]
+        labels = integer_labels(y_true, y_pred.shape[-1] if y_pred.shape[-1] > 1 else 2)
         confidence = ops.max(probs, axis=-1)
         correct = ops.cast(ops.argmax(probs, axis=-1) == labels, "float32")
+        correct = poison_invalid(correct, labels, num_classes)
         weights = flat_weights(sample_weight, ops.shape(probs)[0])
-        bins = ops.clip(
-            ops.cast(ops.floor(confidence * self.num_bins), "int32"), 0, self.num_bins - 1
-        )
+        bins = confidence_bins(confidence, self.num_bins)
         in_bin = ops.one_hot(bins, self.num_bins, dtype="float32") * weights[:, None]
         self.bin_weight.assign_add(ops.sum(in_bin, axis=0))
         self.bin_confidence.assign_add(ops.sum(in_bin * confidence[:, None], axis=0))
@@ -74,6 +83,25 @@ class ExpectedCalibrationError(keras.metrics.Metric):
         total = ops.maximum(ops.sum(self.bin_weight), 1e-12)
         gap = ops.abs(self.bin_correct - self.bin_confidence)
         return ops.sum(gap) / total
+
+    def reliability(self) -> dict:
+        """Per-bin statistics of the data seen so far (a reliability diagram).
+
+        Returns:
+            `{"bin_upper_edges", "count", "accuracy", "confidence"}`, lists of
+            `num_bins` floats; `count` is the summed sample weight, and empty
+            bins have `None` accuracy and confidence.
+        """
+        weight, confidence, correct = (
+            ops.convert_to_numpy(v).astype("float64")
+            for v in (self.bin_weight, self.bin_confidence, self.bin_correct)
+        )
+        return {
+            "bin_upper_edges": [(b + 1) / self.num_bins for b in range(self.num_bins)],
+            "count": [float(w) for w in weight],
+            "accuracy": [float(c / w) if w else None for c, w in zip(correct, weight)],
+            "confidence": [float(c / w) if w else None for c, w in zip(confidence, weight)],
+        }
 
     def reset_state(self):
         for variable in (self.bin_weight, self.bin_confidence, self.bin_correct):

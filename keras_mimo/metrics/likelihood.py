@@ -4,47 +4,64 @@ import keras
 from keras import ops
 
 from keras_mimo._serialization import register
-from keras_mimo.metrics._inputs import class_log_probabilities
-from keras_mimo.metrics._inputs import class_probabilities
-from keras_mimo.metrics._inputs import flat_weights
+from keras_mimo.ensembling import logits_method
+from keras_mimo.ensembling import to_log_probabilities
+from keras_mimo.ensembling import to_probabilities
 from keras_mimo.metrics._inputs import integer_labels
+from keras_mimo.metrics._inputs import poison_invalid
 
 
-class _WeightedMean(keras.metrics.Metric):
-    """Weighted mean of a per-example score; subclasses define `score`."""
+def _method(y_pred, from_logits: bool) -> str:
+    return logits_method(y_pred.shape[-1]) if from_logits else "mean"
 
-    def __init__(self, from_logits: bool = False, name=None, dtype=None):
-        super().__init__(name=name, dtype=dtype)
+
+def _one_hot_labels(y_true, num_outputs, num_classes):
+    labels = integer_labels(ops.convert_to_tensor(y_true), num_outputs if num_outputs > 1 else 2)
+    return labels, ops.one_hot(ops.clip(labels, 0, num_classes - 1), num_classes, dtype="float32")
+
+
+def negative_log_likelihood(y_true, y_pred, from_logits: bool = False):
+    """Per-example `-log p(y | x)`, `(N,)`.
+
+    Args:
+        y_true: integer labels `(N,)` / `(N, 1)` or one-hot `(N, K)`.
+        y_pred: `(N, K)` probabilities or logits, or `(N, 1)` binary.
+        from_logits: whether `y_pred` holds logits.
+    """
+    y_pred = ops.convert_to_tensor(y_pred)
+    log_probs = to_log_probabilities(y_pred, _method(y_pred, from_logits), keras.config.epsilon())
+    labels, onehot = _one_hot_labels(y_true, y_pred.shape[-1], log_probs.shape[-1])
+    return poison_invalid(-ops.sum(onehot * log_probs, axis=-1), labels, log_probs.shape[-1])
+
+
+def brier_score(y_true, y_pred, from_logits: bool = False):
+    """Per-example Brier score `sum_k (p_k - 1[y = k])^2`, `(N,)`; inputs as above."""
+    y_pred = ops.convert_to_tensor(y_pred)
+    probs = to_probabilities(y_pred, _method(y_pred, from_logits))
+    labels, onehot = _one_hot_labels(y_true, y_pred.shape[-1], probs.shape[-1])
+    return poison_invalid(ops.sum(ops.square(probs - onehot), axis=-1), labels, probs.shape[-1])
+
+
+class _ScoreMean(keras.metrics.MeanMetricWrapper):
+    """Weighted mean of a per-example score with a `from_logits` argument."""
+
+    def __init__(self, fn, from_logits: bool, name, dtype):
+        super().__init__(fn, name=name, dtype=dtype, from_logits=bool(from_logits))
         self.from_logits = bool(from_logits)
-        self.total = self.add_variable((), "zeros", name="total")
-        self.weight = self.add_variable((), "zeros", name="weight")
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
-        scores = self.score(y_true, y_pred)
-        weights = flat_weights(sample_weight, ops.shape(scores)[0])
-        self.total.assign_add(ops.sum(scores * weights))
-        self.weight.assign_add(ops.sum(weights))
-
-    def result(self):
-        return self.total / ops.maximum(self.weight, 1e-12)
-
-    def reset_state(self):
-        self.total.assign(0.0)
-        self.weight.assign(0.0)
 
     def get_config(self):
-        return {**super().get_config(), "from_logits": self.from_logits}
+        return {"name": self.name, "dtype": self.dtype, "from_logits": self.from_logits}
 
 
 @register
-class NegativeLogLikelihood(_WeightedMean):
+class NegativeLogLikelihood(_ScoreMean):
     """Mean negative log-likelihood of the true class, `-log p(y | x)`.
 
     Probabilities are clipped to `[epsilon, 1]` (`keras.config.epsilon()`,
     as in Keras's cross-entropy losses); logits use a stable log-softmax. For
     an ensemble, pass the ensemble's (mean) probability: this is the ensemble
-    NLL of the MIMO paper.
+    NLL of the MIMO paper. Labels outside `[0, K)` raise a `ValueError`
+    (eager) or make the result NaN (inside a compiled step).
 
     Args:
         from_logits: bool, whether `y_pred` holds logits.
@@ -56,23 +73,15 @@ class NegativeLogLikelihood(_WeightedMean):
     """
 
     def __init__(self, from_logits: bool = False, name="nll", dtype=None):
-        super().__init__(from_logits=from_logits, name=name, dtype=dtype)
-
-    def score(self, y_true, y_pred):
-        log_probs = class_log_probabilities(
-            y_pred, self.from_logits, keras.config.epsilon()
-        )
-        labels = integer_labels(y_true, y_pred.shape[-1])
-        onehot = ops.one_hot(labels, log_probs.shape[-1], dtype="float32")
-        return -ops.sum(onehot * log_probs, axis=-1)
+        super().__init__(negative_log_likelihood, from_logits, name, dtype)
 
 
 @register
-class BrierScore(_WeightedMean):
+class BrierScore(_ScoreMean):
     """Mean Brier score, `sum_k (p_k - 1[y = k])^2`, summed over classes.
 
     Ranges over [0, 2]. (`tfp.stats.brier_score` omits the constant 1:
-    it returns `sum_k p_k^2 - 2 p_y`.)
+    it returns `sum_k p_k^2 - 2 p_y`.) Labels as in `NegativeLogLikelihood`.
 
     Args:
         from_logits: bool, whether `y_pred` holds logits.
@@ -88,10 +97,4 @@ class BrierScore(_WeightedMean):
     """
 
     def __init__(self, from_logits: bool = False, name="brier", dtype=None):
-        super().__init__(from_logits=from_logits, name=name, dtype=dtype)
-
-    def score(self, y_true, y_pred):
-        probs = class_probabilities(y_pred, self.from_logits)
-        labels = integer_labels(y_true, y_pred.shape[-1])
-        onehot = ops.one_hot(labels, probs.shape[-1], dtype="float32")
-        return ops.sum(ops.square(probs - onehot), axis=-1)
+        super().__init__(brier_score, from_logits, name, dtype)

@@ -10,8 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-BENCHMARKS = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
-SCRIPT = BENCHMARKS / "cifar10_capacity_sweep.py"
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_sweep_trains_scores_and_reports_every_point(tiny_npz, tmp_path):
@@ -21,9 +20,9 @@ def test_sweep_trains_scores_and_reports_every_point(tiny_npz, tmp_path):
     test = np.load(os.path.join(tiny_npz, "test.npz"))
     np.savez(run_dir / "corrupted_6.npz", labels=test["y"][:6],
              **{"gaussian_noise@1": test["x"][:6], "contrast@5": test["x"][:6] // 4})
-    args = [sys.executable, str(SCRIPT), f"--npz_dir={tiny_npz}", "--points", "1:150", "2:150", "1:200",
+    args = [sys.executable, "-m", "benchmarks.cifar10_capacity_sweep", f"--npz_dir={tiny_npz}", "--points", "1:150", "2:150", "1:200",
             "--unique_rows=300", "--corruption_examples=6", f"--run_dir={run_dir}", f"--docs_dir={docs_dir}"]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(args, capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
 
     with open(docs_dir / "results" / "capacity_sweep.json") as f:
@@ -45,15 +44,16 @@ def test_sweep_trains_scores_and_reports_every_point(tiny_npz, tmp_path):
     assert table.count("\n") == 2 + len(rows)
 
     # A rerun with --report_only reuses the finished runs and trains nothing.
-    again = subprocess.run(args + ["--report_only"], capture_output=True, text=True, timeout=600)
+    again = subprocess.run(args + ["--report_only"], capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert again.returncode == 0 and "Epoch" not in again.stdout + again.stderr
     assert (docs_dir / "results" / "capacity_sweep.md").read_text() == table
 
 
 @pytest.mark.parametrize("text", ["2", "2:x", "0:100", "2:5000:1"])
 def test_a_malformed_point_is_refused_with_its_format(text):
-    sys.path.insert(0, str(BENCHMARKS))
-    import cifar10_capacity_sweep
+    if str(ROOT) not in sys.path:
+        sys.path.append(str(ROOT))  # appended: keras_mimo still comes from the install
+    from benchmarks import cifar10_capacity_sweep
 
     with pytest.raises(argparse.ArgumentTypeError, match="WIDTH:TRAIN_EXAMPLES|positive"):
         cifar10_capacity_sweep.parse_point(text)

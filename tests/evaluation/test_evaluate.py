@@ -39,10 +39,11 @@ def test_mimo_model_runs_one_prediction_call(mlp_mimo, data, monkeypatch):
     x, y = data
     model = mlp_mimo()
     calls = []
-    original = model.predict
-    monkeypatch.setattr(model, "predict", lambda *a, **k: calls.append(model._predicting_members) or original(*a, **k))
+    original = model.predict_members
+    monkeypatch.setattr(model, "predict", lambda *a, **k: calls.append("predict"))
+    monkeypatch.setattr(model, "predict_members", lambda *a, **k: calls.append("members") or original(*a, **k))
     keras_mimo.evaluate_ensemble(model, x, y, verbose=0)
-    assert calls == [True]  # one predict over the data, in per-member mode
+    assert calls == ["members"]  # one per-member prediction over the data
 
 
 def test_deep_ensemble_and_single_model_use_the_same_call(data):
@@ -94,3 +95,12 @@ def test_reliability_bins_reproduce_the_ece(mlp_mimo, data):
     assert sum(bins["count"]) == len(y) and len(bins["count"]) == 15
     ece = sum(c / len(y) * abs(a - f) for c, a, f in zip(bins["count"], bins["accuracy"], bins["confidence"]) if c)
     np.testing.assert_allclose(ece, results["ece"], atol=1e-5)
+
+
+@pytest.mark.parametrize("bad_label", [4, -1])
+def test_labels_outside_the_classes_are_rejected(data, bad_label):
+    x, y = data
+    y = y.copy()
+    y[:8] = bad_label
+    with pytest.raises(ValueError, match=r"`y` must hold class indices in \[0, 4\)"):
+        keras_mimo.evaluate_ensemble(plain_model(0), x, y, verbose=0)

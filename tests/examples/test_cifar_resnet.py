@@ -82,31 +82,6 @@ def test_tfds_mock_data_run(example, tmp_path):
     assert metrics["test"]["num_examples"] == 48
 
 
-def test_offline_without_data_fails_fast_with_a_helpful_message(example, tmp_path, monkeypatch):
-    pytest.importorskip("tensorflow_datasets")
-    cifar_data = example("cifar_data")
-    monkeypatch.setattr(cifar_data, "_online", lambda *a, **k: False)
-    start = time.time()
-    with pytest.raises(cifar_data.DataUnavailableError, match="--npz_dir"):
-        cifar_data.load_tfds("cifar10", str(tmp_path / "empty"))
-    assert time.time() - start < 30
-
-
-def test_missing_npz_files_are_named(example, tmp_path):
-    cifar_data = example("cifar_data")
-    with pytest.raises(cifar_data.DataUnavailableError, match="train_0.npz"):
-        cifar_data.load_npz(str(tmp_path))
-
-
-def test_numpy_augmentation_crops_and_flips_per_example(example):
-    cifar_data = example("cifar_data")
-    images = np.arange(2 * 32 * 32 * 3, dtype=np.uint8).reshape(2, 32, 32, 3)
-    out = cifar_data.augment_numpy(images, np.random.default_rng(0))
-    assert out.shape == images.shape and out.dtype == np.uint8
-    same = cifar_data.augment_numpy(images, np.random.default_rng(0))
-    np.testing.assert_array_equal(out, same)
-
-
 def test_readme_main_command_has_valid_flags(example):
     import pathlib
     import re

@@ -73,3 +73,19 @@ def test_usable_in_compile_and_serializable():
     from_model = float(np.asarray(logs["ece"]))
     probs = model.predict(x, verbose=0)
     np.testing.assert_allclose(from_model, ece_value(probs, y), atol=1e-5)
+
+
+def test_labels_outside_the_classes_are_rejected_by_name():
+    probs = np.full((3, 4), 0.25, "float32")
+    with pytest.raises(ValueError, match=r"`y_true` must hold class indices in \[0, 4\)"):
+        ExpectedCalibrationError().update_state(np.array([0, 4, 1]), probs)
+
+
+def test_reliability_statistics_are_the_bins_of_the_ece(cases, np_refs):
+    _, probs, labels = cases[0]
+    metric = ExpectedCalibrationError(num_bins=10)
+    metric.update_state(labels, probs)
+    bins = metric.reliability()
+    total = sum(bins["count"])
+    ece = sum(c / total * abs(a - f) for c, a, f in zip(bins["count"], bins["accuracy"], bins["confidence"]) if c)
+    np.testing.assert_allclose(ece, np_refs.ece(probs, labels, 10), rtol=1e-5, atol=1e-6)

@@ -76,3 +76,25 @@ def test_binary_predictions():
         value(NegativeLogLikelihood(), np.array([1, 0]), np.array([[0.8], [0.3]], "float32")),
         -np.mean(np.log([0.8, 0.7])), rtol=1e-5,
     )
+
+
+@pytest.mark.parametrize("metric_cls", [NegativeLogLikelihood, BrierScore])
+@pytest.mark.parametrize("bad_label", [4, -1])
+def test_labels_outside_the_classes_are_rejected_by_name(metric_cls, bad_label):
+    probs = np.full((3, 4), 0.25, "float32")
+    with pytest.raises(ValueError, match=rf"`y_true` must hold class indices in \[0, 4\).*\[{bad_label}\]"):
+        metric_cls().update_state(np.array([0, bad_label, 1]), probs)
+
+
+@pytest.mark.parametrize("metric_cls", [NegativeLogLikelihood, BrierScore])
+def test_labels_outside_the_classes_make_a_compiled_evaluate_nan(metric_cls):
+    # A compiled step cannot raise on values: the score turns NaN instead of
+    # silently lower (8 of 32 labels out of range lowered the NLL before).
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(inputs))
+    metric = metric_cls()
+    model.compile(loss=lambda y, p: keras.ops.mean(p) * 0.0, metrics=[metric])
+    y = np.arange(32) % 4
+    y[:8] = 4
+    result = model.evaluate(np.ones((32, 4), "float32"), y, batch_size=32, verbose=0, return_dict=True)
+    assert np.isnan(result[metric.name]), result

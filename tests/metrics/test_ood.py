@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from keras_mimo.evaluation import ood
+from keras_mimo.metrics import ood
 
 
 def sklearn_fpr95(s_in, s_out):

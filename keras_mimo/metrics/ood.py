@@ -7,6 +7,8 @@ for AUROC, one threshold per distinct score for AUPR and FPR95).
 
 import numpy as np
 
+from keras_mimo.metrics import diversity
+
 
 def _labels_and_scores(in_scores, out_scores):
     in_scores = np.asarray(in_scores, dtype=np.float64).ravel()
@@ -56,3 +58,33 @@ def fpr_at_95_tpr(in_scores, out_scores) -> float:
     labels, scores = _labels_and_scores(in_scores, out_scores)
     fpr, tpr, _ = _roc_points(labels, scores)
     return float(fpr[np.argmax(tpr >= 0.95)])
+
+
+OOD_SCORES = {
+    "max_prob": lambda probs: 1.0 - probs.mean(1).max(-1),
+    "entropy": lambda probs: diversity.entropy(probs.mean(1)),
+    "mutual_information": diversity.mutual_information,
+}
+
+
+def ood_scores(in_probs, out_probs) -> dict:
+    """AUROC, AUPR and FPR95 of three OOD scores of an ensemble.
+
+    Args:
+        in_probs, out_probs: member probabilities `(N, M, K)` on in- and
+            out-of-distribution inputs.
+
+    Returns:
+        `{score: {"auroc", "aupr", "fpr95"}}` for the scores `max_prob`
+        (1 - max mean probability), `entropy` (of the mean probability) and
+        `mutual_information`; higher scores mean more OOD.
+    """
+    results = {}
+    for name, score in OOD_SCORES.items():
+        s_in, s_out = score(in_probs), score(out_probs)
+        results[name] = {
+            "auroc": auroc(s_in, s_out),
+            "aupr": aupr(s_in, s_out),
+            "fpr95": fpr_at_95_tpr(s_in, s_out),
+        }
+    return results

@@ -1,4 +1,4 @@
-"""Per-example uncertainty and member-diversity measures (numpy, float64).
+"""Uncertainty and member-diversity measures of an ensemble (numpy, float64).
 
 All functions take member probabilities `probs` of shape
 `(N, M, K)`: N examples, M members, K classes.

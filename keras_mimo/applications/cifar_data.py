@@ -1,6 +1,8 @@
-"""CIFAR data for the examples: TFDS or a local npz copy, tf.data or numpy batches.
+"""CIFAR data for the reference recipe: TFDS or a local npz copy, tf.data or numpy batches.
 
-Kept apart from the training script so the quickstart and the benchmarks share it.
+Used by `examples/cifar_resnet.py`, `examples/quickstart.py` and the
+benchmarks. TensorFlow and TFDS are optional: they are imported only by the
+functions that need them.
 """
 
 import os

@@ -1,0 +1,94 @@
+"""Every use of a private Keras attribute, in one place.
+
+keras-mimo relies on public Keras APIs except for the five hooks below. Each
+one has a test in `tests/test_keras_compat.py` that fails loudly when a Keras
+release changes it; pyproject.toml lists them next to the Keras pin.
+
+- `Model._compile_loss`: the loss object `compile()` builds, called once per
+  member to sum the members' losses.
+- `KerasTensor._keras_history`: which layer produced a symbolic tensor
+  (`convert()` finds the final Dense layers).
+- `Functional._inputs_struct`: present on functional (graph) models only.
+- `Function._run_through_graph`: the step of `keras.models.clone_model` that
+  computes the clone's outputs just before it calls `cls(inputs, outputs,
+  name=...)`, dropping the other constructor arguments.
+- The layer call context (`keras.src.backend.common.global_state`,
+  `"current_call_ctx"`): which layer's `__call__` is the outermost one.
+"""
+
+import threading
+
+import keras
+
+__all__ = [
+    "KeepArgumentsInClones",
+    "clone_source_arguments",
+    "compiled_loss",
+    "is_graph_model",
+    "outermost_called_layer",
+    "producing_layer",
+]
+
+
+def compiled_loss(model):
+    """The callable loss `compile()` built, `(y, y_pred, sample_weight)`, or None."""
+    return model._compile_loss
+
+
+def producing_layer(tensor):
+    """The layer (operation) that produced the symbolic `tensor`."""
+    return tensor._keras_history.operation
+
+
+def is_graph_model(model) -> bool:
+    """Whether `model` is a functional or Sequential model (has a graph)."""
+    return isinstance(model, keras.Sequential) or hasattr(model, "_inputs_struct")
+
+
+def outermost_called_layer():
+    """The layer whose `__call__` started the current call stack, or None."""
+    from keras.src.backend.common import global_state
+
+    context = global_state.get_global_attribute("current_call_ctx")
+    return None if context is None else context.entry_layer
+
+
+_pending_clone = threading.local()
+
+
+class KeepArgumentsInClones:
+    """Mixin for a functional `keras.Model` subclass with extra arguments.
+
+    `keras.models.clone_model` rebuilds such a model as
+    `cls(inputs, outputs, name=...)`, so its other constructor arguments fall
+    back to their defaults. Keras computes the clone's outputs with
+    `_run_through_graph` just before that call: this hook remembers the
+    source's `clone_arguments()` for those outputs, and the subclass's
+    `__init__` takes them back with `clone_source_arguments(outputs)`.
+    """
+
+    def clone_arguments(self) -> dict:
+        """The constructor arguments a clone of this model keeps."""
+        raise NotImplementedError
+
+    def _run_through_graph(self, inputs, operation_fn=None, call_fn=None):
+        if operation_fn is None:
+            outputs = super()._run_through_graph(inputs, call_fn=call_fn)
+        else:
+            outputs = super()._run_through_graph(inputs, operation_fn, call_fn=call_fn)
+        flat = keras.tree.flatten(outputs)
+        if flat and all(isinstance(t, keras.KerasTensor) for t in flat):
+            _pending_clone.value = (flat, self.clone_arguments())
+        return outputs
+
+
+def clone_source_arguments(outputs) -> dict | None:
+    """The arguments of the model these symbolic `outputs` were cloned from."""
+    pending = getattr(_pending_clone, "value", None)
+    if pending is None:
+        return None
+    flat = keras.tree.flatten(outputs)
+    if len(flat) != len(pending[0]) or any(a is not b for a, b in zip(flat, pending[0])):
+        return None
+    _pending_clone.value = None
+    return pending[1]

@@ -1,0 +1,46 @@
+"""A model that shares a MIMOModel's layers and predicts per member.
+
+`MIMOModel.predict_members` runs Keras's own `predict` (batching, progress
+bar, callbacks, datasets, distribution) on this view, whose forward pass is
+`MIMOModel.call_members`. The view has its own predict function, so nothing
+on the MIMOModel is swapped or flagged: `predict` and `predict_members` can
+run at the same time from several threads.
+"""
+
+import threading
+
+import keras
+
+_lock = threading.Lock()
+_ATTRIBUTE = "_keras_mimo_members_view"
+
+
+class MembersView(keras.Model):
+    """Outputs `(N, ensemble_size, ...)` of the tracked `mimo_model`."""
+
+    def __init__(self, mimo_model, form, **kwargs):
+        super().__init__(name=f"{mimo_model.name}_members_{form}", **kwargs)
+        self.mimo_model = mimo_model  # tracked: the view's variables are its own
+        self.built = True
+
+    def call(self, inputs, training=False):
+        return self.mimo_model.call_members(inputs, training=training)
+
+
+def members_view(mimo_model, form) -> MembersView:
+    """The cached members view of `mimo_model` for one input `form`.
+
+    `form` is True for inputs with a member axis, False without, None when
+    unknown (datasets): each form gets its own view and predict function, so
+    a trace of one form (rank) is never relaxed to serve the other.
+    """
+    views = mimo_model.__dict__.get(_ATTRIBUTE)
+    if views is None or form not in views:
+        with _lock:
+            views = dict(mimo_model.__dict__.get(_ATTRIBUTE) or {})
+            if form not in views:
+                views[form] = MembersView(mimo_model, form)
+            # Set around Keras's attribute tracking: the MIMOModel must not
+            # own its views (no cycle in its variables or saved file).
+            object.__setattr__(mimo_model, _ATTRIBUTE, views)
+    return views[form]

@@ -1,0 +1,84 @@
+"""Pins every private Keras attribute keras-mimo uses (keras_mimo._keras_compat).
+
+If one of these fails after a Keras upgrade, the hook it names changed: fix
+`_keras_compat.py`, nothing else.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_mimo import _keras_compat
+
+
+def functional():
+    inputs = keras.Input((3,))
+    outputs = keras.layers.Dense(2, activation="softmax", name="last")(inputs)
+    return keras.Model(inputs, outputs)
+
+
+def test_compiled_loss_is_the_compiled_loss_callable():
+    model = functional()
+    assert _keras_compat.compiled_loss(model) is None
+    model.compile(loss="sparse_categorical_crossentropy")
+    y_pred = np.array([[0.25, 0.75], [0.5, 0.5]], "float32")
+    loss = _keras_compat.compiled_loss(model)(np.array([1, 0]), y_pred, None)
+    expected = -np.mean(np.log([0.75, 0.5]))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loss), expected, rtol=1e-5)
+
+
+def test_producing_layer_of_a_symbolic_output():
+    model = functional()
+    assert _keras_compat.producing_layer(model.outputs[0]) is model.get_layer("last")
+
+
+def test_is_graph_model_tells_functional_and_sequential_from_subclassed():
+    class Subclassed(keras.Model):
+        def call(self, x):
+            return x
+
+    seq = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    assert _keras_compat.is_graph_model(functional())
+    assert _keras_compat.is_graph_model(seq)
+    assert not _keras_compat.is_graph_model(Subclassed())
+
+
+class _Spy(keras.layers.Layer):
+    seen = []
+
+    def call(self, x):
+        _Spy.seen.append(_keras_compat.outermost_called_layer())
+        return x
+
+
+def test_outermost_called_layer_is_the_entry_of_the_call_stack():
+    spy = _Spy()
+    seq = keras.Sequential([keras.Input((3,)), spy])
+    x = np.zeros((2, 3), "float32")
+    _Spy.seen.clear()
+    spy(x)
+    seq(x)
+    assert _Spy.seen == [spy, seq]
+    assert _keras_compat.outermost_called_layer() is None
+
+
+class _WithExtra(_keras_compat.KeepArgumentsInClones, keras.Model):
+    def __init__(self, *args, extra=0, **kwargs):
+        super().__init__(*args, **kwargs)
+        if extra == 0:
+            extra = (_keras_compat.clone_source_arguments(self.outputs) or {}).get("extra", 0)
+        self.extra = extra
+
+    def clone_arguments(self):
+        return {"extra": self.extra}
+
+
+@pytest.mark.parametrize("clone_function", [None, lambda layer: layer])
+def test_clone_model_hands_the_source_arguments_to_the_clone(clone_function):
+    inputs = keras.Input((3,))
+    model = _WithExtra(inputs, keras.layers.Dense(2)(inputs), extra=7)
+    clone = keras.models.clone_model(model, clone_function=clone_function)
+    assert type(clone) is _WithExtra and clone.extra == 7
+    # an unrelated model built afterwards does not inherit them
+    other_in = keras.Input((3,))
+    assert _WithExtra(other_in, keras.layers.Dense(2)(other_in)).extra == 0
