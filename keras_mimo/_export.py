@@ -10,11 +10,14 @@ def write_saved_model(model, filepath, verbose=None, input_signature=None):
         model: a built `MIMOModel`.
         filepath: the SavedModel directory.
         verbose: whether to print the endpoints (default True).
-        input_signature: a list of `keras.InputSpec`; default: the model's
-            input shape and dtype.
+        input_signature: a list with one `keras.InputSpec` structure; default:
+            the structure of the model's inputs (a spec, or a list or dict of
+            specs for several inputs), with their shapes and dtypes.
     """
     spec = input_signature or [
-        keras.InputSpec(shape=tuple(model.inputs[0].shape), dtype=model.inputs[0].dtype)
+        keras.tree.map_structure(
+            lambda t: keras.InputSpec(shape=tuple(t.shape), dtype=t.dtype), model.input
+        )
     ]
     archive = keras.export.ExportArchive()
     archive.track(model)

@@ -1,5 +1,10 @@
 """Finding and checking the MIMO layers of a functional model's graph."""
 
+import dataclasses
+
+import keras
+
+from keras_mimo import _keras_compat
 from keras_mimo.layers import MIMOHead
 from keras_mimo.layers import MIMOInput
 
@@ -12,50 +17,98 @@ def all_layers(model):
             yield from all_layers(layer)
 
 
-_HOW_TO_ADD = {
-    "MIMOInput": "`keras_mimo.MIMOInput(ensemble_size)` right after the input",
-    "MIMOHead": "`keras_mimo.MIMOHead(units, ensemble_size)` in place of the final "
-    "Dense layer",
-}
+@dataclasses.dataclass(frozen=True)
+class MIMOGraph:
+    """The MIMO layers of a model: `heads[i]` produces flat output `i`."""
+
+    ensemble_size: int
+    mimo_inputs: tuple
+    heads: tuple
 
 
-def _exactly_one(layers, cls_name):
-    if len(layers) != 1:
-        raise ValueError(
-            f"MIMOModel needs exactly one {cls_name} layer in the graph: put "
-            f"{_HOW_TO_ADD[cls_name]}. Found {len(layers)}: "
-            f"{[layer.name for layer in layers]}"
-        )
-    return layers[0]
+def _contains_mimo_input(layer) -> bool:
+    return isinstance(layer, MIMOInput) or (
+        hasattr(layer, "layers") and any(isinstance(l, MIMOInput) for l in all_layers(layer))
+    )
 
 
-def find_mimo_layers(model) -> tuple:
-    """`(mimo_input, head)` of a MIMOModel's graph; raises on a malformed graph.
+def _inputs_reaching_heads_directly(model, heads) -> list:
+    """Model inputs with a path to a head that passes through no MIMOInput."""
+    model_inputs = {id(t): t for t in model.inputs}
+    found, seen = {}, set()
+    stack = [t for head in heads for t in _keras_compat.layer_inputs(head)]
+    while stack:
+        tensor = stack.pop()
+        if id(tensor) in seen:
+            continue
+        seen.add(id(tensor))
+        if id(tensor) in model_inputs:
+            found[id(tensor)] = tensor
+            continue
+        layer = _keras_compat.producing_layer(tensor)
+        if _contains_mimo_input(layer):
+            continue
+        stack.extend(_keras_compat.producer_inputs(tensor))
+    return [t for t in model.inputs if id(t) in found]
 
-    Checks: exactly one `MIMOInput` and one `MIMOHead`, the same
-    `ensemble_size`, a single model input, and the head's output as the
-    model's only output.
+
+def find_mimo_layers(model) -> MIMOGraph:
+    """The MIMO layers of a MIMOModel's graph; raises on a malformed graph.
+
+    Checks: at least one `MIMOInput` and one `MIMOHead`, one `ensemble_size`
+    for all of them, every model output produced by a `MIMOHead`, every
+    `MIMOHead` output a model output, and every model input reaching the
+    heads only through a `MIMOInput`.
     """
-    layers = list(all_layers(model))
-    mimo_input = _exactly_one([l for l in layers if isinstance(l, MIMOInput)], "MIMOInput")
-    head = _exactly_one([l for l in layers if isinstance(l, MIMOHead)], "MIMOHead")
-    if mimo_input.ensemble_size != head.ensemble_size:
+    layers = list(dict.fromkeys(all_layers(model)))
+    mimo_inputs = [l for l in layers if isinstance(l, MIMOInput)]
+    heads = [l for l in layers if isinstance(l, MIMOHead)]
+    if not mimo_inputs:
         raise ValueError(
-            "MIMOInput and MIMOHead must have the same ensemble_size. "
-            f"Received: MIMOInput(ensemble_size={mimo_input.ensemble_size}) "
-            f"and MIMOHead(ensemble_size={head.ensemble_size})"
+            "MIMOModel needs a MIMOInput layer in the graph: put "
+            "`keras_mimo.MIMOInput(ensemble_size)` right after each input."
         )
-    if len(model.inputs) != 1:
+    if not heads:
         raise ValueError(
-            "MIMOModel supports models with a single input tensor. "
-            f"Received {len(model.inputs)} inputs."
+            "MIMOModel needs a MIMOHead layer in the graph: put "
+            "`keras_mimo.MIMOHead(units, ensemble_size)` in place of each "
+            "output's final Dense layer."
         )
-    if len(model.outputs) != 1 or model.outputs[0] is not head.output:
+    sizes = {l.ensemble_size for l in mimo_inputs + heads}
+    if len(sizes) > 1:
+        found = ", ".join(
+            f"{type(l).__name__} {l.name!r} (ensemble_size={l.ensemble_size})" for l in mimo_inputs + heads
+        )
         raise ValueError(
-            "The MIMOHead's output must be the model's only output (the "
-            f"ensemble is combined from it). Received outputs: {model.outputs}"
+            f"All MIMOInput and MIMOHead layers must have the same ensemble_size. Received: {found}"
         )
-    return mimo_input, head
+    outputs = keras.tree.flatten(model.output)
+    producers = [_keras_compat.producing_layer(t) for t in outputs]
+    for tensor, layer in zip(outputs, producers):
+        if not isinstance(layer, MIMOHead):
+            raise ValueError(
+                f"Every output of a MIMOModel must be a MIMOHead's output (the "
+                f"ensemble is combined from it), but output {tensor.name!r} is "
+                f"produced by {type(layer).__name__} layer {layer.name!r}. Use a "
+                "MIMOHead in its place, or move layers after the head into the "
+                "backbone."
+            )
+    for head in heads:
+        if head not in producers:
+            raise ValueError(
+                f"MIMOHead {head.name!r} feeds other layers but its output is "
+                "not a model output: the members' rows it emits would mix with "
+                "ordinary rows. Use a Dense layer there, or make it an output."
+            )
+    skipping = _inputs_reaching_heads_directly(model, heads)
+    if skipping:
+        names = [t.name for t in skipping]
+        raise ValueError(
+            f"Model input(s) {names} reach the MIMOHead without a MIMOInput: "
+            "every input must pass through its own "
+            "`keras_mimo.MIMOInput(ensemble_size)` before the shared trunk."
+        )
+    return MIMOGraph(sizes.pop(), tuple(mimo_inputs), tuple(producers))
 
 
 def fits_shape(expected, dims) -> bool:
@@ -66,27 +119,44 @@ def fits_shape(expected, dims) -> bool:
     )
 
 
-def check_input_shape(model, shape):
-    """Raises unless `shape` `(N, ...)` fits the model's input shape."""
-    if not fits_shape(model.inputs[0].shape[1:], tuple(shape[1:])):
+def paired_inputs(model, inputs) -> list:
+    """`[(tensor, declared Input)]` for each of `inputs`, in flattened order."""
+    flat, declared = keras.tree.flatten(inputs), keras.tree.flatten(model.input)
+    if len(flat) != len(declared):
         raise ValueError(
-            f"MIMOModel {model.name!r} expected inputs of shape "
-            f"{tuple(model.inputs[0].shape)}, the shape it was built with. "
-            f"Received: shape {tuple(shape)}"
+            f"MIMOModel {model.name!r} takes {len(declared)} input(s) "
+            f"{[t.name for t in declared]}. Received {len(flat)}."
         )
+    return list(zip(flat, declared))
 
 
-def has_member_axis(model, shape, ensemble_size: int) -> bool:
-    """True for `(N, M, *input_shape)`, False for `(N, *input_shape)`; else raises."""
-    expected = tuple(model.inputs[0].shape[1:])
-    if fits_shape(expected, tuple(shape[1:])):
-        return False
-    if len(shape) > 1 and shape[1] == ensemble_size and fits_shape(expected, tuple(shape[2:])):
-        return True
-    dims = ", ".join(map(str, expected))
-    raise ValueError(
-        f"predict_members expects inputs of shape (N, *input_shape) = (N, {dims}) "
-        f"or (N, ensemble_size, *input_shape) = (N, {ensemble_size}, {dims}). "
-        f"Received: shape {tuple(shape)}"
-    )
+def check_input_shapes(model, inputs):
+    """Raises unless every input `(N, ...)` fits the model's input shape."""
+    for x, declared in paired_inputs(model, inputs):
+        if not fits_shape(declared.shape[1:], tuple(x.shape[1:])):
+            raise ValueError(
+                f"MIMOModel {model.name!r} expected input {declared.name!r} of "
+                f"shape {tuple(declared.shape)}, the shape it was built "
+                f"with. Received: shape {tuple(x.shape)}"
+            )
 
+
+def member_axes(model, inputs, ensemble_size: int) -> tuple:
+    """Per input: True for `(N, M, *input_shape)`, False for `(N, *input_shape)`; else raises."""
+    forms = []
+    for x, declared in paired_inputs(model, inputs):
+        shape = tuple(x.shape)
+        expected = tuple(declared.shape[1:])
+        if fits_shape(expected, shape[1:]):
+            forms.append(False)
+        elif len(shape) > 1 and shape[1] == ensemble_size and fits_shape(expected, shape[2:]):
+            forms.append(True)
+        else:
+            dims = ", ".join(map(str, expected))
+            raise ValueError(
+                f"predict_members expects input {declared.name!r} of shape "
+                f"(N, *input_shape) = (N, {dims}) or (N, ensemble_size, "
+                f"*input_shape) = (N, {ensemble_size}, {dims}). Received: "
+                f"shape {shape}"
+            )
+    return tuple(forms)

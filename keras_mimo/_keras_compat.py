@@ -1,19 +1,21 @@
 """Every use of a private Keras attribute, in one place.
 
-keras-mimo relies on public Keras APIs except for the five hooks below. Each
+keras-mimo relies on public Keras APIs except for the hooks below. Each
 one has a test in `tests/test_keras_compat.py` that fails loudly when a Keras
 release changes it; pyproject.toml lists them next to the Keras pin.
 
 - `Model._compile_loss`: the loss object `compile()` builds, called once per
   member to sum the members' losses.
-- `KerasTensor._keras_history`: which layer produced a symbolic tensor
-  (`convert()` finds the final Dense layers).
+- `KerasTensor._keras_history` and `Operation._inbound_nodes`: which layer
+  call produced a symbolic tensor, and from which inputs (`convert()` finds
+  the final Dense layers; the graph check walks from heads to inputs).
 - `Functional._inputs_struct`: present on functional (graph) models only.
 - `Function._run_through_graph`: the step of `keras.models.clone_model` that
   computes the clone's outputs just before it calls `cls(inputs, outputs,
   name=...)`, dropping the other constructor arguments.
 - The layer call context (`keras.src.backend.common.global_state`,
-  `"current_call_ctx"`): which layer's `__call__` is the outermost one.
+  `"current_call_ctx"`): which layer's `__call__` is the outermost one; and
+  `keras.src.backend.common.stateless_scope.in_stateless_scope`.
 """
 
 import threading
@@ -25,7 +27,10 @@ __all__ = [
     "clone_source_arguments",
     "compiled_loss",
     "is_graph_model",
+    "layer_inputs",
+    "in_stateless_scope",
     "outermost_called_layer",
+    "producer_inputs",
     "producing_layer",
 ]
 
@@ -51,6 +56,13 @@ def outermost_called_layer():
 
     context = global_state.get_global_attribute("current_call_ctx")
     return None if context is None else context.entry_layer
+
+
+def in_stateless_scope() -> bool:
+    """Whether a `keras.StatelessScope` is active (JAX runs fit/predict in one)."""
+    from keras.src.backend.common.stateless_scope import in_stateless_scope as active
+
+    return active()
 
 
 _pending_clone = threading.local()
@@ -92,3 +104,21 @@ def clone_source_arguments(outputs) -> dict | None:
         return None
     _pending_clone.value = None
     return pending[1]
+
+
+def _data_inputs(node) -> list:
+    """A node's symbolic inputs, without the masks Keras passes as `*mask` keywords."""
+    kwargs = {k: v for k, v in node.arguments.kwargs.items() if not k.endswith("mask")}
+    flat = keras.tree.flatten((node.arguments.args, kwargs))
+    return [t for t in flat if isinstance(t, keras.KerasTensor)]
+
+
+def producer_inputs(tensor) -> list:
+    """The data inputs (not masks) of the layer call that produced `tensor`."""
+    operation, node_index, _ = tensor._keras_history
+    return _data_inputs(operation._inbound_nodes[node_index])
+
+
+def layer_inputs(layer) -> list:
+    """The data inputs (not masks) of every call of `layer` in a graph."""
+    return [t for node in layer._inbound_nodes for t in _data_inputs(node)]

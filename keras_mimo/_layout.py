@@ -73,12 +73,23 @@ def check_called_by_mimo_model(layer):
     if inside_mimo_model():
         return
     outer = _keras_compat.outermost_called_layer()
-    if isinstance(outer, keras.Model):
+    # On JAX, fit/predict run a model's `call` inside a stateless scope
+    # without its `__call__`, so the outermost layer is the first sublayer.
+    in_model = isinstance(outer, keras.Model) or (
+        keras.backend.backend() == "jax" and _keras_compat.in_stateless_scope()
+    )
+    if in_model:
+        where = f" (inside {type(outer).__name__} {outer.name!r})" if isinstance(outer, keras.Model) else ""
         raise ValueError(
-            f"{type(layer).__name__} layer {layer.name!r} runs inside "
-            f"{type(outer).__name__} {outer.name!r}, which is not a "
-            "keras_mimo.MIMOModel: it would fold the batch into ensemble "
-            "members and return wrong rows. Build the model with "
+            f"{type(layer).__name__} layer {layer.name!r} runs outside a "
+            f"keras_mimo.MIMOModel{where}: it would fold the batch into "
+            "ensemble members and return wrong rows. Build the model with "
             "`keras_mimo.MIMOModel(model.inputs, model.outputs)` (for a "
             "Sequential `seq`: `keras_mimo.MIMOModel(seq.inputs, seq.outputs)`)."
+            + (
+                " On JAX, rebuild the layers first: Keras leaves a model's "
+                "variables empty after an error inside a compiled step."
+                if keras.backend.backend() == "jax"
+                else ""
+            )
         )

@@ -19,7 +19,8 @@ class MembersView(keras.Model):
     """Outputs `(N, ensemble_size, ...)` of the tracked `mimo_model`."""
 
     def __init__(self, mimo_model, form, **kwargs):
-        super().__init__(name=f"{mimo_model.name}_members_{form}", **kwargs)
+        suffix = "any" if form is None else "".join("m" if f else "n" for f in form)
+        super().__init__(name=f"{mimo_model.name}_members_{suffix}", **kwargs)
         self.mimo_model = mimo_model  # tracked: the view's variables are its own
         self.built = True
 
@@ -30,9 +31,9 @@ class MembersView(keras.Model):
 def members_view(mimo_model, form) -> MembersView:
     """The cached members view of `mimo_model` for one input `form`.
 
-    `form` is True for inputs with a member axis, False without, None when
-    unknown (datasets): each form gets its own view and predict function, so
-    a trace of one form (rank) is never relaxed to serve the other.
+    `form` holds, per input, True for a member axis and False for none, or
+    is None when unknown (datasets): each form gets its own view and predict
+    function, so a trace of one form (rank) is never relaxed to serve another.
     """
     views = mimo_model.__dict__.get(_ATTRIBUTE)
     if views is None or form not in views:

@@ -210,12 +210,28 @@ def tile_members(tensor, ensemble_size: int):
     return ops.concatenate([tensor] * ensemble_size, axis=0)
 
 
-def stack_inputs(tensor, ensemble_size: int, member_axis: bool):
-    """Prediction inputs to stacked rows `(M * N, ...)`.
+def stack_inputs(inputs, ensemble_size: int, member_axes):
+    """Prediction inputs to stacked rows `(M * N, ...)`, input by input.
 
-    `(N, ...)` is tiled (every member sees the same rows); with
-    `member_axis`, `(N, M, ...)` is re-laid so member `m` sees `[:, m]`.
+    Args:
+        inputs: a tensor or a nest of tensors.
+        ensemble_size: `M`.
+        member_axes: one bool per flattened input: False tiles `(N, ...)`
+            (every member sees the same rows); True re-lays `(N, M, ...)` so
+            member `m` sees `[:, m]`.
     """
-    if member_axis:
-        return merge_members(ops.moveaxis(tensor, 1, 0))
-    return tile_members(tensor, ensemble_size)
+    forms = iter(member_axes)
+
+    def stack(tensor):
+        if next(forms):
+            return merge_members(ops.moveaxis(tensor, 1, 0))
+        return tile_members(tensor, ensemble_size)
+
+    return keras.tree.map_structure(stack, inputs)
+
+
+def members_last(outputs, ensemble_size: int):
+    """Stacked outputs `(M * N, ...)` (a tensor or a nest) to `(N, M, ...)`."""
+    return keras.tree.map_structure(
+        lambda t: ops.moveaxis(split_members(t, ensemble_size), 0, 1), outputs
+    )

@@ -32,21 +32,22 @@ def _head_for(dense, ensemble_size, ensemble_method):
     )
 
 
-def _final_dense(model):
-    if len(model.outputs) != 1:
-        raise ValueError(
-            "convert() supports models with one output. Received a model "
-            f"with {len(model.outputs)} outputs."
-        )
-    producer = _keras_compat.producing_layer(model.outputs[0])
-    if type(producer) is not keras.layers.Dense:
-        raise ValueError(
-            "convert() replaces the model's final Dense layer by a MIMOHead, "
-            "but the model's output is produced by "
-            f"{type(producer).__name__} layer {producer.name!r}. Add the "
-            "MIMOInput and MIMOHead layers by hand instead."
-        )
-    return producer
+def _final_dense_layers(model) -> list:
+    """The Dense layer producing each (flattened) output; raises naming any other."""
+    layers = []
+    for tensor in model.outputs:
+        producer = _keras_compat.producing_layer(tensor)
+        if type(producer) is not keras.layers.Dense:
+            raise ValueError(
+                "convert() replaces each output's final Dense layer by a "
+                f"MIMOHead, but output {tensor.name!r} is produced by "
+                f"{type(producer).__name__} layer {producer.name!r}. End that "
+                "output in a Dense layer (e.g. Dense(units, activation=...) "
+                "instead of a separate Activation), or add the MIMOInput and "
+                "MIMOHead layers by hand and build a keras_mimo.MIMOModel."
+            )
+        layers.append(producer)
+    return layers
 
 
 def convert(
@@ -57,24 +58,26 @@ def convert(
     seed: int | None = None,
     ensemble_method: str | None = None,
 ) -> MIMOModel:
-    """Rebuilds a functional or Sequential classifier as a MIMO ensemble.
+    """Rebuilds a functional or Sequential model as a MIMO ensemble.
 
-    Inserts a `MIMOInput` right after the model's input and replaces the final
-    `Dense` layer by a `MIMOHead` with the same units, activation,
-    initializers, regularizers and constraints. All other layers are copied
-    from their configs.
+    Inserts a `MIMOInput` right after each of the model's inputs and replaces
+    each output's final `Dense` layer by a `MIMOHead` with the same units,
+    activation, initializers, regularizers and constraints. All other layers
+    are copied from their configs. Several inputs and outputs (lists or
+    dicts) keep their structure.
 
     Weights: every layer of the returned model is freshly initialized (MIMO
     trains from scratch, and the first layer and the head change shape); the
     original model and its weights are left untouched.
 
     Args:
-        model: a functional or Sequential `keras.Model` with one input and
-            one output produced by a `keras.layers.Dense`.
+        model: a functional or Sequential `keras.Model` whose every output
+            is produced by a `keras.layers.Dense`.
         ensemble_size: int, the number of members.
         input_repetition_probability, batch_repetitions, seed: passed to
             `MIMOModel`.
-        ensemble_method: passed to `MIMOHead` (`None`: from the activation).
+        ensemble_method: passed to every `MIMOHead` (`None`: from each
+            head's activation).
 
     Returns:
         A new, uncompiled `MIMOModel` with the original input shape.
@@ -94,43 +97,37 @@ def convert(
             "convert() takes a functional or Sequential keras.Model. "
             f"Received: {type(model).__name__}"
         )
-    dense = _final_dense(model)
-    if len(model.inputs) != 1:
-        raise ValueError(
-            "convert() supports models with one input. Received a model with "
-            f"{len(model.inputs)} inputs."
-        )
-    original_input = model.inputs[0]
-    new_input = keras.Input(
-        batch_shape=original_input.shape,
-        dtype=original_input.dtype,
-        name=original_input.name,
+    denses = {layer.name: layer for layer in _final_dense_layers(model)}
+    new_inputs = keras.tree.map_structure(
+        lambda t: keras.Input(batch_shape=t.shape, dtype=t.dtype, name=t.name),
+        model.inputs[0] if isinstance(model, keras.Sequential) else model.input,
     )
-    mimo_input = MIMOInput(ensemble_size)(new_input)
+    replaced = [(t, MIMOInput(ensemble_size)(t)) for t in keras.tree.flatten(new_inputs)]
+
+    def through_mimo_input(t):
+        return next((mimo for new, mimo in replaced if t is new), t)
 
     def call_function(layer, *args, **kwargs):
-        args, kwargs = keras.tree.map_structure(
-            lambda t: mimo_input if t is new_input else t, (args, kwargs)
-        )
-        if layer.name == dense.name:
-            layer = _head_for(dense, ensemble_size, ensemble_method)
+        args, kwargs = keras.tree.map_structure(through_mimo_input, (args, kwargs))
+        if layer.name in denses:
+            layer = _head_for(denses[layer.name], ensemble_size, ensemble_method)
         return layer(*args, **kwargs)
 
     if isinstance(model, keras.Sequential):
-        outputs = mimo_input
+        outputs = replaced[0][1]
         for layer in model.layers[:-1]:
             outputs = _fresh_copy(layer)(outputs)
-        outputs = _head_for(dense, ensemble_size, ensemble_method)(outputs)
+        outputs = _head_for(model.layers[-1], ensemble_size, ensemble_method)(outputs)
     else:
         clone = keras.models.clone_model(
             model,
-            input_tensors=new_input,
+            input_tensors=new_inputs,
             clone_function=_fresh_copy,
             call_function=call_function,
         )
-        outputs = clone.outputs[0]
+        outputs = clone.output
     return MIMOModel(
-        new_input,
+        new_inputs,
         outputs,
         input_repetition_probability=input_repetition_probability,
         batch_repetitions=batch_repetitions,

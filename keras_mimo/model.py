@@ -15,23 +15,21 @@ from keras_mimo.batching import form_training_batch
 from keras_mimo.batching import replica_seed
 from keras_mimo.batching import split_member_structures
 from keras_mimo.batching import split_members
+from keras_mimo.batching import members_last
 from keras_mimo.batching import stack_inputs
 from keras_mimo.batching import tile_members
 
 _DEFAULTS = {"input_repetition_probability": 0.0, "batch_repetitions": 1, "seed": None}
 
 
-def _map_tensors(fn, structure):
-    return keras.tree.map_structure(lambda t: None if t is None else fn(t), structure)
-
-
 @register
 class MIMOModel(SavesBatchSeedState, _keras_compat.KeepArgumentsInClones, keras.Model):
-    """A functional model with a `MIMOInput` and a `MIMOHead`, trained as MIMO.
+    """A functional model with `MIMOInput`s and `MIMOHead`s, trained as MIMO.
 
-    Build it like a functional `keras.Model` from a graph that contains one
-    `MIMOInput` (after the input) and ends in one `MIMOHead`. The model keeps
-    the input shape of the original network:
+    Build it like a functional `keras.Model` (one or several inputs and
+    outputs, a list or a dict) where every input passes through a
+    `MIMOInput` and every output is a `MIMOHead`'s. It keeps the original
+    input and output shapes:
 
     - `fit` (via `train_step`) forms every batch as the reference recipe
       does (`keras_mimo.batching`): inputs, labels and sample weights of
@@ -40,9 +38,8 @@ class MIMOModel(SavesBatchSeedState, _keras_compat.KeepArgumentsInClones, keras.
       are *summed*, as in the reference. Training metrics are computed over
       all members' rows (the mean member); `evaluate` scores the ensemble.
     - `model(x)`, `predict`, `evaluate` and validation feed the same input to
-      every member in one forward pass and return the ensemble output,
-      combined by the head's `ensemble_method` (mean probability for a
-      softmax head).
+      every member in one forward pass; each output is combined by its
+      head's `ensemble_method` (mean probability for a softmax head).
     - `predict_members(x)` returns each member's prediction.
 
     Args:
@@ -96,41 +93,45 @@ class MIMOModel(SavesBatchSeedState, _keras_compat.KeepArgumentsInClones, keras.
         (self.input_repetition_probability, self.batch_repetitions, self.seed) = (
             check_mimo_arguments(**arguments)
         )
-        _, self._mimo_head = _graph.find_mimo_layers(self)
+        self._mimo_graph = _graph.find_mimo_layers(self)
         self._batch_seed_generator = keras.random.SeedGenerator(self.seed, name="mimo_batch_seed")
 
     @property
     def ensemble_size(self) -> int:
         """The number of ensemble members `M` (read-only)."""
-        return self._mimo_head.ensemble_size
+        return self._mimo_graph.ensemble_size
 
     @property
-    def ensemble_method(self) -> str:
-        """How the head's members combine (read-only), see `keras_mimo.ensembling`."""
-        return self._mimo_head.ensemble_method
+    def ensemble_method(self):
+        """Each head's combination rule (read-only), in the structure of `outputs`."""
+        methods = [head.ensemble_method for head in self._mimo_graph.heads]
+        # as Keras returns outputs: a one-element list or tuple is unwrapped
+        single = isinstance(self.output, (list, tuple)) and len(self.output) == 1
+        return methods[0] if single else keras.tree.pack_sequence_as(self.output, methods)
 
     def clone_arguments(self) -> dict:
         return {name: getattr(self, name) for name in _DEFAULTS}
-
-    # -- forward pass ------------------------------------------------------
 
     def call(self, inputs, training=None, mask=None):
         with _layout.mimo_forward():
             if _layout.in_stacked_rows(self):
                 return super().call(inputs, training=training, mask=mask)
-            _graph.check_input_shape(self, keras.tree.flatten(inputs)[0].shape)
-            stacked = _map_tensors(lambda t: tile_members(t, self.ensemble_size), inputs)
+            _graph.check_input_shapes(self, inputs)
+            stacked = keras.tree.map_structure(lambda t: tile_members(t, self.ensemble_size), inputs)
             members = super().call(stacked, training=training, mask=mask)
-            return self._mimo_head.combine(split_members(members, self.ensemble_size))
+            combined = [
+                head.combine(split_members(out, self.ensemble_size))
+                for head, out in zip(self._mimo_graph.heads, keras.tree.flatten(members))
+            ]
+            return keras.tree.pack_sequence_as(members, combined)
 
     def compute_output_spec(self, inputs, training=None, mask=None):
         spec = super().compute_output_spec(inputs, training=training, mask=mask)
         if _layout.in_stacked_rows(self):
             return spec
         batch = keras.tree.flatten(inputs)[0].shape[0]
-        return keras.KerasTensor((batch,) + tuple(spec.shape[1:]), dtype=spec.dtype)
-
-    # -- training ----------------------------------------------------------
+        unstacked = lambda s: keras.KerasTensor((batch,) + tuple(s.shape[1:]), dtype=s.dtype)
+        return keras.tree.map_structure(unstacked, spec)
 
     def form_training_batch(self, data):
         """The stacked MIMO batch of `data` (`x`, `(x, y)` or `(x, y, w)`), one step's.
@@ -184,51 +185,42 @@ class MIMOModel(SavesBatchSeedState, _keras_compat.KeepArgumentsInClones, keras.
             total = total if loss is None else total + loss
         return total
 
-    # -- per-member prediction ---------------------------------------------
-
     def predict_members(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Each member's prediction, in one forward pass per batch.
 
-        Safe to call from several threads, also next to `predict` (TF,
-        torch): it runs Keras's `predict` on a view that shares this model's
-        layers, and leaves no state on the model.
+        Thread-safe, also next to `predict` (TF, torch): it runs Keras's
+        `predict` on a view sharing this model's layers; no state is left.
 
         Args:
-            x: inputs of shape `(N, *input_shape)`, fed to every member, or
-                `(N, ensemble_size, *input_shape)`, where member `m` sees
-                `x[:, m]`. Any input `predict` accepts (arrays, datasets,
-                `PyDataset`).
+            x: what `predict` accepts (arrays, datasets, `PyDataset`). Each
+                input is `(N, *input_shape)`, fed to every member, or
+                `(N, ensemble_size, *input_shape)`: member `m` sees `[:, m]`.
             batch_size, verbose, steps, callbacks: as in `predict`.
 
         Returns:
-            Array of shape `(N, ensemble_size, *output_shape)`.
+            The structure of `outputs`, each `(N, ensemble_size, *output_shape)`.
         """
-        shape = getattr(x, "shape", None)
-        form = None if shape is None else _graph.has_member_axis(self, shape, self.ensemble_size)
-        return members_view(self, form).predict(
+        arrays = all(hasattr(t, "shape") for t in keras.tree.flatten(x))
+        forms = _graph.member_axes(self, x, self.ensemble_size) if arrays else None
+        return members_view(self, forms).predict(
             x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks
         )
 
     def call_members(self, inputs, training=False):
-        """Each member's output in one forward pass: `(N, ensemble_size, ...)`.
-
-        A traceable counterpart of `predict_members` (usable inside
-        `tf.function`, `jax.jit` and exported signatures).
+        """Traceable `predict_members` (for `tf.function`, `jax.jit`, exports).
 
         Args:
-            inputs: `(N, *input_shape)` (every member sees the same input) or
-                `(N, ensemble_size, *input_shape)` (member `m` sees
-                `inputs[:, m]`).
+            inputs: as `x` of `predict_members`, tensors.
             training: forwarded to the layers.
+
+        Returns:
+            The structure of `outputs`, each `(N, ensemble_size, ...)`.
         """
-        x = keras.tree.flatten(inputs)[0]
-        member_axis = _graph.has_member_axis(self, x.shape, self.ensemble_size)
-        stacked = stack_inputs(x, self.ensemble_size, member_axis)
+        forms = _graph.member_axes(self, inputs, self.ensemble_size)
+        stacked = stack_inputs(inputs, self.ensemble_size, forms)
         with _layout.stacked_rows(self):
             outputs = self(stacked, training=training)
-        return ops.moveaxis(split_members(outputs, self.ensemble_size), 0, 1)
-
-    # -- export --------------------------------------------------------------
+        return members_last(outputs, self.ensemble_size)
 
     def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
         """Exports for serving; a SavedModel gets two endpoints.
@@ -243,8 +235,6 @@ class MIMOModel(SavesBatchSeedState, _keras_compat.KeepArgumentsInClones, keras.
             return super().export(filepath, format=format, verbose=verbose,
                                   input_signature=input_signature, **kwargs)
         write_saved_model(self, filepath, verbose, input_signature)
-
-    # -- serialization -----------------------------------------------------
 
     def get_config(self):
         return {**super().get_config(), **self.clone_arguments()}

@@ -20,6 +20,12 @@ pip install -q --force-reinstall --no-deps dist/keras_mimo-*.whl
 pip install -q "$(ls dist/keras_mimo-*.whl)[tensorflow,jax,torch,examples,test,docs]"
 # TFP needs tf-keras next to TF; --no-deps keeps it from pulling full tensorflow.
 pip install -q --no-deps tf-keras==2.21.0
+# keras-hub (a test dependency: nested keras-hub backbones). Its
+# tensorflow-text requirement pulls the full TensorFlow wheel next to
+# tensorflow-cpu, so it goes in without dependencies, plus the light ones it
+# imports (none of its tested parts needs tensorflow-text).
+pip install -q --no-deps keras-hub==0.32.0
+pip install -q regex rich kagglehub sentencepiece tokenizers packaging
 
 status=0
 for backend in $BACKENDS; do

@@ -79,3 +79,37 @@ def test_bad_ensemble_size_is_rejected():
 def test_non_model_is_rejected():
     with pytest.raises(TypeError, match="functional or Sequential"):
         keras_mimo.convert(keras.layers.Dense(3), 2)
+
+
+@pytest.mark.parametrize("as_dict", [False, True])
+def test_two_input_two_output_model_converts(as_dict):
+    image, meta = keras.Input((8, 8, 3), name="image"), keras.Input((5,), name="meta")
+    h = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(image))
+    h = keras.layers.Concatenate()([h, keras.layers.Dense(4)(meta)])
+    cls = keras.layers.Dense(3, activation="softmax", name="cls")(h)
+    reg = keras.layers.Dense(1, name="reg")(h)
+    inputs = {"image": image, "meta": meta} if as_dict else [image, meta]
+    outputs = {"cls": cls, "reg": reg} if as_dict else [cls, reg]
+    model = keras_mimo.convert(keras.Model(inputs, outputs), 2, ensemble_method="mean")
+    mimo_inputs = [l for l in model.layers if isinstance(l, keras_mimo.MIMOInput)]
+    assert len(mimo_inputs) == 2
+    assert [tuple(t.shape) for t in model.inputs] == [(None, 8, 8, 3), (None, 5)]
+    rng = np.random.default_rng(0)
+    x = [rng.random((6, 8, 8, 3)).astype("float32"), rng.random((6, 5)).astype("float32")]
+    if as_dict:
+        x = {"image": x[0], "meta": x[1]}
+    pred = model.predict(x, verbose=0)
+    cls_pred, reg_pred = (pred["cls"], pred["reg"]) if as_dict else pred
+    assert cls_pred.shape == (6, 3) and reg_pred.shape == (6, 1)
+    y = {"cls": rng.integers(0, 3, 6), "reg": rng.random((6, 1))} if as_dict else [rng.integers(0, 3, 6), rng.random((6, 1))]
+    model.compile("adam", {"cls": "sparse_categorical_crossentropy", "reg": "mse"} if as_dict
+                  else ["sparse_categorical_crossentropy", "mse"])
+    assert np.isfinite(model.fit(x, y, epochs=1, verbose=0).history["loss"][0])
+
+
+def test_an_output_without_final_dense_is_named_with_what_to_do():
+    inputs = keras.Input((4,))
+    h = keras.layers.Dense(4)(inputs)
+    outputs = [keras.layers.Dense(3, name="ok")(h), keras.layers.Activation("sigmoid", name="act")(h)]
+    with pytest.raises(ValueError, match=r"Activation layer 'act'.*End that output in a Dense layer"):
+        keras_mimo.convert(keras.Model(inputs, outputs), 2)

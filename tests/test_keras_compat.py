@@ -82,3 +82,9 @@ def test_clone_model_hands_the_source_arguments_to_the_clone(clone_function):
     # an unrelated model built afterwards does not inherit them
     other_in = keras.Input((3,))
     assert _WithExtra(other_in, keras.layers.Dense(2)(other_in)).extra == 0
+
+
+def test_in_stateless_scope_tells_whether_a_stateless_scope_is_active():
+    assert not _keras_compat.in_stateless_scope()
+    with keras.StatelessScope():
+        assert _keras_compat.in_stateless_scope()

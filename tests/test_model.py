@@ -41,14 +41,14 @@ def test_mismatched_ensemble_sizes_are_rejected():
     inputs = keras.Input((4,))
     x = keras_mimo.MIMOInput(2)(inputs)
     outputs = keras_mimo.MIMOHead(3, 3, activation="softmax")(x)
-    with pytest.raises(ValueError, match=r"MIMOInput\(ensemble_size=2\) and MIMOHead\(ensemble_size=3\)"):
+    with pytest.raises(ValueError, match=r"MIMOInput .*\(ensemble_size=2\).*MIMOHead .*\(ensemble_size=3\)"):
         keras_mimo.MIMOModel(inputs, outputs)
 
 
 def test_missing_mimo_input_is_rejected():
     inputs = keras.Input((4,))
     outputs = keras_mimo.MIMOHead(3, 2, activation="softmax")(inputs)
-    with pytest.raises(ValueError, match="exactly one MIMOInput"):
+    with pytest.raises(ValueError, match=r"needs a MIMOInput.*MIMOInput\(ensemble_size\)"):
         keras_mimo.MIMOModel(inputs, outputs)
 
 
@@ -56,7 +56,7 @@ def test_missing_mimo_head_is_rejected():
     inputs = keras.Input((4,))
     x = keras_mimo.MIMOInput(2)(inputs)
     outputs = keras.layers.Dense(3)(x)
-    with pytest.raises(ValueError, match="exactly one MIMOHead"):
+    with pytest.raises(ValueError, match=r"needs a MIMOHead"):
         keras_mimo.MIMOModel(inputs, outputs)
 
 
@@ -65,7 +65,7 @@ def test_layers_after_the_head_are_rejected():
     x = keras_mimo.MIMOInput(2)(inputs)
     x = keras_mimo.MIMOHead(3, 2)(x)
     outputs = keras.layers.Softmax()(x)
-    with pytest.raises(ValueError, match="MIMOHead's output must be the model's only output"):
+    with pytest.raises(ValueError, match=r"must be a MIMOHead's output.*Softmax layer"):
         keras_mimo.MIMOModel(inputs, outputs)
 
 
@@ -399,7 +399,7 @@ def test_mimo_layers_outside_a_mimo_model_raise_and_say_what_to_do(container, ro
     seq = _sequential_with_mimo_layers()
     model = seq if container == "sequential" else keras.Model(seq.inputs, seq.outputs)
     x = np.zeros((rows, 4), "float32")
-    message = r"not a keras_mimo\.MIMOModel.*MIMOModel\(seq\.inputs, seq\.outputs\)"
+    message = r"outside a keras_mimo\.MIMOModel.*MIMOModel\(seq\.inputs, seq\.outputs\)"
     with pytest.raises(ValueError, match=message):
         model.predict(x, verbose=0)
     with pytest.raises(ValueError, match=message):
@@ -407,7 +407,9 @@ def test_mimo_layers_outside_a_mimo_model_raise_and_say_what_to_do(container, ro
     model.compile("sgd", "sparse_categorical_crossentropy")
     with pytest.raises(ValueError, match=message):
         model.fit(x, np.zeros(rows), verbose=0)
-    # the documented way works on the same layers
+    # the documented way works (fresh layers: on JAX an exception inside a
+    # compiled predict leaves the variables it purged empty, Keras's own limit)
+    seq = _sequential_with_mimo_layers()
     mimo = keras_mimo.MIMOModel(seq.inputs, seq.outputs)
     assert mimo.predict(x, verbose=0).shape == (rows, 3)
 

@@ -31,3 +31,40 @@ def test_saved_model_serves_ensemble_and_members(cnn_mimo, image_data, tmp_path)
     np.testing.assert_allclose(
         served.serve_members(x).numpy(), model.predict_members(x, verbose=0), rtol=1e-5, atol=1e-7
     )
+
+
+def multi_io_model():
+    import keras_mimo
+
+    a, b = keras.Input((4,), name="a"), keras.Input((3,), name="b")
+    h = keras.layers.Concatenate()([keras_mimo.MIMOInput(2)(a), keras_mimo.MIMOInput(2)(b)])
+    h = keras.layers.Dense(8, activation="relu")(h)
+    outputs = {"cls": keras_mimo.MIMOHead(4, 2, activation="softmax", name="cls")(h),
+               "logits": keras_mimo.MIMOHead(3, 2, name="logits")(h)}
+    return keras_mimo.MIMOModel([a, b], outputs)
+
+
+def test_call_members_of_a_multi_input_multi_output_model():
+    model = multi_io_model()
+    rng = np.random.default_rng(0)
+    x = [rng.normal(size=(6, 4)).astype("float32"), rng.normal(size=(6, 2, 3)).astype("float32")]
+    members = model.call_members(x)
+    expected = model.predict_members(x, verbose=0)
+    for key in ("cls", "logits"):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(members[key]), expected[key], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="SavedModel export is tested on TensorFlow")
+def test_saved_model_of_a_multi_input_multi_output_model(tmp_path):
+    import tensorflow as tf
+
+    model = multi_io_model()
+    rng = np.random.default_rng(1)
+    x = [rng.normal(size=(5, 4)).astype("float32"), rng.normal(size=(5, 3)).astype("float32")]
+    model.export(str(tmp_path / "served"), verbose=False)
+    served = tf.saved_model.load(str(tmp_path / "served"))
+    ensemble, members = served.serve(x), served.serve_members(x)
+    expected, expected_members = model.predict(x, verbose=0), model.predict_members(x, verbose=0)
+    for key in ("cls", "logits"):
+        np.testing.assert_allclose(ensemble[key].numpy(), expected[key], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(members[key].numpy(), expected_members[key], rtol=1e-5, atol=1e-6)

@@ -6,17 +6,15 @@ functions that need them.
 """
 
 import os
-import socket
 
 import numpy as np
+
+from keras_mimo.applications.tfds_loading import DataUnavailableError
+from keras_mimo.applications.tfds_loading import load_prepared_or_download
 
 MEAN = np.array([0.4914, 0.4822, 0.4465], np.float32)
 STD = np.array([0.2470, 0.2435, 0.2616], np.float32)
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100}
-
-
-class DataUnavailableError(RuntimeError):
-    """Raised within seconds when no data source is usable."""
 
 
 def load_npz(npz_dir):
@@ -34,20 +32,10 @@ def load_npz(npz_dir):
     return x_train, y_train, parts[5]["x"], parts[5]["y"].astype(np.int32)
 
 
-def _online(host="storage.googleapis.com", port=443, timeout=3.0) -> bool:
-    try:
-        socket.create_connection((host, port), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
 def load_tfds(dataset, data_dir=None):
     """CIFAR from TFDS; fails fast with a helpful message when offline and unprepared.
 
-    Offline, `tfds.load` would retry the download for minutes: a prepared copy
-    is looked for first (`download=False`), and the network is probed before
-    downloading.
+    See `tfds_loading.load_prepared_or_download`.
     """
     import tensorflow_datasets as tfds
 
@@ -61,16 +49,9 @@ def load_tfds(dataset, data_dir=None):
                        np.concatenate([b[1] for b in batches]).astype(np.int32)]
         return tuple(arrays)
 
-    try:
-        return load(download=False)
-    except Exception as not_prepared:  # TFDS raises AssertionError / DatasetNotFoundError
-        if not _online():
-            raise DataUnavailableError(
-                f"TFDS has no prepared {dataset!r} in --data_dir={data_dir!r} and this machine "
-                "cannot reach the download server. Pass --data_dir pointing at a prepared TFDS "
-                "directory, or --npz_dir with a local copy (train_0..4.npz, test.npz)."
-            ) from not_prepared
-    return load(download=True)
+    return load_prepared_or_download(
+        load, dataset, data_dir, ", or --npz_dir with a local copy (train_0..4.npz, test.npz)"
+    )
 
 
 def normalize(images):

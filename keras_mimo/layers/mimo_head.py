@@ -75,6 +75,7 @@ class MIMOHead(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.supports_masking = True
         self.units = check_positive_int(units, "units")
         self.ensemble_size = check_ensemble_size(ensemble_size)
         self.activation = keras.activations.get(activation)
@@ -121,6 +122,12 @@ class MIMOHead(keras.layers.Layer):
         outputs = ops.moveaxis(outputs, rank - 1, 0)
         outputs = ops.reshape(outputs, (-1,) + tuple(shape[1:-1]) + (self.units,))
         return self.activation(outputs)
+
+    def compute_mask(self, inputs, mask=None):
+        """An input mask `(N, ...)` repeated for every member: `(M * N, ...)`."""
+        if mask is None:
+            return None
+        return ops.concatenate([mask] * self.ensemble_size, axis=0)
 
     def combine(self, members):
         """Ensemble output from members `(M, N, ..., units)`: `(N, ..., units)`."""

@@ -31,6 +31,10 @@ class MIMOInput(keras.layers.Layer):
     Output shape:
         `(N, ..., M * C)`.
 
+    Masking:
+        Supported (e.g. after `Embedding(mask_zero=True)`): the output mask is
+        the logical OR of the members' masks, see `compute_mask`.
+
     Example:
 
     ```python
@@ -46,6 +50,7 @@ class MIMOInput(keras.layers.Layer):
     def __init__(self, ensemble_size: int, **kwargs):
         super().__init__(**kwargs)
         self.ensemble_size = check_ensemble_size(ensemble_size)
+        self.supports_masking = True
 
     def build(self, input_shape):
         if len(input_shape) < 2:
@@ -74,6 +79,23 @@ class MIMOInput(keras.layers.Layer):
         return ops.reshape(
             members, (-1,) + tuple(shape[1:-1]) + (self.ensemble_size * shape[-1],)
         )
+
+    def compute_mask(self, inputs, mask=None):
+        """The members' masks `(M * N, ...)` combined by logical OR: `(N, ...)`.
+
+        A position is valid where any member's input is valid there: the
+        shared trunk sees every member's features at that position, and
+        masking it out would hide a member's real input. At inference all
+        members see the same input, so the mask is the input's own.
+        """
+        if mask is None:
+            return None
+        # split, not reshape: no dimension is baked into a symbolic mask graph
+        members = ops.split(ops.cast(mask, "bool"), self.ensemble_size, axis=0)
+        combined = members[0]
+        for member in members[1:]:
+            combined = ops.logical_or(combined, member)
+        return combined
 
     def compute_output_shape(self, input_shape):
         self._check_batch(input_shape[0])

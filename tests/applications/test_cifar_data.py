@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 
 from keras_mimo.applications import cifar_data
+from keras_mimo.applications import tfds_loading
 
 
 def test_offline_without_data_fails_fast_with_a_helpful_message(tmp_path, monkeypatch):
     pytest.importorskip("tensorflow_datasets")
-    monkeypatch.setattr(cifar_data, "_online", lambda *a, **k: False)
+    monkeypatch.setattr(tfds_loading, "online", lambda *a, **k: False)
     start = time.time()
     with pytest.raises(cifar_data.DataUnavailableError, match="--npz_dir"):
         cifar_data.load_tfds("cifar10", str(tmp_path / "empty"))

@@ -87,8 +87,9 @@ def test_labels_outside_the_classes_are_rejected_by_name(metric_cls, bad_label):
 
 
 @pytest.mark.parametrize("metric_cls", [NegativeLogLikelihood, BrierScore])
-def test_labels_outside_the_classes_make_a_compiled_evaluate_nan(metric_cls):
-    # A compiled step cannot raise on values: the score turns NaN instead of
+def test_labels_outside_the_classes_in_evaluate_raise_or_give_nan(metric_cls):
+    # torch runs evaluate eagerly: the label check raises. TF and JAX compile
+    # the step, where a value cannot raise: the score turns NaN instead of
     # silently lower (8 of 32 labels out of range lowered the NLL before).
     inputs = keras.Input((4,))
     model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(inputs))
@@ -96,5 +97,10 @@ def test_labels_outside_the_classes_make_a_compiled_evaluate_nan(metric_cls):
     model.compile(loss=lambda y, p: keras.ops.mean(p) * 0.0, metrics=[metric])
     y = np.arange(32) % 4
     y[:8] = 4
-    result = model.evaluate(np.ones((32, 4), "float32"), y, batch_size=32, verbose=0, return_dict=True)
+    x = np.ones((32, 4), "float32")
+    if keras.backend.backend() == "torch":
+        with pytest.raises(ValueError, match=r"\[0, 4\)"):
+            model.evaluate(x, y, batch_size=32, verbose=0)
+        return
+    result = model.evaluate(x, y, batch_size=32, verbose=0, return_dict=True)
     assert np.isnan(result[metric.name]), result
