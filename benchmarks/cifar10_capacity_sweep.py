@@ -56,7 +56,8 @@ def point_epochs(args, examples: int) -> int:
 def quality_args(args, point, variants):
     """The cifar10_quality arguments of one point of the sweep."""
     width, examples = point
-    argv = ["--npz_dir", args.npz_dir, "--profile", "cpu", "--epochs", str(point_epochs(args, examples)),
+    data = ["--npz_dir", args.npz_dir] if args.npz_dir else (["--data_dir", args.data_dir] if args.data_dir else [])
+    argv = data + ["--profile", "cpu", "--epochs", str(point_epochs(args, examples)),
             "--train_examples", str(examples), "--width_multiplier", str(width),
             "--depth", str(args.depth), "--batch_repetitions", str(args.batch_repetitions),
             "--input_repetition_probability", str(args.input_repetition_probability),
@@ -206,7 +207,8 @@ def plot_curves(curves, path):
 
 def parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--npz_dir", default=os.path.join(ROOT, "..", "shared", "data", "cifar10"))
+    parser.add_argument("--npz_dir", default=None, help="local CIFAR-10 npz copy (default: TFDS)")
+    parser.add_argument("--data_dir", default=None, help="TFDS data directory")
     parser.add_argument("--points", type=parse_point, nargs="+", default=[(2, 2000), (2, 5000), (2, 10000), (1, 2000)],
                         help="WIDTH:TRAIN_EXAMPLES pairs")
     parser.add_argument("--unique_rows", type=int, default=200000, help="epochs x training examples per point")

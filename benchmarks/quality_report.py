@@ -13,9 +13,9 @@ ROWS = [
     ("brier", "Brier", lambda r: r["test"]["brier"]),
     ("member_acc", "member acc", lambda r: r["test"]["mean_member_accuracy"]),
     ("disagreement", "disagr.", lambda r: r["test"]["disagreement"]),
-    ("cA", "cA", lambda r: r["corrupted"]["cA"]),
-    ("cNLL", "cNLL", lambda r: r["corrupted"]["cNLL"]),
-    ("cECE", "cECE", lambda r: r["corrupted"]["cECE"]),
+    ("cA", "cA", lambda r: (r.get("corrupted") or {}).get("cA")),
+    ("cNLL", "cNLL", lambda r: (r.get("corrupted") or {}).get("cNLL")),
+    ("cECE", "cECE", lambda r: (r.get("corrupted") or {}).get("cECE")),
 ]
 
 
@@ -50,7 +50,7 @@ def gap_closure(variants):
     }
 
 
-def plots(variants, out_dir):
+def plots(variants, out_dir, prefix="quality"):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -60,6 +60,8 @@ def plots(variants, out_dir):
     # severity curves
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for name, r in variants.items():
+        if not r.get("corrupted"):
+            continue
         sev = r["corrupted"]["per_severity"]
         xs = [0] + [int(s) for s in sev]
         axes[0].plot(xs, [r["test"]["accuracy"]] + [sev[s]["accuracy"] for s in sev], marker="o", label=name)
@@ -67,7 +69,7 @@ def plots(variants, out_dir):
     for ax, t in zip(axes, ("accuracy", "NLL")):
         ax.set_xlabel("corruption severity (0 = clean)"); ax.set_ylabel(t); ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    paths["severity"] = os.path.join(out_dir, "quality_severity.png")
+    paths["severity"] = os.path.join(out_dir, f"{prefix}_severity.png")
     fig.tight_layout(); fig.savefig(paths["severity"], dpi=90); plt.close(fig)
     # NLL vs ensemble size
     fig, ax = plt.subplots(figsize=(5, 4))
@@ -79,7 +81,7 @@ def plots(variants, out_dir):
         if pts:
             ax.plot(*zip(*pts), marker="o", label=label)
     ax.set_xlabel("ensemble size M"); ax.set_ylabel("test NLL"); ax.grid(alpha=0.3); ax.legend()
-    paths["ensemble_size"] = os.path.join(out_dir, "quality_nll_vs_m.png")
+    paths["ensemble_size"] = os.path.join(out_dir, f"{prefix}_nll_vs_m.png")
     fig.tight_layout(); fig.savefig(paths["ensemble_size"], dpi=90); plt.close(fig)
     # learning curves
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -94,7 +96,7 @@ def plots(variants, out_dir):
             ax.plot(rows, members.mean(1), linestyle="--", label=f"{name} mean member")
     ax.set_xlabel("rows seen per member"); ax.set_ylabel("test accuracy (2000 examples)")
     ax.grid(alpha=0.3); ax.legend(fontsize=8)
-    paths["learning_curves"] = os.path.join(out_dir, "quality_learning_curves.png")
+    paths["learning_curves"] = os.path.join(out_dir, f"{prefix}_learning_curves.png")
     fig.tight_layout(); fig.savefig(paths["learning_curves"], dpi=90); plt.close(fig)
     # reliability diagrams
     shown = ("single_s0", "mimo2", "mimo3", "deep_ensemble2", "deep_ensemble3")
@@ -111,12 +113,15 @@ def plots(variants, out_dir):
             ax.set_title(f"{name}\nECE {r['test']['ece']:.4f}", fontsize=9)
             ax.set_xlabel("confidence"); ax.set_xlim(0, 1); ax.set_ylim(0, 1)
         axes[0][0].set_ylabel("accuracy")
-        paths["reliability"] = os.path.join(out_dir, "quality_reliability.png")
+        paths["reliability"] = os.path.join(out_dir, f"{prefix}_reliability.png")
         fig.tight_layout(); fig.savefig(paths["reliability"], dpi=90); plt.close(fig)
     return paths
 
 
 def write(variants, args):
+    """quality.json, quality_table.md and plots (quality_<profile>_* for profiles other than cpu)."""
+    profile = getattr(args, "profile", None)
+    prefix = "quality" if profile in (None, "cpu") else f"quality_{profile}"
     out_dir = os.path.join(args.docs_dir, "results")
     os.makedirs(out_dir, exist_ok=True)
     summary = {
@@ -125,12 +130,12 @@ def write(variants, args):
         "variants": variants,
         "nll_gap_closed": gap_closure(variants),
     }
-    with open(os.path.join(out_dir, "quality.json"), "w") as f:
+    with open(os.path.join(out_dir, f"{prefix}.json"), "w") as f:
         json.dump(summary, f, indent=1, default=str)
     md = table(variants)
-    with open(os.path.join(out_dir, "quality_table.md"), "w") as f:
+    with open(os.path.join(out_dir, f"{prefix}_table.md"), "w") as f:
         f.write(md + "\n")
     if variants:
-        plots(variants, out_dir)
+        plots(variants, out_dir, prefix)
     print(md)
     print(json.dumps(summary["nll_gap_closed"], indent=1))

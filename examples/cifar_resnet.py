@@ -1,11 +1,15 @@
 r"""Trains a MIMO Wide ResNet on CIFAR-10/100, as in Havasi et al. (ICLR 2021).
 
-Defaults are the reference CIFAR recipe: WRN-28-10, ensemble_size 3,
+Defaults are the reference CIFAR recipe (uncertainty-baselines
+`baselines/cifar/mimo.py`): WRN-28-10, ensemble_size 3,
 input_repetition_probability 0, batch_repetitions 4, 128 unique examples
-per step (512 rows), SGD with Nesterov momentum 0.9, learning rate
+per step in total (512 rows), SGD with Nesterov momentum 0.9, learning rate
 0.1 * 128 / 128 with a 1-epoch linear warm-up and x0.2 decays at epochs
 100, 200, 225 of 250 (the decay epochs scale with --epochs), l2 3e-4,
-pad-4 random crop + flip applied per example before the MIMO batching.
+random 32x32 crop after 2 pixels of zero padding + flip applied per example
+before the MIMO batching, batch-norm statistics per group of 64 rows (the
+reference's unsynchronized batch norm on 8 cores), a logits head trained
+with `from_logits=True`.
 
     # the reference recipe (GPU)
     python examples/cifar_resnet.py --data_dir ~/tensorflow_datasets --output_dir runs/wrn28-10
@@ -13,13 +17,13 @@ pad-4 random crop + flip applied per example before the MIMO batching.
     python examples/cifar_resnet.py --npz_dir ../shared/data/cifar10 --depth 16 \
         --width_multiplier 1 --epochs 3 --output_dir runs/cpu
 
-Batch size, repetitions and learning rate: each step takes
---per_replica_batch_size unique examples (x replicas) and trains every
-member on batch_repetitions times as many rows. The learning rate is scaled
-by the number of UNIQUE examples per step (base_lr * unique / 128), not by
-the rows, as in the reference. Changing the global batch changes the number
-of optimizer steps per epoch; reproductions on one GPU that changed it fell
-short of the paper (uncertainty-baselines issue 264).
+Batch size, repetitions and learning rate: each step takes --batch_size
+unique examples in total, split across replicas, and trains every member on
+batch_repetitions times as many rows. The learning rate follows the global
+number of UNIQUE examples per step (base_lr * unique / 128), not the rows,
+as in the reference. --rows_per_step selects the reference's
+batch-repetition ablation protocol instead: a fixed number of rows per step,
+unique = rows_per_step / batch_repetitions.
 
 Writes to --output_dir: TensorBoard logs (tb/), a resumable backup (backup/:
 rerun the same command after a crash to continue), model.keras and
@@ -40,13 +44,17 @@ from keras_mimo.applications import cifar_data
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("dataset", "cifar10", ["cifar10", "cifar100"], "Dataset.")
 flags.DEFINE_string("data_dir", None, "TFDS data directory (TFDS downloads there when online).")
-flags.DEFINE_string("npz_dir", None, "Local CIFAR-10 npz copy (train_0..4.npz, test.npz); overrides TFDS.")
+flags.DEFINE_string("npz_dir", None, "Local CIFAR-10/100 npz copy (train_0..4.npz, test.npz); overrides TFDS.")
 flags.DEFINE_integer("depth", 28, "Wide ResNet depth, 6n+4 (28 reference; 16 or 22 for CPU).")
 flags.DEFINE_integer("width_multiplier", 10, "Wide ResNet width (10 reference; 1 is ResNet-20 sized).")
 flags.DEFINE_integer("ensemble_size", 3, "Number of MIMO members M.")
 flags.DEFINE_float("input_repetition_probability", 0.0, "rho: fraction of rows shared by all members.")
 flags.DEFINE_integer("batch_repetitions", 4, "Copies of each unique example per step.")
-flags.DEFINE_integer("per_replica_batch_size", 128, "Unique examples per step and replica.")
+flags.DEFINE_integer("batch_size", 128, "Unique examples per step in total (split across replicas).")
+flags.DEFINE_integer("rows_per_step", 0, "Ablation protocol: fixed rows per step, unique = rows / "
+                     "batch_repetitions (0: off, --batch_size unique examples).")
+flags.DEFINE_integer("crop_padding", 2, "Zero padding (pixels) before the random 32x32 crop.")
+flags.DEFINE_integer("virtual_batch_size", 64, "Rows per batch-norm group in training (0: whole batch).")
 flags.DEFINE_integer("epochs", 250, "Training epochs (the decay epochs scale with it).")
 flags.DEFINE_float("base_learning_rate", 0.1, "Learning rate per 128 unique examples.")
 flags.DEFINE_float("l2", 3e-4, "L2 coefficient (kernels, biases, batch norm).")
@@ -60,7 +68,8 @@ flags.DEFINE_enum("corruption_source", "imagecorruptions", ["imagecorruptions", 
                   "Corruptions generated offline (imagecorruptions) or the published CIFAR-10-C (tfds).")
 flags.DEFINE_integer("corruption_examples", 0, "Test examples per corruption (0: all).")
 flags.DEFINE_list("corruption_types", [], "Subset of corruption types (empty: all 15).")
-flags.DEFINE_bool("mixed_precision", False, "mixed_float16 on GPU, mixed_bfloat16 otherwise.")
+flags.DEFINE_bool("mixed_precision", False, "mixed_bfloat16 where the accelerator supports bfloat16 "
+                  "(no loss scaling), mixed_float16 only on GPUs without it.")
 flags.DEFINE_enum("distribution", "none", ["none", "mirrored", "multi_worker", "data_parallel"],
                   "mirrored / multi_worker: TensorFlow strategies; data_parallel: JAX.")
 flags.DEFINE_enum("pipeline", "auto", ["auto", "tf_data", "numpy"],
@@ -94,12 +103,81 @@ def _strategy_scope(distribution):
     return strategy.scope(), strategy.num_replicas_in_sync
 
 
-def _callbacks(out):
+def batch_plan(config: dict, replicas: int) -> dict:
+    """Unique examples per step (global and per replica), rows and learning rate.
+
+    As the reference: the global unique batch is split across replicas, and
+    the learning rate is `base_learning_rate * unique / 128`, whatever the
+    number of replicas. With `rows_per_step` (the reference's ablation of
+    batch repetitions) the rows per step stay fixed and
+    `unique = rows_per_step // batch_repetitions`.
+    """
+    repetitions = config["batch_repetitions"]
+    unique = config["rows_per_step"] // repetitions if config["rows_per_step"] else config["batch_size"]
+    if unique < 1 or unique % replicas:
+        raise ValueError(
+            f"The unique batch ({unique}) must be a positive multiple of the {replicas} "
+            "replicas: change --batch_size (or --rows_per_step)."
+        )
+    return {
+        "unique_batch": unique,
+        "per_replica": unique // replicas,
+        "rows_per_step": unique * repetitions,
+        "learning_rate": config["base_learning_rate"] * unique / 128.0,
+    }
+
+
+def gpu_compute_capability():
+    """`(major, minor)` of the first GPU, or None without one (any backend)."""
+    import keras
+
+    backend = keras.backend.backend()
+    try:
+        if backend == "jax":
+            import jax
+
+            gpus = [d for d in jax.devices() if d.platform == "gpu"]
+            return tuple(int(v) for v in gpus[0].compute_capability.split(".")) if gpus else None
+        if backend == "torch":
+            import torch
+
+            return torch.cuda.get_device_capability(0) if torch.cuda.is_available() else None
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        return tf.config.experimental.get_device_details(gpus[0]).get("compute_capability") if gpus else None
+    except (AttributeError, IndexError, RuntimeError, ValueError):
+        return None
+
+
+def mixed_precision_policy(capability="auto") -> str:
+    """mixed_bfloat16 unless a GPU lacks bfloat16 (compute capability < 8.0).
+
+    bfloat16 has float32's range, so it needs no loss scaling; float16 is
+    used only on older GPUs (V100, T4), with Keras's loss scaling. CPUs and
+    TPUs use bfloat16.
+    """
+    if capability == "auto":
+        capability = gpu_compute_capability()
+    if capability is not None and tuple(capability) < (8, 0):
+        return "mixed_float16"
+    return "mixed_bfloat16"
+
+
+def _callbacks(out, verbose):
     import importlib.util
 
     import keras
 
+    class ValidationNotice(keras.callbacks.Callback):
+        """Says when validation starts: Keras's progress bar is silent meanwhile."""
+
+        def on_test_begin(self, logs=None):
+            print("  validating on the test set ...", flush=True)
+
     callbacks = [keras.callbacks.BackupAndRestore(os.path.join(out, "backup"))]
+    if verbose:
+        callbacks.append(ValidationNotice())
     # Keras writes TensorBoard summaries through TensorFlow + tensorboard.
     if cifar_data.tf_available() and importlib.util.find_spec("tensorboard"):
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(out, "tb")))
@@ -110,9 +188,7 @@ def _callbacks(out):
 
 def load_data(config):
     if config["npz_dir"]:
-        if config["dataset"] != "cifar10":
-            raise cifar_data.DataUnavailableError("--npz_dir holds CIFAR-10 only; use TFDS for cifar100.")
-        data = cifar_data.load_npz(config["npz_dir"])
+        data = cifar_data.load_npz(config["npz_dir"], cifar_data.NUM_CLASSES[config["dataset"]])
     else:
         data = cifar_data.load_tfds(config["dataset"], config["data_dir"])
     x_train, y_train, x_test, y_test = data
@@ -137,11 +213,11 @@ def run(config: dict, extra_callbacks=()) -> dict:
     start = time.time()
     keras.utils.set_random_seed(config["seed"])
     if config["mixed_precision"]:
-        gpu = any(d.startswith("gpu") for d in keras.distribution.list_devices())
-        keras.mixed_precision.set_global_policy("mixed_float16" if gpu else "mixed_bfloat16")
+        keras.mixed_precision.set_global_policy(mixed_precision_policy())
     x_train, y_train, x_test, y_test = load_data(config)
     scope, replicas = _strategy_scope(config["distribution"])
-    unique_batch = config["per_replica_batch_size"] * replicas
+    plan = batch_plan(config, replicas)
+    unique_batch = plan["unique_batch"]
     steps_per_epoch = len(x_train) // unique_batch
     if steps_per_epoch < 1:
         raise ValueError(f"{len(x_train)} training examples < one batch of {unique_batch}.")
@@ -150,11 +226,11 @@ def run(config: dict, extra_callbacks=()) -> dict:
     if pipeline == "auto":
         pipeline = "tf_data" if cifar_data.tf_available() else "numpy"
     make = cifar_data.tf_train_dataset if pipeline == "tf_data" else cifar_data.numpy_train_dataset
-    train = make(x_train, y_train, unique_batch, config["seed"])
+    train = make(x_train, y_train, unique_batch, config["seed"], crop_padding=config["crop_padding"])
 
     scale = config["epochs"] / 250.0
     schedule = keras_mimo.applications.WarmUpStepDecay(
-        config["base_learning_rate"] * unique_batch / 128.0,
+        plan["learning_rate"],
         warmup_steps=int(config["warmup_epochs"] * steps_per_epoch),
         decay_steps=[int(float(e) * scale * steps_per_epoch) for e in config["lr_decay_epochs"]],
         decay_ratio=config["lr_decay_ratio"],
@@ -166,11 +242,12 @@ def run(config: dict, extra_callbacks=()) -> dict:
             ensemble_size=config["ensemble_size"], l2=config["l2"],
             input_repetition_probability=config["input_repetition_probability"],
             batch_repetitions=config["batch_repetitions"], seed=config["seed"],
+            virtual_batch_size=config["virtual_batch_size"] or None, head_activation=None,
         )
         model.compile(
             optimizer=keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy", keras_mimo.metrics.NegativeLogLikelihood()],
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy", keras_mimo.metrics.NegativeLogLikelihood(from_logits=True)],
         )
     out = config["output_dir"]
     os.makedirs(out, exist_ok=True)
@@ -178,7 +255,7 @@ def run(config: dict, extra_callbacks=()) -> dict:
     model.fit(
         train, epochs=config["epochs"], steps_per_epoch=steps_per_epoch,
         validation_data=(x_test_input, y_test), validation_freq=config["validation_freq"] or max(1, config["epochs"] // 10),
-        callbacks=_callbacks(out) + list(extra_callbacks),
+        callbacks=_callbacks(out, config["verbose"]) + list(extra_callbacks),
         verbose=config["verbose"],
     )
     train_seconds = time.time() - start
@@ -198,7 +275,10 @@ def run(config: dict, extra_callbacks=()) -> dict:
         flags=config, backend=keras.backend.backend(), pipeline=pipeline,
         parameters=int(model.count_params()), train_seconds=train_seconds,
         total_seconds=time.time() - start,
-        rows_per_step=unique_batch * config["batch_repetitions"],
+        rows_per_step=plan["rows_per_step"], unique_batch=unique_batch,
+        per_replica_batch=plan["per_replica"], replicas=replicas,
+        learning_rate=plan["learning_rate"],
+        mixed_precision_policy=keras.config.dtype_policy().name,
     )
     with open(os.path.join(out, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2, default=str)
@@ -208,7 +288,8 @@ def run(config: dict, extra_callbacks=()) -> dict:
 def config_from_flags() -> dict:
     names = [
         "dataset", "data_dir", "npz_dir", "depth", "width_multiplier", "ensemble_size",
-        "input_repetition_probability", "batch_repetitions", "per_replica_batch_size", "epochs",
+        "input_repetition_probability", "batch_repetitions", "batch_size", "rows_per_step",
+        "crop_padding", "virtual_batch_size", "epochs",
         "base_learning_rate", "l2", "warmup_epochs", "lr_decay_epochs", "lr_decay_ratio", "seed",
         "output_dir", "corruptions", "corruption_source", "corruption_examples", "corruption_types",
         "mixed_precision", "distribution", "pipeline", "train_examples", "test_examples",

@@ -1,13 +1,14 @@
 r"""Quickstart: turn a small existing Keras CNN into a MIMO ensemble, two lines.
 
-Trains the same CNN twice on a local CIFAR-10 copy, once as it is and once
-with `MIMOInput` / `MIMOHead` added, and prints their test metrics side by
-side. A few minutes on a laptop CPU:
+Trains the same CNN twice on CIFAR-10, once as it is and once with
+`MIMOInput` / `MIMOHead` added, and prints their test metrics side by side.
+CIFAR-10 comes from TFDS (downloaded once into --data_dir), or from a local
+npz copy with --npz_dir:
 
-    python examples/quickstart.py --npz_dir ../shared/data/cifar10
+    python examples/quickstart.py
+    python examples/quickstart.py --npz_dir path/to/cifar10_npz
 """
 
-import os
 import sys
 import time
 
@@ -17,14 +18,16 @@ from absl import flags
 from keras_mimo.applications import cifar_data
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("npz_dir", "../shared/data/cifar10", "Local CIFAR-10 npz copy.")
-flags.DEFINE_integer("train_examples", 20000, "Training examples used (0: all 50000).")
+flags.DEFINE_string("data_dir", None, "TFDS data directory (CIFAR-10 is downloaded there once).")
+flags.DEFINE_string("npz_dir", None, "Local CIFAR-10 npz copy (train_0..4.npz, test.npz) instead of TFDS.")
+flags.DEFINE_integer("train_examples", 10000, "Training examples used (0: all 50000).")
 flags.DEFINE_integer("test_examples", 5000, "Test examples used (0: all 10000).")
 flags.DEFINE_integer("epochs", 4, "Epochs for both models.")
 flags.DEFINE_integer("width", 32, "Filters of the first convolution.")
 flags.DEFINE_integer("ensemble_size", 2, "MIMO members.")
 flags.DEFINE_integer("batch_repetitions", 2, "MIMO batch repetitions.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
+flags.DEFINE_integer("verbose", 1, "Keras progress: 1 a progress bar, 2 one line per epoch.")
 
 
 def cnn(width, ensemble_size=None):
@@ -58,8 +61,9 @@ def train_and_evaluate(model, x_train, y_train, x_test, y_test):
 
     model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
     train = cifar_data.numpy_train_dataset(x_train, y_train, 128, FLAGS.seed)
+    print(f"training {model.name} ({model.count_params():,} parameters) for {FLAGS.epochs} epochs", flush=True)
     start = time.time()
-    model.fit(train, epochs=FLAGS.epochs, verbose=2)
+    model.fit(train, epochs=FLAGS.epochs, verbose=FLAGS.verbose)
     results = keras_mimo.evaluate_ensemble(model, cifar_data.normalize(x_test), y_test, verbose=0)
     results["train_seconds"] = time.time() - start
     return results
@@ -71,7 +75,10 @@ def compare():
 
     keras.utils.set_random_seed(FLAGS.seed)
     try:
-        x_train, y_train, x_test, y_test = cifar_data.load_npz(FLAGS.npz_dir)
+        if FLAGS.npz_dir:
+            x_train, y_train, x_test, y_test = cifar_data.load_npz(FLAGS.npz_dir)
+        else:
+            x_train, y_train, x_test, y_test = cifar_data.load_tfds("cifar10", FLAGS.data_dir)
     except cifar_data.DataUnavailableError as e:
         sys.exit(f"error: {e}")
     if FLAGS.train_examples:

@@ -1,7 +1,6 @@
 """`MIMOModel`: a functional Keras model trained as a MIMO ensemble."""
 
 import keras
-from keras import ops
 
 from keras_mimo import _graph
 from keras_mimo import _keras_compat
@@ -12,10 +11,10 @@ from keras_mimo._seed_state import SavesBatchSeedState
 from keras_mimo._serialization import register
 from keras_mimo._validation import check_mimo_arguments
 from keras_mimo.batching import form_training_batch
+from keras_mimo.batching import members_last
 from keras_mimo.batching import replica_seed
 from keras_mimo.batching import split_member_structures
 from keras_mimo.batching import split_members
-from keras_mimo.batching import members_last
 from keras_mimo.batching import stack_inputs
 from keras_mimo.batching import tile_members
 

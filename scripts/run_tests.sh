@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs keras-mimo from a freshly built wheel into its own virtualenv and
 # runs the test suite once per Keras backend (tensorflow, jax, torch).
-#   bash scripts/run_tests.sh            # all three backends
-#   BACKENDS="jax" bash scripts/run_tests.sh
+#   bash scripts/run_tests.sh                      # all three backends
+#   BACKENDS="tensorflow jax" bash scripts/run_tests.sh   # skip (and do not install) torch
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv-test}"
@@ -12,12 +12,30 @@ PY="${PYTHON:-python3}"
 if [ ! -x "$VENV/bin/python" ]; then "$PY" -m venv "$VENV"; fi
 . "$VENV/bin/activate"
 pip install -q --upgrade pip build
-# Pinned CPU builds: torch==2.13.0 is a local CPU wheel here (a plain `torch`
-# would pull a multi-GB CUDA build); TF-CPU 2.21 and keras 3.15.1 likewise.
-pip install -q torch==2.13.0 tensorflow-cpu==2.21.0 keras==3.15.1 "jax[cpu]==0.10.2"
+# CPU builds only. TensorFlow and JAX: tensorflow-cpu and jax[cpu] from PyPI.
+# TensorFlow is installed whatever BACKENDS says: the data pipelines, TFDS,
+# the TFP references and the SavedModel export tests use it.
+pip install -q tensorflow-cpu==2.21.0 keras==3.15.1
+extras="tensorflow,examples,test,docs"
+case " $BACKENDS " in *" jax "*) pip install -q "jax[cpu]==0.10.2"; extras="$extras,jax";; esac
+case " $BACKENDS " in *" torch "*)
+  # PyPI's Linux torch wheels are CUDA builds of several GB; the CPU build
+  # (torch==2.13.0+cpu) comes from a local wheel when pip's find-links has
+  # one, else from PyTorch's CPU index. Other systems get PyPI's CPU wheel.
+  if [ "$(uname -s)" = "Linux" ]; then
+    if pip download -q --no-index --no-deps -d "$(mktemp -d)" "torch==2.13.0+cpu" >/dev/null 2>&1; then
+      pip install -q "torch==2.13.0+cpu"
+    else
+      pip install -q "torch==2.13.0+cpu" --extra-index-url https://download.pytorch.org/whl/cpu
+    fi
+  else
+    pip install -q "torch==2.13.0"
+  fi
+  extras="$extras,torch";;
+esac
 rm -rf dist && python -m build --wheel --outdir dist . >/dev/null
 pip install -q --force-reinstall --no-deps dist/keras_mimo-*.whl
-pip install -q "$(ls dist/keras_mimo-*.whl)[tensorflow,jax,torch,examples,test,docs]"
+pip install -q "$(ls dist/keras_mimo-*.whl)[$extras]"
 # TFP needs tf-keras next to TF; --no-deps keeps it from pulling full tensorflow.
 pip install -q --no-deps tf-keras==2.21.0
 # keras-hub (a test dependency: nested keras-hub backbones). Its

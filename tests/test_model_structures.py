@@ -177,13 +177,30 @@ class _Block(keras.layers.Layer):
         return {**super().get_config(), "units": self.units}
 
 
-@pytest.mark.parametrize("backbone", ["functional", "subclassed_layer"])
+class _Tower(keras.Model):
+    """A subclassed backbone model used as a layer."""
+
+    def __init__(self, units=16, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.hidden = keras.layers.Dense(units, activation="relu")
+
+    def call(self, x):
+        return self.hidden(x)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+@pytest.mark.parametrize("backbone", ["functional", "subclassed_layer", "subclassed_model"])
 def test_nested_backbones_train_predict_save_and_load(backbone, tmp_path, readable_data):
     if backbone == "functional":
         inner_in = keras.Input((8,))
         inner = keras.Model(inner_in, keras.layers.Dense(16, activation="relu")(inner_in), name="backbone")
-    else:
+    elif backbone == "subclassed_layer":
         inner = _Block(name="backbone")
+    else:
+        inner = _Tower(name="backbone")
     inputs = keras.Input((4,))
     h = inner(keras_mimo.MIMOInput(2)(inputs))
     model = keras_mimo.MIMOModel(inputs, keras_mimo.MIMOHead(4, 2, activation="softmax")(h), seed=3)
@@ -192,7 +209,7 @@ def test_nested_backbones_train_predict_save_and_load(backbone, tmp_path, readab
     model.fit(x, y, batch_size=16, epochs=1, verbose=0)
     path = tmp_path / "nested.keras"
     model.save(path)
-    loaded = keras.models.load_model(path, custom_objects={"_Block": _Block})
+    loaded = keras.models.load_model(path, custom_objects={"_Block": _Block, "_Tower": _Tower})
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
     np.testing.assert_allclose(loaded.predict_members(x, verbose=0), model.predict_members(x, verbose=0), rtol=1e-6)
 

@@ -2,3 +2,4 @@
 
 from keras_mimo.applications.schedules import WarmUpStepDecay
 from keras_mimo.applications.wide_resnet import wide_resnet
+from keras_mimo.applications.virtual_batch_norm import VirtualBatchNormalization

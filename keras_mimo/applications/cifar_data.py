@@ -17,19 +17,31 @@ STD = np.array([0.2470, 0.2435, 0.2616], np.float32)
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100}
 
 
-def load_npz(npz_dir):
-    """`(x_train, y_train, x_test, y_test)` uint8 NHWC from `train_{0..4}.npz`, `test.npz`."""
+def load_npz(npz_dir, num_classes: int = 10):
+    """`(x_train, y_train, x_test, y_test)` uint8 NHWC from `train_{0..4}.npz`, `test.npz`.
+
+    CIFAR-10 or CIFAR-100 (`num_classes=100`) in the same layout; labels
+    must lie in `[0, num_classes)`.
+    """
     names = [f"train_{k}.npz" for k in range(5)] + ["test.npz"]
     missing = [n for n in names if not os.path.exists(os.path.join(npz_dir, n))]
     if missing:
         raise DataUnavailableError(
             f"--npz_dir={npz_dir!r} lacks {missing}. It must hold train_0..4.npz and "
-            "test.npz with uint8 arrays `x` (N, 32, 32, 3) and `y` (N,)."
+            "test.npz with uint8 arrays `x` (N, 32, 32, 3) and `y` (N,). Or leave out "
+            "--npz_dir to load the dataset through TFDS (downloaded once, --data_dir)."
         )
     parts = [np.load(os.path.join(npz_dir, n)) for n in names]
     x_train = np.concatenate([p["x"] for p in parts[:5]])
     y_train = np.concatenate([p["y"] for p in parts[:5]]).astype(np.int32)
-    return x_train, y_train, parts[5]["x"], parts[5]["y"].astype(np.int32)
+    y_test = parts[5]["y"].astype(np.int32)
+    top = int(max(y_train.max(), y_test.max()))
+    if top >= num_classes:
+        raise ValueError(
+            f"--npz_dir={npz_dir!r} has labels up to {top}, more than the {num_classes} "
+            "classes of --dataset: pass --dataset cifar100 for a CIFAR-100 copy."
+        )
+    return x_train, y_train, parts[5]["x"], y_test
 
 
 def load_tfds(dataset, data_dir=None):
@@ -59,19 +71,28 @@ def normalize(images):
     return (images.astype(np.float32) / 255.0 - MEAN) / STD
 
 
-def augment_numpy(images, rng):
-    """Pad-4 random crop and horizontal flip, per example (uint8 NHWC)."""
+def augment_numpy(images, rng, crop_padding: int = 2):
+    """Random crop after zero padding by `crop_padding` pixels, and horizontal flip, per example.
+
+    The reference pads 32x32 images to 36x36 (`crop_padding=2`, offsets of
+    +-2 pixels) before the random 32x32 crop. uint8 NHWC in and out.
+    """
     n, h, w, _ = images.shape
-    padded = np.pad(images, ((0, 0), (4, 4), (4, 4), (0, 0)), mode="constant")
-    dy, dx = rng.integers(0, 9, n), rng.integers(0, 9, n)
+    p = crop_padding
+    padded = np.pad(images, ((0, 0), (p, p), (p, p), (0, 0)), mode="constant")
+    dy, dx = rng.integers(0, 2 * p + 1, n), rng.integers(0, 2 * p + 1, n)
     out = np.stack([padded[i, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
     flip = rng.random(n) < 0.5
     out[flip] = out[flip, :, ::-1]
     return out
 
 
-def tf_train_dataset(x, y, batch_size, seed, augment=True):
-    """tf.data: shuffle, per-example augmentation, normalization, batches of unique examples."""
+def tf_train_dataset(x, y, batch_size, seed, augment=True, crop_padding: int = 2):
+    """tf.data: shuffle, per-example augmentation, normalization, batches of unique examples.
+
+    Augmentation as `augment_numpy`: random crop after `crop_padding` pixels
+    of zero padding, and horizontal flip.
+    """
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
@@ -79,7 +100,8 @@ def tf_train_dataset(x, y, batch_size, seed, augment=True):
     def prepare(image, label, *, seed_pair):
         image = tf.cast(image, tf.float32) / 255.0
         if augment:
-            image = tf.image.resize_with_crop_or_pad(image, 40, 40)
+            size = 32 + 2 * crop_padding
+            image = tf.image.resize_with_crop_or_pad(image, size, size)
             image = tf.image.stateless_random_crop(image, (32, 32, 3), seed=seed_pair)
             image = tf.image.stateless_random_flip_left_right(image, seed=seed_pair + 1)
         return (image - MEAN) / STD, label
@@ -100,7 +122,7 @@ def tf_available() -> bool:
     return True
 
 
-def numpy_train_dataset(x, y, batch_size, seed, augment=True):
+def numpy_train_dataset(x, y, batch_size, seed, augment=True, crop_padding: int = 2):
     """The same batches as a `keras.utils.PyDataset` (no TensorFlow needed)."""
     import keras
 
@@ -117,7 +139,7 @@ def numpy_train_dataset(x, y, batch_size, seed, augment=True):
             idx = self.order[i * batch_size : (i + 1) * batch_size]
             images = x[idx]
             if augment:
-                images = augment_numpy(images, np.random.default_rng([seed, self.epoch, i]))
+                images = augment_numpy(images, np.random.default_rng([seed, self.epoch, i]), crop_padding)
             return normalize(images), y[idx]
 
         def on_epoch_end(self):

@@ -3,6 +3,7 @@
 import keras
 
 from keras_mimo._validation import check_positive_int
+from keras_mimo.applications.virtual_batch_norm import VirtualBatchNormalization
 from keras_mimo.layers import MIMOHead
 from keras_mimo.layers import MIMOInput
 from keras_mimo.model import MIMOModel
@@ -15,24 +16,29 @@ def _conv(filters, strides, l2, name):
     )
 
 
-def _bn(l2, name):
+def _bn(l2, virtual_batch_size, name):
     reg = keras.regularizers.L2(l2) if l2 else None
-    return keras.layers.BatchNormalization(
-        momentum=0.9, epsilon=1e-5, beta_regularizer=reg, gamma_regularizer=reg, name=name
+    return VirtualBatchNormalization(
+        virtual_batch_size, momentum=0.9, epsilon=1e-5, beta_regularizer=reg,
+        gamma_regularizer=reg, name=name,
     )
 
 
-def _block(x, filters, strides, l2, name):
-    """Pre-activation basic block: BN-ReLU-conv-BN-ReLU-conv + shortcut."""
-    y = keras.layers.ReLU(name=f"{name}_relu1")(_bn(l2, f"{name}_bn1")(x))
+def _block(x, filters, strides, l2, virtual_batch_size, name):
+    """Pre-activation basic block: BN-ReLU-conv-BN-ReLU-conv + shortcut.
+
+    The 1x1 projection shortcut (where the shape changes) takes the raw block
+    input, as the reference does, not the pre-activated one.
+    """
+    y = keras.layers.ReLU(name=f"{name}_relu1")(_bn(l2, virtual_batch_size, f"{name}_bn1")(x))
     shortcut = x
     if strides != 1 or x.shape[-1] != filters:
         shortcut = keras.layers.Conv2D(
             filters, 1, strides=strides, use_bias=False, kernel_initializer="he_normal",
             kernel_regularizer=keras.regularizers.L2(l2), name=f"{name}_shortcut",
-        )(y)
+        )(x)
     y = _conv(filters, strides, l2, f"{name}_conv1")(y)
-    y = keras.layers.ReLU(name=f"{name}_relu2")(_bn(l2, f"{name}_bn2")(y))
+    y = keras.layers.ReLU(name=f"{name}_relu2")(_bn(l2, virtual_batch_size, f"{name}_bn2")(y))
     y = _conv(filters, 1, l2, f"{name}_conv2")(y)
     return keras.layers.Add(name=f"{name}_add")([shortcut, y])
 
@@ -48,12 +54,14 @@ def wide_resnet(
     batch_repetitions: int = 1,
     seed: int | None = None,
     name: str | None = None,
+    virtual_batch_size: int | None = None,
+    head_activation: str | None = "softmax",
 ) -> keras.Model:
     """WRN-`depth`-`width_multiplier` (Zagoruyko & Komodakis, 2016).
 
     Three groups of `(depth - 4) / 6` pre-activation basic blocks with
     16, 32, 64 x `width_multiplier` filters, global average pooling and a
-    softmax head. With `ensemble_size` the network gets a `MIMOInput` and a
+    dense head. With `ensemble_size` the network gets a `MIMOInput` and a
     `MIMOHead` and is returned as a `MIMOModel` (the MIMO paper's CIFAR
     backbone is WRN-28-10 with `ensemble_size=3`); with `ensemble_size=None`
     it is a plain `keras.Model` with a `Dense` head.
@@ -69,10 +77,18 @@ def wide_resnet(
         input_repetition_probability, batch_repetitions, seed: `MIMOModel`
             arguments (ignored for a single model).
         name: model name.
+        virtual_batch_size: int or None. With an int, every batch norm
+            normalizes each group of that many consecutive rows with its own
+            statistics in training (`VirtualBatchNormalization`), as the
+            reference's unsynchronized batch norm does per core (64 rows);
+            None normalizes over the whole batch.
+        head_activation: `"softmax"` (probabilities) or None (logits: train
+            with `from_logits=True`; the MIMO ensemble combines logits by
+            log-mean-exp of the members' log-probabilities).
 
     Returns:
-        A `MIMOModel` `(N, H, W, C) -> (N, num_classes)` probabilities, or a
-        `keras.Model` with the same signature.
+        A `MIMOModel` `(N, H, W, C) -> (N, num_classes)`, or a `keras.Model`
+        with the same signature.
     """
     depth = check_positive_int(depth, "depth")
     if (depth - 4) % 6:
@@ -85,15 +101,16 @@ def wide_resnet(
     for group, filters in enumerate((16, 32, 64)):
         for b in range(blocks):
             strides = 2 if group > 0 and b == 0 else 1
-            x = _block(x, filters * width_multiplier, strides, l2, f"group{group}_block{b}")
-    x = keras.layers.ReLU(name="final_relu")(_bn(l2, "final_bn")(x))
+            x = _block(x, filters * width_multiplier, strides, l2, virtual_batch_size,
+                       f"group{group}_block{b}")
+    x = keras.layers.ReLU(name="final_relu")(_bn(l2, virtual_batch_size, "final_bn")(x))
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     reg = dict(kernel_regularizer=keras.regularizers.L2(l2), bias_regularizer=keras.regularizers.L2(l2))
     tag = f"wrn{depth}_{width_multiplier}"
     if ensemble_size is None:
-        outputs = keras.layers.Dense(num_classes, activation="softmax", name="head", **reg)(x)
+        outputs = keras.layers.Dense(num_classes, activation=head_activation, name="head", **reg)(x)
         return keras.Model(inputs, outputs, name=name or tag)
-    outputs = MIMOHead(num_classes, ensemble_size, activation="softmax", name="head", **reg)(x)
+    outputs = MIMOHead(num_classes, ensemble_size, activation=head_activation, name="head", **reg)(x)
     return MIMOModel(
         inputs, outputs, input_repetition_probability=input_repetition_probability,
         batch_repetitions=batch_repetitions, seed=seed, name=name or f"{tag}_mimo{ensemble_size}",

@@ -16,8 +16,19 @@ References:
 
 import numpy as np
 
+__all__ = [
+    "CORRUPTIONS",
+    "SEVERITIES",
+    "aggregate_corruption_results",
+    "corrupt_images",
+    "corrupted_sets",
+    "default_preprocess",
+    "evaluate_corruptions",
+    "load_tfds_cifar10_corrupted",
+]
+
 from keras_mimo.evaluation.evaluate import scores_from_probabilities
-from keras_mimo.evaluation.predictions import member_probabilities
+from keras_mimo.evaluation.predictions import member_predictions
 
 CORRUPTIONS = (
     "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur",
@@ -197,9 +208,9 @@ def evaluate_corruptions(
             x, y = load_tfds_cifar10_corrupted(corruption, severity, data_dir)
         else:
             x, y = corrupt_images(images, corruption, severity, seed), labels
-        probs = member_probabilities(model, preprocess(x), batch_size, verbose=0)
+        probs, log_probs = member_predictions(model, preprocess(x), batch_size, verbose=0)
         per_corruption.setdefault(corruption, {})[severity] = scores_from_probabilities(
-            probs, y, num_bins
+            probs, y, num_bins, log_probs
         )
         if progress is not None:
             progress.update(step + 1, [("accuracy", per_corruption[corruption][severity]["accuracy"])])

@@ -1,7 +1,10 @@
 """`evaluate_ensemble`: every uncertainty metric of an ensemble, one call."""
 
+__all__ = ["evaluate_ensemble", "reliability_bins", "scores_from_probabilities"]
+
 import numpy as np
 
+from keras_mimo.evaluation.predictions import member_predictions
 from keras_mimo.evaluation.predictions import member_probabilities
 from keras_mimo.metrics import BrierScore
 from keras_mimo.metrics import ExpectedCalibrationError
@@ -44,18 +47,39 @@ def reliability_bins(mean_probs, labels, num_bins: int = 15) -> dict:
     return bins
 
 
-def scores_from_probabilities(probs, labels, num_bins: int = 15) -> dict:
-    """The metric dictionary from member probabilities `(N, M, K)` and labels `(N,)`."""
+def _log_space_nll(log_probs, labels):
+    """Ensemble and member NLL from log-probabilities `(N, M, K)`, unclipped.
+
+    The ensemble's log-probability of the label is the log-mean-exp of the
+    members' (the reference's definition for logits models).
+    """
+    true = np.take_along_axis(log_probs, labels[:, None, None], axis=-1)[..., 0]  # (N, M)
+    top = true.max(1, keepdims=True)
+    log_mean = top[:, 0] + np.log(np.mean(np.exp(true - top), axis=1))
+    return float(-log_mean.mean()), [float(-true[:, m].mean()) for m in range(true.shape[1])]
+
+
+def scores_from_probabilities(probs, labels, num_bins: int = 15, log_probs=None) -> dict:
+    """The metric dictionary from member probabilities `(N, M, K)` and labels `(N,)`.
+
+    With `log_probs` (`(N, M, K)`, from logits) the NLLs are computed in log
+    space: the ensemble's as `-log mean_m p_m(y)` by log-mean-exp, without
+    clipping; otherwise from the probabilities clipped to `[1e-7, 1]`.
+    """
     labels = _checked_labels(labels, len(probs), probs.shape[-1])
     mean = probs.mean(1)
     members = range(probs.shape[1])
     member_accuracy = [float(np.mean(probs[:, m].argmax(-1) == labels)) for m in members]
-    member_nll = [_metric(NegativeLogLikelihood(), labels, probs[:, m]) for m in members]
+    if log_probs is None:
+        nll = _metric(NegativeLogLikelihood(), labels, mean)
+        member_nll = [_metric(NegativeLogLikelihood(), labels, probs[:, m]) for m in members]
+    else:
+        nll, member_nll = _log_space_nll(np.asarray(log_probs, np.float64), labels)
     return {
         "num_examples": int(len(labels)),
         "ensemble_size": int(probs.shape[1]),
         "accuracy": float(np.mean(mean.argmax(-1) == labels)),
-        "nll": _metric(NegativeLogLikelihood(), labels, mean),
+        "nll": nll,
         "ece": _metric(ExpectedCalibrationError(num_bins), labels, mean),
         "brier": _metric(BrierScore(), labels, mean),
         "predictive_entropy": float(diversity.entropy(mean).mean()),
@@ -101,7 +125,8 @@ def evaluate_ensemble(
 
     Returns:
         A JSON-serialisable dict. Ensemble: `accuracy`, `nll` (of the mean
-        probability), `ece`, `brier`, `predictive_entropy` (mean entropy of
+        probability; for logits models computed in log space as the
+        log-mean-exp of the members' log-probabilities), `ece`, `brier`, `predictive_entropy` (mean entropy of
         the mean probability). Members: `member_accuracy`, `member_nll`
         (lists) and their means. Diversity over member pairs:
         `disagreement`, `average_kl`, `cosine_similarity` (`None` for one
@@ -111,8 +136,8 @@ def evaluate_ensemble(
         `mutual_information`, OOD as the positive class. `reliability`:
         per-bin count, accuracy and confidence of the mean probability.
     """
-    probs = member_probabilities(model, x, batch_size, from_logits, verbose)
-    results = scores_from_probabilities(probs, y, num_bins)
+    probs, log_probs = member_predictions(model, x, batch_size, from_logits, verbose)
+    results = scores_from_probabilities(probs, y, num_bins, log_probs)
     if ood_x is not None:
         out_probs = member_probabilities(model, ood_x, batch_size, from_logits, verbose)
         results["ood"] = ood_scores(probs, out_probs)

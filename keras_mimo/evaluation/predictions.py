@@ -1,11 +1,14 @@
 """Member probabilities `(N, M, K)` from a MIMOModel, a deep ensemble or one model."""
 
+__all__ = ["member_predictions", "member_probabilities"]
+
 from collections.abc import Sequence
 
 import keras
 import numpy as np
 
 from keras_mimo.ensembling import logits_method
+from keras_mimo.ensembling import to_log_probabilities
 from keras_mimo.ensembling import to_probabilities
 from keras_mimo.model import MIMOModel
 
@@ -22,7 +25,7 @@ def _method(model, from_logits, units: int) -> str:
     return "mean"
 
 
-def as_model_list(model_or_models):
+def _as_model_list(model_or_models):
     """`[model]`, or the deep ensemble's models; validates the argument."""
     if isinstance(model_or_models, keras.Model):
         return [model_or_models]
@@ -34,6 +37,42 @@ def as_model_list(model_or_models):
         "Expected a keras.Model (a MIMOModel or a single model) or a non-empty "
         f"list of keras.Model (a deep ensemble). Received: {model_or_models!r}"
     )
+
+
+def member_predictions(
+    model_or_models, x, batch_size: int = 128, from_logits: bool | None = None, verbose="auto"
+) -> tuple:
+    """Member probabilities and, for logits models, log-probabilities.
+
+    Args: as `member_probabilities`.
+
+    Returns:
+        `(probs, log_probs)`: float64 arrays `(N, M, K)`; `log_probs` is
+        computed from the logits (log-softmax, log-sigmoid) when every model
+        outputs logits, else None.
+    """
+    probs, log_probs = [], []
+    for model in _as_model_list(model_or_models):
+        if len(model.outputs) != 1:
+            raise ValueError(
+                f"Ensemble evaluation scores one classifier output, but model "
+                f"{model.name!r} has {len(model.outputs)} outputs. Evaluate each "
+                "classifier output through its own model, e.g. "
+                "`keras.Model(model.inputs, model.outputs[i])` for a plain model, "
+                "or `model.predict_members(x)[name]` with "
+                "`keras_mimo.evaluation.scores_from_probabilities`."
+            )
+        if isinstance(model, MIMOModel):
+            out = model.predict_members(x, batch_size=batch_size, verbose=verbose)
+        else:
+            out = model.predict(x, batch_size=batch_size, verbose=verbose)[:, None]
+        method = _method(model, from_logits, out.shape[-1])
+        probs.append(keras.ops.convert_to_numpy(to_probabilities(out, method)).astype(np.float64))
+        if method != "mean":
+            log_p = to_log_probabilities(out, method, keras.config.epsilon())
+            log_probs.append(keras.ops.convert_to_numpy(log_p).astype(np.float64))
+    all_logits = len(log_probs) == len(probs)
+    return np.concatenate(probs, axis=1), np.concatenate(log_probs, axis=1) if all_logits else None
 
 
 def member_probabilities(
@@ -57,12 +96,4 @@ def member_probabilities(
         float64 array `(N, M, K)` of probabilities (`K = 2` for binary
         one-unit outputs).
     """
-    outputs = []
-    for model in as_model_list(model_or_models):
-        if isinstance(model, MIMOModel):
-            out = model.predict_members(x, batch_size=batch_size, verbose=verbose)
-        else:
-            out = model.predict(x, batch_size=batch_size, verbose=verbose)[:, None]
-        probs = to_probabilities(out, _method(model, from_logits, out.shape[-1]))
-        outputs.append(keras.ops.convert_to_numpy(probs).astype(np.float64))
-    return np.concatenate(outputs, axis=1)
+    return member_predictions(model_or_models, x, batch_size, from_logits, verbose)[0]

@@ -27,3 +27,38 @@ def test_numpy_augmentation_crops_and_flips_per_example():
     assert out.shape == images.shape and out.dtype == np.uint8
     same = cifar_data.augment_numpy(images, np.random.default_rng(0))
     np.testing.assert_array_equal(out, same)
+
+
+@pytest.mark.parametrize("crop_padding", [2, 4])
+def test_crop_offsets_stay_within_the_padding(crop_padding):
+    images = np.zeros((400, 32, 32, 3), np.uint8)
+    images[:, 16, 16] = 255  # a marker pixel
+    out = cifar_data.augment_numpy(images, np.random.default_rng(1), crop_padding=crop_padding)
+    rows, cols = np.nonzero(out[..., 0] == 255)[1:]
+    assert len(rows) == 400  # the marker survives every crop
+    shifts = rows - 16
+    assert set(shifts) == set(range(-crop_padding, crop_padding + 1))  # offsets 0..2p, all seen
+    # columns: shifted by the same offsets, mirrored (31 - c) by a flip
+    assert np.all(np.abs(cols - 15.5) <= crop_padding + 0.5)
+    assert set(cols) >= {16 - crop_padding, 15 + crop_padding}
+
+
+def test_tf_pipeline_uses_the_same_crop_padding(tmp_path):
+    pytest.importorskip("tensorflow")
+    images = np.zeros((64, 32, 32, 3), np.uint8)
+    images[:, 16, 16] = 255
+    ds = cifar_data.tf_train_dataset(images, np.zeros(64, np.int32), 64, seed=0, crop_padding=2)
+    x, _ = next(iter(ds))
+    marker = x.numpy()[..., 0] == x.numpy()[..., 0].max()
+    rows = np.nonzero(marker)[1]
+    assert rows.min() >= 14 and rows.max() <= 18
+
+
+def test_npz_labels_beyond_the_classes_point_to_cifar100(tmp_path):
+    rng = np.random.default_rng(0)
+    for k in range(5):
+        np.savez(tmp_path / f"train_{k}.npz", x=np.zeros((4, 32, 32, 3), np.uint8), y=rng.integers(0, 100, 4))
+    np.savez(tmp_path / "test.npz", x=np.zeros((4, 32, 32, 3), np.uint8), y=np.array([0, 1, 2, 99]))
+    with pytest.raises(ValueError, match="--dataset cifar100"):
+        cifar_data.load_npz(str(tmp_path))
+    assert cifar_data.load_npz(str(tmp_path), num_classes=100)[3].max() == 99

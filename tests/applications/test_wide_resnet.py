@@ -11,7 +11,7 @@ def test_wrn_28_10_mimo3_has_the_papers_parameter_count():
     mimo = wide_resnet(depth=28, width_multiplier=10, ensemble_size=3)
     single = wide_resnet(depth=28, width_multiplier=10, ensemble_size=None)
     assert isinstance(mimo, keras_mimo.MIMOModel) and not isinstance(single, keras_mimo.MIMOModel)
-    assert round(mimo.count_params() / 1e6, 1) == 36.5
+    assert mimo.count_params() == 36_510_830  # the reference implementation's count
     assert 0 < mimo.count_params() - single.count_params() < 20_000
 
 
@@ -29,3 +29,35 @@ def test_small_wrn_predicts_with_the_original_input_shape():
 def test_depth_must_be_6n_plus_4(depth):
     with pytest.raises(ValueError, match="depth"):
         wide_resnet(depth=depth, width_multiplier=1)
+
+
+def test_projection_shortcut_takes_the_raw_block_input():
+    model = wide_resnet(depth=10, width_multiplier=2, ensemble_size=2)
+    for group in (0, 1, 2):
+        shortcut = model.get_layer(f"group{group}_block0_shortcut")
+        block_input = model.get_layer(f"group{group}_block0_bn1").input
+        assert shortcut.input is block_input
+        assert model.get_layer(f"group{group}_block0_relu1").output is not shortcut.input
+
+
+def test_virtual_batch_size_reaches_every_batch_norm_and_trains():
+    model = wide_resnet(depth=10, width_multiplier=1, ensemble_size=2, batch_repetitions=2,
+                        virtual_batch_size=4, head_activation=None)
+    norms = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+    assert norms and all(l.virtual_batch_size == 4 for l in norms)
+    assert model.ensemble_method == "softmax_logits"
+    rng = np.random.default_rng(0)
+    x, y = rng.random((16, 32, 32, 3)).astype("float32"), rng.integers(0, 10, 16)
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert np.isfinite(model.fit(x, y, batch_size=8, epochs=1, verbose=0).history["loss"][0])
+
+
+def test_logits_head_ensemble_is_the_log_mean_exp_of_member_log_probabilities():
+    model = wide_resnet(depth=10, width_multiplier=1, ensemble_size=3, head_activation=None)
+    x = np.random.default_rng(1).random((4, 32, 32, 3)).astype("float32")
+    members = model.predict_members(x, verbose=0).astype("float64")
+    log_probs = members - np.log(np.exp(members).sum(-1, keepdims=True))
+    expected = np.log(np.exp(log_probs).mean(1))
+    logits = model.predict(x, verbose=0)
+    got = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)

@@ -104,3 +104,30 @@ def test_labels_outside_the_classes_are_rejected(data, bad_label):
     y[:8] = bad_label
     with pytest.raises(ValueError, match=r"`y` must hold class indices in \[0, 4\)"):
         keras_mimo.evaluate_ensemble(plain_model(0), x, y, verbose=0)
+
+
+def test_a_multi_output_model_gets_a_clear_error(data):
+    x, y = data
+    inputs = keras.Input((4,))
+    h = keras_mimo.MIMOInput(2)(inputs)
+    model = keras_mimo.MIMOModel(inputs, [keras_mimo.MIMOHead(4, 2, activation="softmax")(h),
+                                          keras_mimo.MIMOHead(1, 2, ensemble_method="mean")(h)])
+    with pytest.raises(ValueError, match="scores one classifier output.*2 outputs"):
+        keras_mimo.evaluate_ensemble(model, x, y, verbose=0)
+
+
+def test_logits_models_get_the_log_space_ensemble_nll(data):
+    # Confidently wrong members: probabilities underflow float32, the log-space
+    # NLL (log-mean-exp of the members' log-probabilities) does not clip.
+    x, y = data
+    inputs = keras.Input((4,))
+    h = keras_mimo.MIMOInput(2)(inputs)
+    model = keras_mimo.MIMOModel(inputs, keras_mimo.MIMOHead(4, 2, kernel_initializer="zeros")(h))
+    head = model.layers[-1]
+    bias = np.zeros(8, "float32")
+    bias[[0, 4]] = 200.0  # both members put a logit margin of 200 on class 0
+    head.dense.bias.assign(bias)
+    results = keras_mimo.evaluate_ensemble(model, x, y, verbose=0)
+    wrong = y != 0
+    np.testing.assert_allclose(results["nll"], 200.0 * wrong.mean(), rtol=1e-4)
+    np.testing.assert_allclose(results["member_nll"], [200.0 * wrong.mean()] * 2, rtol=1e-4)
