@@ -10,6 +10,9 @@ release changes it; pyproject.toml lists them next to the Keras pin.
   call produced a symbolic tensor, and from which inputs (`convert()` finds
   the final Dense layers; the graph check walks from heads to inputs).
 - `Functional._inputs_struct`: present on functional (graph) models only.
+- The `.keras` writer's walk over attributes skips names starting with
+  "__" (`saving_lib._walk_saveable`): objects a model caches for itself are
+  stored under such names (`set_untracked`).
 - `Function._run_through_graph`: the step of `keras.models.clone_model` that
   computes the clone's outputs just before it calls `cls(inputs, outputs,
   name=...)`, dropping the other constructor arguments.
@@ -32,6 +35,8 @@ __all__ = [
     "outermost_called_layer",
     "producer_inputs",
     "producing_layer",
+    "get_untracked",
+    "set_untracked",
 ]
 
 
@@ -56,6 +61,23 @@ def outermost_called_layer():
 
     context = global_state.get_global_attribute("current_call_ctx")
     return None if context is None else context.entry_layer
+
+
+def set_untracked(obj, name: str, value):
+    """Sets `obj.<"__" + name>` = `value` out of Keras's sight.
+
+    Keras neither tracks it (it goes around `Layer.__setattr__`) nor saves it
+    (the `.keras` writer skips attributes whose names start with "__").
+    Returns the attribute name, for `get_untracked`.
+    """
+    attribute = f"__{name}"
+    object.__setattr__(obj, attribute, value)
+    return attribute
+
+
+def get_untracked(obj, name: str, default=None):
+    """The value `set_untracked(obj, name, ...)` stored, or `default`."""
+    return obj.__dict__.get(f"__{name}", default)
 
 
 def in_stateless_scope() -> bool:

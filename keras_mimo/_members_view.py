@@ -11,8 +11,10 @@ import threading
 
 import keras
 
+from keras_mimo import _keras_compat
+
 _lock = threading.Lock()
-_ATTRIBUTE = "_keras_mimo_members_view"
+_ATTRIBUTE = "keras_mimo_members_views"
 
 
 class MembersView(keras.Model):
@@ -35,13 +37,13 @@ def members_view(mimo_model, form) -> MembersView:
     is None when unknown (datasets): each form gets its own view and predict
     function, so a trace of one form (rank) is never relaxed to serve another.
     """
-    views = mimo_model.__dict__.get(_ATTRIBUTE)
+    views = _keras_compat.get_untracked(mimo_model, _ATTRIBUTE)
     if views is None or form not in views:
         with _lock:
-            views = dict(mimo_model.__dict__.get(_ATTRIBUTE) or {})
+            views = dict(_keras_compat.get_untracked(mimo_model, _ATTRIBUTE) or {})
             if form not in views:
                 views[form] = MembersView(mimo_model, form)
-            # Set around Keras's attribute tracking: the MIMOModel must not
-            # own its views (no cycle in its variables or saved file).
-            object.__setattr__(mimo_model, _ATTRIBUTE, views)
+            # Out of Keras's sight: the MIMOModel must not own its views (no
+            # cycle in its variables, nothing extra in its saved file).
+            _keras_compat.set_untracked(mimo_model, _ATTRIBUTE, views)
     return views[form]

@@ -88,3 +88,22 @@ def test_in_stateless_scope_tells_whether_a_stateless_scope_is_active():
     assert not _keras_compat.in_stateless_scope()
     with keras.StatelessScope():
         assert _keras_compat.in_stateless_scope()
+
+
+def test_an_untracked_attribute_is_neither_tracked_nor_saved(tmp_path):
+    import zipfile
+
+    model = functional()
+    other = functional()
+    _keras_compat.set_untracked(model, "cache", {"other": other})
+    assert _keras_compat.get_untracked(model, "cache")["other"] is other
+    assert len(model.weights) == 2  # other's weights are not the model's
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        archive.extract("model.weights.h5", tmp_path)
+    import h5py
+
+    names = []
+    with h5py.File(tmp_path / "model.weights.h5") as weights:
+        weights.visit(names.append)
+    assert not any("cache" in name for name in names), names

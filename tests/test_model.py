@@ -337,6 +337,29 @@ def test_keras_file_round_trip_restores_predictions_arguments_and_seed_state(cnn
     )
 
 
+def test_saved_file_is_the_same_whether_or_not_predict_members_ran(mlp_mimo, readable_data, tmp_path):
+    import zipfile
+
+    import h5py
+
+    def stored_names(path):
+        with zipfile.ZipFile(path) as archive:
+            archive.extract("model.weights.h5", path.parent / path.stem)
+        names = []
+        with h5py.File(path.parent / path.stem / "model.weights.h5") as weights:
+            weights.visit(names.append)
+        return names
+
+    x, _ = readable_data(8)
+    model = mlp_mimo()
+    model.save(tmp_path / "before.keras")
+    members = model.predict_members(x, verbose=0)
+    model.save(tmp_path / "after.keras")
+    assert stored_names(tmp_path / "before.keras") == stored_names(tmp_path / "after.keras")
+    loaded = keras.models.load_model(tmp_path / "after.keras")
+    np.testing.assert_allclose(loaded.predict_members(x, verbose=0), members, rtol=1e-6)
+
+
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_trains_and_outputs_float32(mlp_mimo, readable_data, policy):
     keras.config.set_dtype_policy(policy)
