@@ -6,12 +6,15 @@ one forward pass at test time gives their ensemble (Havasi et al., ICLR 2021).
 """
 
 from keras_mimo import applications
+from keras_mimo import calibration
 from keras_mimo import ensembling
+from keras_mimo import losses
 from keras_mimo import metrics
 from keras_mimo.batching import mimo_batch_indices
 from keras_mimo.convert import convert
 from keras_mimo.ensembling import combine_members
 from keras_mimo.evaluation import evaluate_ensemble
+from keras_mimo.evaluation import evaluate_regression
 from keras_mimo.layers import MIMOHead
 from keras_mimo.layers import MIMOInput
 from keras_mimo.model import MIMOModel

@@ -12,6 +12,10 @@ model, the metrics and the evaluator all call it:
 - `"sigmoid_logits"`: outputs are logits of independent sigmoids. Members
   combine to `log(p) - log(1 - p)` of the mean member probability `p`,
   computed from log-sigmoids without forming `p`.
+- `"gaussian"`: outputs are `[means, standard deviations]` of independent
+  Gaussians, `(..., 2 * units)`. Members combine to the moment-matched
+  Gaussian of their equal-weight mixture: mean `mean_m mu_m`, variance
+  `mean_m (sigma_m^2 + mu_m^2) - mean^2`.
 
 All functions compute in float32 with `keras.ops` (any backend).
 """
@@ -26,12 +30,16 @@ __all__ = [
     "check_ensemble_method",
     "combine_members",
     "default_ensemble_method",
+    "gaussian_parameters",
+    "split_gaussian",
     "logits_method",
     "to_log_probabilities",
     "to_probabilities",
 ]
 
-ENSEMBLE_METHODS = ("mean", "softmax_logits", "sigmoid_logits")
+ENSEMBLE_METHODS = ("mean", "softmax_logits", "sigmoid_logits", "gaussian")
+# Standard deviations never fall below this (float32), so NLLs stay finite.
+MIN_STD = 1e-6
 
 
 def check_ensemble_method(ensemble_method: str) -> str:
@@ -42,6 +50,15 @@ def check_ensemble_method(ensemble_method: str) -> str:
             f"Received: ensemble_method={ensemble_method!r}"
         )
     return ensemble_method
+
+
+def _check_classifier(ensemble_method: str):
+    check_ensemble_method(ensemble_method)
+    if ensemble_method == "gaussian":
+        raise ValueError(
+            "Class probabilities need a classifier head; ensemble_method='gaussian' "
+            "is a regression head (use keras_mimo.evaluate_regression)."
+        )
 
 
 def _activation_name(activation) -> str:
@@ -76,6 +93,22 @@ def logits_method(units: int) -> str:
     return "sigmoid_logits" if units == 1 else "softmax_logits"
 
 
+def split_gaussian(outputs):
+    """`(..., 2 * units)` Gaussian outputs to `(means, stds)`, each `(..., units)`."""
+    units = outputs.shape[-1] // 2
+    return outputs[..., :units], outputs[..., units:]
+
+
+def gaussian_parameters(raw):
+    """Raw head outputs `(..., 2 * units)` to `[means, stds]`, float32.
+
+    Standard deviations are `softplus(raw) + MIN_STD` (positive, smooth).
+    """
+    raw = ops.cast(raw, "float32")
+    mean, raw_std = split_gaussian(raw)
+    return ops.concatenate([mean, ops.softplus(raw_std) + MIN_STD], axis=-1)
+
+
 def combine_members(members, ensemble_method: str, axis: int = 1):
     """Combines member outputs into the ensemble output.
 
@@ -92,6 +125,12 @@ def combine_members(members, ensemble_method: str, axis: int = 1):
     members = ops.cast(members, "float32")
     if ensemble_method == "mean":
         return ops.mean(members, axis=axis)
+    if ensemble_method == "gaussian":
+        means, stds = split_gaussian(members)
+        mean = ops.mean(means, axis=axis)
+        second_moment = ops.mean(ops.square(stds) + ops.square(means), axis=axis)
+        variance = ops.maximum(second_moment - ops.square(mean), MIN_STD**2)
+        return ops.concatenate([mean, ops.sqrt(variance)], axis=-1)
     log_size = math.log(ops.shape(members)[axis])
     if ensemble_method == "softmax_logits":
         log_probs = ops.log_softmax(members, axis=-1)
@@ -115,7 +154,7 @@ def to_probabilities(outputs, ensemble_method: str):
         and becomes `(..., 2)` = `[1 - p, p]` (one-unit logits are a
         sigmoid's).
     """
-    check_ensemble_method(ensemble_method)
+    _check_classifier(ensemble_method)
     outputs = ops.cast(outputs, "float32")
     binary = outputs.shape[-1] == 1
     if ensemble_method == "softmax_logits" and not binary:
@@ -133,7 +172,7 @@ def to_log_probabilities(outputs, ensemble_method: str, epsilon: float):
     Logits use a stable log-softmax (log-sigmoid for one unit);
     probabilities are clipped to `[epsilon, 1]` first.
     """
-    check_ensemble_method(ensemble_method)
+    _check_classifier(ensemble_method)
     if ensemble_method == "mean":
         return ops.log(ops.clip(to_probabilities(outputs, "mean"), epsilon, 1.0))
     outputs = ops.cast(outputs, "float32")

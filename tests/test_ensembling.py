@@ -43,3 +43,21 @@ def test_huge_logits_stay_finite():
 def test_unknown_method_is_rejected(members):
     with pytest.raises(ValueError, match="ensemble_method"):
         combine_members(members, "vote")
+
+
+def test_gaussian_members_combine_to_the_moment_matched_mixture():
+    rng = np.random.default_rng(3)
+    mu, sigma = rng.normal(size=(5, 3, 2)), rng.random((5, 3, 2)) + 0.1
+    members = np.concatenate([mu, sigma], axis=-1).astype("float32")
+    out = keras.ops.convert_to_numpy(combine_members(members, "gaussian", axis=1))
+    mean = mu.mean(1)
+    var = (sigma**2 + mu**2).mean(1) - mean**2
+    np.testing.assert_allclose(out[:, :2], mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out[:, 2:], np.sqrt(var), rtol=1e-4)
+
+
+def test_gaussian_outputs_are_not_class_probabilities():
+    from keras_mimo.ensembling import to_probabilities
+
+    with pytest.raises(ValueError, match="regression head"):
+        to_probabilities(np.zeros((2, 4), "float32"), "gaussian")

@@ -12,3 +12,5 @@ from keras_mimo.evaluation.evaluate import reliability_bins
 from keras_mimo.evaluation.evaluate import scores_from_probabilities
 from keras_mimo.evaluation.predictions import member_probabilities
 from keras_mimo.metrics.ood import ood_scores
+from keras_mimo.evaluation.regression import evaluate_regression
+from keras_mimo.evaluation.regression import member_gaussians

@@ -10,6 +10,7 @@ from keras_mimo._validation import check_positive_int
 from keras_mimo.ensembling import check_ensemble_method
 from keras_mimo.ensembling import combine_members
 from keras_mimo.ensembling import default_ensemble_method
+from keras_mimo.ensembling import gaussian_parameters
 
 
 @register
@@ -32,8 +33,13 @@ class MIMOHead(keras.layers.Layer):
         ensemble_method: how members combine at inference, one of
             `"mean"` (mean of the outputs: probabilities or regression),
             `"softmax_logits"` (logits whose softmax is the mean member
-            probability) or `"sigmoid_logits"` (logits whose sigmoid is the
-            mean member probability). Defaults to `None`: `"mean"` for softmax,
+            probability), `"sigmoid_logits"` (logits whose sigmoid is the
+            mean member probability) or `"gaussian"` (probabilistic
+            regression: each member outputs a mean and a standard deviation
+            per unit, `[means, stds]`, stds `softplus + 1e-6`; the ensemble is
+            the moment-matched Gaussian of the members' mixture; train with
+            `keras_mimo.losses.GaussianNLL()`; no activation). Defaults to
+            `None`: `"mean"` for softmax,
             sigmoid and other activations, `"softmax_logits"` for no activation
             with `units > 1` or log-softmax; a one-unit head without
             activation must choose.
@@ -45,7 +51,8 @@ class MIMOHead(keras.layers.Layer):
         `(N, ..., features)`.
 
     Output shape:
-        `(M * N, ..., units)`: member-major stacked rows, float32.
+        `(M * N, ..., units)`: member-major stacked rows, float32
+        (`2 * units` for `"gaussian"`: means then standard deviations).
 
     Example:
 
@@ -82,6 +89,12 @@ class MIMOHead(keras.layers.Layer):
         if ensemble_method is None:
             ensemble_method = default_ensemble_method(self.activation, self.units)
         self.ensemble_method = check_ensemble_method(ensemble_method)
+        if self.ensemble_method == "gaussian" and activation not in (None, "linear"):
+            raise ValueError(
+                "A MIMOHead with ensemble_method='gaussian' outputs means and "
+                "standard deviations itself: leave `activation` unset. "
+                f"Received: activation={activation!r}"
+            )
         self.use_bias = use_bias
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
@@ -97,7 +110,7 @@ class MIMOHead(keras.layers.Layer):
                 f"input_shape={input_shape}"
             )
         self.dense = keras.layers.Dense(
-            self.ensemble_size * self.units,
+            self.ensemble_size * self.output_units,
             use_bias=self.use_bias,
             kernel_initializer=self.kernel_initializer,
             bias_initializer=self.bias_initializer,
@@ -116,11 +129,13 @@ class MIMOHead(keras.layers.Layer):
         shape = ops.shape(outputs)
         rank = len(outputs.shape)
         outputs = ops.reshape(
-            outputs, tuple(shape[:-1]) + (self.ensemble_size, self.units)
+            outputs, tuple(shape[:-1]) + (self.ensemble_size, self.output_units)
         )
         # (N, ..., M, units) -> (M, N, ..., units) -> (M * N, ..., units).
         outputs = ops.moveaxis(outputs, rank - 1, 0)
-        outputs = ops.reshape(outputs, (-1,) + tuple(shape[1:-1]) + (self.units,))
+        outputs = ops.reshape(outputs, (-1,) + tuple(shape[1:-1]) + (self.output_units,))
+        if self.ensemble_method == "gaussian":
+            return gaussian_parameters(outputs)
         return self.activation(outputs)
 
     def compute_mask(self, inputs, mask=None):
@@ -133,12 +148,17 @@ class MIMOHead(keras.layers.Layer):
         """Ensemble output from members `(M, N, ..., units)`: `(N, ..., units)`."""
         return combine_members(members, self.ensemble_method, axis=0)
 
+    @property
+    def output_units(self) -> int:
+        """Outputs per member: `units`, or `2 * units` (means, stds) for "gaussian"."""
+        return 2 * self.units if self.ensemble_method == "gaussian" else self.units
+
     def compute_output_shape(self, input_shape):
         batch = input_shape[0]
         return (
             None if batch is None else batch * self.ensemble_size,
             *input_shape[1:-1],
-            self.units,
+            self.output_units,
         )
 
     def compute_output_spec(self, inputs):

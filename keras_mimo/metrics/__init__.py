@@ -2,7 +2,8 @@
 
 Streaming metrics (usable in `compile(metrics=...)`):
 `ExpectedCalibrationError`, `NegativeLogLikelihood`, `BrierScore`, and their
-per-example functions `negative_log_likelihood`, `brier_score`.
+per-example functions `negative_log_likelihood`, `brier_score`; for Gaussian
+(regression) heads `GaussianNLL` and `CRPS` (`gaussian_crps`).
 
 Functions of member probabilities `(N, M, K)` (numpy): the diversity and
 uncertainty measures `entropy`, `mutual_information`, `disagreement`,
@@ -24,3 +25,6 @@ from keras_mimo.metrics.ood import aupr
 from keras_mimo.metrics.ood import auroc
 from keras_mimo.metrics.ood import fpr_at_95_tpr
 from keras_mimo.metrics.ood import ood_scores
+from keras_mimo.metrics.regression import CRPS
+from keras_mimo.metrics.regression import GaussianNLL
+from keras_mimo.metrics.regression import gaussian_crps

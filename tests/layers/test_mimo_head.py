@@ -87,3 +87,21 @@ def test_config_round_trip_keeps_every_argument():
     clone = MIMOHead.from_config(layer.get_config())
     assert (clone.units, clone.ensemble_size, clone.ensemble_method, clone.use_bias) == (7, 3, "mean", False)
     assert clone.get_config() == layer.get_config()
+
+
+def test_gaussian_head_outputs_means_and_positive_stds_per_member():
+    layer = MIMOHead(2, 3, ensemble_method="gaussian")
+    x = np.random.default_rng(4).normal(size=(5, 6)).astype("float32")
+    out = keras.ops.convert_to_numpy(layer(x))
+    assert out.shape == (15, 4) and layer.compute_output_shape((5, 6)) == (15, 4)
+    kernel = keras.ops.convert_to_numpy(layer.dense.kernel)
+    bias = keras.ops.convert_to_numpy(layer.dense.bias)
+    raw = (x @ kernel + bias).reshape(5, 3, 4).transpose(1, 0, 2).reshape(15, 4)
+    np.testing.assert_allclose(out[:, :2], raw[:, :2], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out[:, 2:], np.log1p(np.exp(raw[:, 2:])) + 1e-6, rtol=1e-5, atol=1e-5)
+    assert (out[:, 2:] > 0).all()
+
+
+def test_gaussian_head_with_an_activation_is_refused():
+    with pytest.raises(ValueError, match="activation"):
+        MIMOHead(1, 2, activation="relu", ensemble_method="gaussian")

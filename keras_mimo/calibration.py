@@ -1,0 +1,225 @@
+"""Post-hoc calibration: temperature scaling of ensembles, std scaling of regressors.
+
+`fit_temperature` finds the temperature `T` minimizing the held-out NLL of
+`softmax(log p / T)`, `p` the ensemble's predictive distribution (the mean
+member probability); `with_temperature` wraps a model so that it predicts
+that scaled ensemble, in the head's own output form, and saves as `.keras`.
+For Gaussian regression heads, `fit_std_scale` / `with_std_scale` do the
+same with a factor on the predicted standard deviation.
+
+References:
+    Guo et al., "On calibration of modern neural networks", ICML 2017.
+"""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_mimo._serialization import register
+from keras_mimo.ensembling import split_gaussian
+from keras_mimo.evaluation.evaluate import _checked_labels
+from keras_mimo.evaluation.predictions import member_predictions
+from keras_mimo.evaluation.regression import _check_targets
+from keras_mimo.evaluation.regression import member_gaussians
+from keras_mimo.model import MIMOModel
+
+__all__ = [
+    "TemperatureScaling",
+    "StdScaling",
+    "fit_std_scale",
+    "fit_temperature",
+    "temperature_nll",
+    "with_std_scale",
+    "with_temperature",
+]
+
+_GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
+
+
+def _check_positive_finite(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"`{name}` must be a positive finite float. Received: {name}={value!r}")
+    if not math.isfinite(float(value)) or float(value) <= 0.0:
+        raise ValueError(f"`{name}` must be a positive finite float. Received: {name}={value!r}")
+    return float(value)
+
+
+def _is_gaussian(model) -> bool:
+    models = model if isinstance(model, (list, tuple)) else [model]
+    return any(isinstance(m, MIMOModel) and m.ensemble_method == "gaussian" for m in models)
+
+
+def _ensemble_log_probabilities(model, x, batch_size, from_logits):
+    """Log of the ensemble's mean probability `(N, K)`, float64."""
+    probs, log_probs = member_predictions(model, x, batch_size, from_logits, verbose=0)
+    if log_probs is None:
+        return np.log(np.clip(probs.mean(1), 1e-300, 1.0))
+    top = log_probs.max(1, keepdims=True)
+    return top[:, 0] + np.log(np.mean(np.exp(log_probs - top), axis=1))
+
+
+def temperature_nll(log_probs, labels, temperature: float) -> float:
+    """Mean NLL of `softmax(log_probs / temperature)` for integer `labels`."""
+    scaled = np.asarray(log_probs, np.float64) / temperature
+    scaled = scaled - scaled.max(-1, keepdims=True)
+    log_softmax = scaled - np.log(np.exp(scaled).sum(-1, keepdims=True))
+    return float(-np.mean(log_softmax[np.arange(len(labels)), labels]))
+
+
+def fit_temperature(
+    model, x, y, batch_size: int = 128, from_logits: bool | None = None, bounds=(0.05, 20.0)
+) -> float:
+    """The temperature minimizing the ensemble's NLL on held-out `(x, y)`.
+
+    A golden-section search over `log T` in `bounds` (the NLL of a
+    temperature-scaled softmax is unimodal in `T` in practice).
+
+    Args:
+        model: a classifier `MIMOModel`, a list of models (a deep ensemble)
+            or one model.
+        x, y: held-out inputs and integer (or one-hot) labels, not the test set.
+        batch_size, from_logits: as in `keras_mimo.evaluate_ensemble`.
+        bounds: the search interval of `T`.
+
+    Returns:
+        `T` (float): > 1 softens an over-confident ensemble, < 1 sharpens it.
+    """
+    if _is_gaussian(model):
+        raise ValueError(
+            "fit_temperature scales class probabilities; this model has a Gaussian "
+            "(regression) head: use keras_mimo.calibration.fit_std_scale."
+        )
+    low, high = (math.log(_check_positive_finite(b, "bounds")) for b in bounds)
+    log_probs = _ensemble_log_probabilities(model, x, batch_size, from_logits)
+    labels = _checked_labels(y, len(log_probs), log_probs.shape[-1])
+
+    def loss(log_t):
+        return temperature_nll(log_probs, labels, math.exp(log_t))
+
+    a, b = low, high
+    c, d = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
+    fc, fd = loss(c), loss(d)
+    for _ in range(80):
+        if fc < fd:
+            b, d, fd = d, c, fc
+            c = b - _GOLDEN * (b - a)
+            fc = loss(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + _GOLDEN * (b - a)
+            fd = loss(d)
+    return float(math.exp((a + b) / 2))
+
+
+def fit_std_scale(model, x, y, y_scale=1.0, batch_size: int = 128) -> float:
+    """The factor `s` on the predicted std minimizing the held-out Gaussian NLL.
+
+    For the moment-matched Gaussian `(mu, sigma)` of a Gaussian ensemble, the
+    NLL of `(mu, s * sigma)` is minimal at `s^2 = mean((y - mu)^2 / sigma^2)`
+    (closed form). `y_scale` is accepted for symmetry with
+    `evaluate_regression`; the factor does not depend on it.
+    """
+    del y_scale
+    mu, sigma = member_gaussians(model, x, batch_size, verbose=0)
+    y = _check_targets(y, mu.shape[-1])
+    mean = mu.mean(1)
+    std = np.sqrt(np.square(sigma).mean(1) + mu.var(1))
+    return float(np.sqrt(np.mean(np.square((y - mean) / std))))
+
+
+@register
+class TemperatureScaling(keras.layers.Layer):
+    """Divides an ensemble's log-probabilities by `temperature`, in the head's output form.
+
+    Args:
+        temperature: positive finite float `T`.
+        ensemble_method: how the wrapped model's output reads: `"mean"`
+            (probabilities: softmax, or sigmoid for one unit),
+            `"softmax_logits"` or `"sigmoid_logits"` (logits, divided by `T`).
+
+    Input and output shape: `(N, K)`, the same form as the input.
+    """
+
+    def __init__(self, temperature: float, ensemble_method: str = "mean", **kwargs):
+        super().__init__(**kwargs)
+        self.temperature = _check_positive_finite(temperature, "temperature")
+        if ensemble_method not in ("mean", "softmax_logits", "sigmoid_logits"):
+            raise ValueError(
+                "TemperatureScaling scales classifier outputs: ensemble_method must be "
+                f"'mean', 'softmax_logits' or 'sigmoid_logits'. Received: {ensemble_method!r}"
+            )
+        self.ensemble_method = ensemble_method
+
+    def call(self, inputs):
+        outputs = ops.cast(inputs, "float32")
+        if self.ensemble_method != "mean":
+            return outputs / self.temperature
+        eps = keras.config.epsilon()
+        if outputs.shape[-1] == 1:
+            p = ops.clip(outputs, eps, 1.0 - eps)
+            return ops.sigmoid((ops.log(p) - ops.log(1.0 - p)) / self.temperature)
+        return ops.softmax(ops.log(ops.clip(outputs, 1e-30, 1.0)) / self.temperature, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature,
+                "ensemble_method": self.ensemble_method}
+
+
+@register
+class StdScaling(keras.layers.Layer):
+    """Multiplies the standard deviations of a Gaussian output `[means, stds]` by `scale`."""
+
+    def __init__(self, scale: float, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = _check_positive_finite(scale, "scale")
+
+    def call(self, inputs):
+        mean, std = split_gaussian(ops.cast(inputs, "float32"))
+        return ops.concatenate([mean, std * self.scale], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
+
+
+def _wrap(model, layer, suffix):
+    inputs = keras.tree.map_structure(
+        lambda t: keras.Input(batch_shape=t.shape, dtype=t.dtype, name=t.name), model.input
+    )
+    return keras.Model(inputs, layer(model(inputs)), name=f"{model.name}_{suffix}")
+
+
+def with_temperature(model, temperature: float, from_logits: bool | None = None) -> keras.Model:
+    """`model` followed by temperature scaling of its ensemble output.
+
+    Args:
+        model: a classifier `MIMOModel` (its head's `ensemble_method` says
+            whether it outputs probabilities or logits) or a plain classifier
+            (probabilities unless `from_logits=True`).
+        temperature: positive finite float, e.g. from `fit_temperature`.
+
+    Returns:
+        A functional `keras.Model` with `model`'s inputs, predicting
+        `softmax(log p / T)` as probabilities for probability heads, or the
+        logits divided by `T` for logits heads. Saves and loads as `.keras`.
+    """
+    temperature = _check_positive_finite(temperature, "temperature")
+    if isinstance(model, MIMOModel):
+        if model.ensemble_method == "gaussian":
+            raise ValueError("with_temperature needs a classifier; use with_std_scale for a Gaussian head.")
+        method = model.ensemble_method
+    else:
+        method = ("sigmoid_logits" if model.output.shape[-1] == 1 else "softmax_logits") if from_logits else "mean"
+    return _wrap(model, TemperatureScaling(temperature, method, name="temperature_scaling"), "temperature")
+
+
+def with_std_scale(model, scale: float) -> keras.Model:
+    """`model` (Gaussian outputs `[means, stds]`) with its stds multiplied by `scale`."""
+    return _wrap(model, StdScaling(_check_positive_finite(scale, "scale"), name="std_scaling"), "std_scaled")

@@ -1,0 +1,127 @@
+"""`evaluate_regression`: accuracy and uncertainty of Gaussian regression ensembles."""
+
+import math
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+
+from keras_mimo.model import MIMOModel
+
+__all__ = ["evaluate_regression", "member_gaussians"]
+
+# Two-sided standard-normal quantiles of the central intervals reported.
+INTERVALS = {"50": 0.6744897501960817, "90": 1.6448536269514722, "95": 1.959963984540054}
+
+
+def _check_targets(y, units: int) -> np.ndarray:
+    y = np.asarray(y, dtype=np.float64)
+    y = y.reshape(len(y), -1)
+    if y.shape[-1] != units:
+        raise ValueError(
+            f"`y` must have one value per unit of the Gaussian head: shape (N, {units}). "
+            f"Received: shape {y.shape}"
+        )
+    if not np.all(np.isfinite(y)):
+        raise ValueError(
+            f"`y` holds {int((~np.isfinite(y)).sum())} NaN or infinite targets: drop "
+            "those rows before evaluating."
+        )
+    return y
+
+
+def member_gaussians(model_or_models, x, batch_size: int = 128, verbose="auto"):
+    """Members' means and standard deviations, each `(N, M, units)` float64.
+
+    A MIMOModel with a `"gaussian"` head gives its members (one forward
+    pass); a list of models (a deep ensemble) one member each; a single model
+    is a one-member ensemble. Every model outputs `(N, 2 * units)`.
+    """
+    models = model_or_models if isinstance(model_or_models, Sequence) else [model_or_models]
+    if not models or not all(isinstance(m, keras.Model) for m in models):
+        raise TypeError(
+            "Expected a keras.Model (a MIMOModel or a single model) or a non-empty "
+            f"list of keras.Model (a deep ensemble). Received: {model_or_models!r}"
+        )
+    outputs = []
+    for model in models:
+        if isinstance(model, MIMOModel):
+            if model.ensemble_method != "gaussian":
+                raise ValueError(
+                    f"evaluate_regression needs a MIMOHead with ensemble_method='gaussian'; "
+                    f"model {model.name!r} has ensemble_method={model.ensemble_method!r}."
+                )
+            out = model.predict_members(x, batch_size=batch_size, verbose=verbose)
+        else:
+            out = model.predict(x, batch_size=batch_size, verbose=verbose)[:, None]
+        if out.shape[-1] % 2:
+            raise ValueError(
+                f"Model {model.name!r} outputs {out.shape[-1]} columns; a Gaussian "
+                "output has 2 * units (means, then standard deviations)."
+            )
+        outputs.append(np.asarray(out, dtype=np.float64))
+    members = np.concatenate(outputs, axis=1)
+    units = members.shape[-1] // 2
+    return members[..., :units], members[..., units:]
+
+
+def evaluate_regression(
+    model, x, y, y_scale=1.0, batch_size: int = 128, verbose="auto"
+) -> dict:
+    """Accuracy, likelihood and calibration of a Gaussian regression ensemble.
+
+    Args:
+        model: a `MIMOModel` with a `"gaussian"` head, a list of models (a
+            deep ensemble) or one model, each predicting `(N, 2 * units)`.
+        x: inputs as `predict` accepts them.
+        y: targets `(N, units)` in the units the model predicts (e.g.
+            standardized); no NaN.
+        y_scale: float or `(units,)`: the target's standard deviation when
+            `y` is standardized, so that every figure is in the original
+            units (`original = y * y_scale + offset`).
+        batch_size, verbose: as in `predict`.
+
+    Returns:
+        A JSON-serialisable dict, in the original units: `rmse` (of the mean
+        prediction), `nll` (of the members' equal-weight mixture,
+        `-log mean_m N(y; mu_m, sigma_m)`, per example summed over units),
+        `nll_gaussian` (of the moment-matched Gaussian), `crps` (of the
+        moment-matched Gaussian), `coverage` and `interval_width` of its
+        central 50/90/95 % intervals, `member_rmse`, `epistemic_variance`
+        (variance of the member means) and `aleatoric_variance` (mean member
+        variance), both averaged over examples and units, and `ensemble_size`.
+    """
+    mu, sigma = member_gaussians(model, x, batch_size, verbose)
+    units = mu.shape[-1]
+    y = _check_targets(y, units)
+    if len(y) != len(mu):
+        raise ValueError(f"Got {len(mu)} predictions but {len(y)} targets: one target row per example.")
+    scale = np.broadcast_to(np.asarray(y_scale, dtype=np.float64), (units,))
+    mean = mu.mean(1)
+    aleatoric = np.square(sigma).mean(1)
+    epistemic = mu.var(1)
+    std = np.sqrt(aleatoric + epistemic)
+    log_scale = float(np.log(scale).sum())
+    # members' mixture: log mean_m prod_u N(y_u; mu_mu, sigma_mu)
+    log_density = -0.5 * np.log(2 * math.pi) - np.log(sigma) - 0.5 * np.square((y[:, None] - mu) / sigma)
+    joint = log_density.sum(-1)  # (N, M)
+    top = joint.max(1, keepdims=True)
+    log_mixture = top[:, 0] + np.log(np.mean(np.exp(joint - top), axis=1))
+    z = (y - mean) / std
+    gaussian_nll = (0.5 * np.log(2 * math.pi) + np.log(std) + 0.5 * np.square(z)).sum(-1)
+    cdf = 0.5 * (1.0 + np.vectorize(math.erf)(z / math.sqrt(2.0)))
+    pdf = np.exp(-0.5 * np.square(z)) / math.sqrt(2 * math.pi)
+    crps = (std * scale * (z * (2 * cdf - 1) + 2 * pdf - 1 / math.sqrt(math.pi))).sum(-1)
+    return {
+        "num_examples": int(len(y)),
+        "ensemble_size": int(mu.shape[1]),
+        "rmse": float(np.sqrt(np.mean(np.square((y - mean) * scale)))),
+        "nll": float(-log_mixture.mean() + log_scale),
+        "nll_gaussian": float(gaussian_nll.mean() + log_scale),
+        "crps": float(crps.mean()),
+        "coverage": {k: float(np.mean(np.abs(z) <= q)) for k, q in INTERVALS.items()},
+        "interval_width": {k: float(np.mean(2 * q * std * scale)) for k, q in INTERVALS.items()},
+        "member_rmse": [float(np.sqrt(np.mean(np.square((y - mu[:, m]) * scale)))) for m in range(mu.shape[1])],
+        "epistemic_variance": float(np.mean(epistemic * np.square(scale))),
+        "aleatoric_variance": float(np.mean(aleatoric * np.square(scale))),
+    }

@@ -1,0 +1,76 @@
+"""Losses for probabilistic heads."""
+
+import math
+
+import keras
+from keras import ops
+
+from keras_mimo._serialization import register
+from keras_mimo.ensembling import split_gaussian
+
+
+def check_gaussian_target(y_true, y_pred, name: str = "y_true"):
+    """Raises unless `y_true`'s last dimension is `units` of a `(..., 2 * units)` prediction."""
+    units = y_pred.shape[-1] // 2 if y_pred.shape[-1] is not None else None
+    last = y_true.shape[-1] if len(y_true.shape) > 1 else 1
+    if units is not None and last is not None and last != units:
+        raise ValueError(
+            f"`{name}` must have one value per unit of the Gaussian head: last "
+            f"dimension {units} (the prediction has {2 * units} = 2 x {units} "
+            f"columns, means then standard deviations). Received: {name} shape "
+            f"{tuple(y_true.shape)}"
+        )
+
+
+def gaussian_nll(y_true, y_pred):
+    """Per-row Gaussian negative log-likelihood, summed over units: `(N,)`.
+
+    Args:
+        y_true: targets `(N, units)` (or `(N,)` for one unit).
+        y_pred: `(N, 2 * units)`, means then standard deviations.
+
+    Returns:
+        `sum_u 0.5 * log(2 pi sigma^2) + (y - mu)^2 / (2 sigma^2)` per row.
+    """
+    y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
+    y_true = ops.cast(ops.convert_to_tensor(y_true), "float32")
+    check_gaussian_target(y_true, y_pred)
+    mean, std = split_gaussian(y_pred)
+    y_true = ops.reshape(y_true, ops.shape(mean))
+    per_unit = 0.5 * math.log(2 * math.pi) + ops.log(std) + 0.5 * ops.square((y_true - mean) / std)
+    return ops.sum(per_unit, axis=-1)
+
+
+@register
+class GaussianNLL(keras.losses.Loss):
+    """Negative log-likelihood of Gaussian predictions (a `"gaussian"` MIMOHead).
+
+    Mean over rows of the sum over units of
+    `0.5 * log(2 * pi * sigma^2) + (y - mu)^2 / (2 * sigma^2)`.
+
+    Inputs:
+        `y_true`: `(N, units)`.
+        `y_pred`: `(N, 2 * units)`: means then standard deviations.
+
+    Example:
+
+    ```python
+    head = keras_mimo.MIMOHead(1, 3, ensemble_method="gaussian")
+    model.compile("adam", keras_mimo.losses.GaussianNLL())
+    ```
+
+    References:
+        Nix & Weigend, "Estimating the mean and variance of the target
+        probability distribution", ICNN 1994; Lakshminarayanan et al.,
+        "Simple and scalable predictive uncertainty estimation using deep
+        ensembles", NeurIPS 2017.
+    """
+
+    def __init__(self, name="gaussian_nll", reduction="sum_over_batch_size", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+    def call(self, y_true, y_pred):
+        return gaussian_nll(y_true, y_pred)
+
+    def get_config(self):
+        return {"name": self.name, "reduction": self.reduction, "dtype": self.dtype}

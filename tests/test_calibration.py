@@ -1,0 +1,93 @@
+import keras
+import numpy as np
+import pytest
+
+import keras_mimo
+from keras_mimo import calibration
+
+
+def overconfident_classifier(logits_head=False, scale=8.0):
+    """A MIMO classifier whose logits are scaled up: right often, too sure."""
+    inputs = keras.Input((4,))
+    h = keras_mimo.MIMOInput(2)(inputs)
+    activation = None if logits_head else "softmax"
+    head = keras_mimo.MIMOHead(4, 2, activation=activation)
+    model = keras_mimo.MIMOModel(inputs, head(h))
+    kernel = np.zeros((8, 8), "float32")
+    for m in range(2):
+        kernel[4 * m : 4 * m + 4, 4 * m : 4 * m + 4] = scale * np.eye(4)
+    head.dense.kernel.assign(kernel)
+    return model
+
+
+def noisy_data(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 4, n)
+    x = np.eye(4, dtype="float32")[y] + rng.normal(0, 0.6, (n, 4)).astype("float32")
+    return x, y
+
+
+@pytest.mark.parametrize("logits_head", [False, True])
+def test_fitted_temperature_minimizes_the_held_out_nll_and_softens_overconfidence(logits_head):
+    model = overconfident_classifier(logits_head)
+    x, y = noisy_data()
+    t = calibration.fit_temperature(model, x, y)
+    assert t > 1.0
+    log_probs = calibration._ensemble_log_probabilities(model, x, 128, None)
+    nll = lambda temperature: calibration.temperature_nll(log_probs, y, temperature)
+    assert nll(t) <= min(nll(t * 1.02), nll(t / 1.02)) + 1e-9
+    assert nll(t) < nll(1.0)
+
+
+@pytest.mark.parametrize("logits_head", [False, True])
+def test_with_temperature_predicts_exactly_the_scaled_ensemble_and_saves(logits_head, tmp_path):
+    model = overconfident_classifier(logits_head)
+    x, _ = noisy_data(50)
+    scaled = calibration.with_temperature(model, 2.5)
+    members = model.predict_members(x, verbose=0).astype("float64")
+    probs = np.exp(members - members.max(-1, keepdims=True)) if logits_head else members
+    if logits_head:
+        probs = probs / probs.sum(-1, keepdims=True)
+    z = np.log(probs.mean(1)) / 2.5
+    expected = np.exp(z - z.max(-1, keepdims=True))
+    expected /= expected.sum(-1, keepdims=True)
+    out = scaled.predict(x, verbose=0)
+    got = np.exp(out - out.max(-1, keepdims=True)) / np.exp(out - out.max(-1, keepdims=True)).sum(-1, keepdims=True) \
+        if logits_head else out
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+    if not logits_head:
+        np.testing.assert_allclose(out.sum(-1), 1.0, rtol=1e-5)  # probabilities in, probabilities out
+    scaled.save(tmp_path / "t.keras")
+    loaded = keras.models.load_model(tmp_path / "t.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), out, rtol=1e-6)
+
+
+@pytest.mark.parametrize("temperature", [0.0, -1.0, float("nan"), float("inf")])
+def test_bad_temperatures_are_refused(temperature):
+    with pytest.raises(ValueError, match="temperature"):
+        calibration.with_temperature(overconfident_classifier(), temperature)
+
+
+def gaussian_model():
+    inputs = keras.Input((1,))
+    h = keras.layers.Dense(8, activation="relu")(keras_mimo.MIMOInput(2)(inputs))
+    return keras_mimo.MIMOModel(inputs, keras_mimo.MIMOHead(1, 2, ensemble_method="gaussian")(h))
+
+
+def test_fit_temperature_on_a_regression_head_points_to_the_std_scale():
+    with pytest.raises(ValueError, match="fit_std_scale"):
+        calibration.fit_temperature(gaussian_model(), np.zeros((4, 1)), np.zeros(4))
+
+
+def test_std_scale_is_the_nll_minimizer_and_wraps_the_model(tmp_path):
+    model = gaussian_model()
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(200, 1)).astype("float32"), 3.0 * rng.normal(size=(200, 1))
+    s = calibration.fit_std_scale(model, x, y)
+    nll = lambda scale: keras_mimo.evaluate_regression(calibration.with_std_scale(model, scale), x, y, verbose=0)["nll"]
+    assert nll(s) <= min(nll(s * 1.05), nll(s / 1.05))
+    pred, scaled = model.predict(x, verbose=0), calibration.with_std_scale(model, s).predict(x, verbose=0)
+    np.testing.assert_allclose(scaled, np.concatenate([pred[:, :1], s * pred[:, 1:]], -1), rtol=1e-5)
+    wrapped = calibration.with_std_scale(model, s)
+    wrapped.save(tmp_path / "s.keras")
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "s.keras").predict(x, verbose=0), scaled, rtol=1e-6)
