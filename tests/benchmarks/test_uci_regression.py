@@ -1,0 +1,66 @@
+"""The UCI benchmark end to end on two tiny datasets in the published layout."""
+
+import json
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def uci_module():
+    if str(ROOT) not in sys.path:
+        sys.path.append(str(ROOT))  # appended: keras_mimo still comes from the install
+    from benchmarks import uci_regression
+
+    return uci_regression
+
+
+def fake_uci(root, name, rows=60, splits=2, seed=0):
+    rng = np.random.default_rng(seed)
+    folder = root / name / "data"
+    folder.mkdir(parents=True)
+    x = rng.normal(size=(rows, 3))
+    y = 5.0 + 3.0 * x[:, :1] + rng.normal(size=(rows, 1))
+    np.savetxt(folder / "data.txt", np.concatenate([x, y], 1))
+    np.savetxt(folder / "index_features.txt", [0, 1, 2], fmt="%d")
+    np.savetxt(folder / "index_target.txt", [3], fmt="%d")
+    np.savetxt(folder / "n_splits.txt", [splits], fmt="%d")
+    for k in range(splits):
+        order = rng.permutation(rows)
+        np.savetxt(folder / f"index_train_{k}.txt", order[:45], fmt="%d")
+        np.savetxt(folder / f"index_test_{k}.txt", order[45:], fmt="%d")
+
+
+def test_benchmark_writes_the_table_and_json_and_resumes(tmp_path):
+    uci = uci_module()
+    data, docs, runs = tmp_path / "uci", tmp_path / "docs", tmp_path / "runs"
+    fake_uci(data, "yacht")
+    fake_uci(data, "energy", seed=1)
+    argv = [f"--data_dir={data}", "--datasets", "yacht", "energy", "--epochs=3", "--patience=2",
+            "--hidden=8", "--mimo_hidden=16", f"--docs_dir={docs}", f"--run_dir={runs}"]
+    summary = uci.main(argv)
+    saved = json.loads((docs / "results" / "uci_regression.json").read_text())
+    assert saved == json.loads(json.dumps(summary))
+    for name in ("yacht", "energy"):
+        assert set(saved[name]) == {"single", "mimo", "deep_ensemble"}
+        for variant in saved[name].values():
+            assert set(variant) >= {"rmse", "rmse_se", "ll", "ll_se", "splits"} and variant["splits"] == 2
+        assert saved[name]["deep_ensemble"]["forward_passes"] == 5 and saved[name]["mimo"]["forward_passes"] == 1
+    per_split = [json.loads((runs / f"yacht_{k}_single.json").read_text())["rmse"] for k in range(2)]
+    np.testing.assert_allclose(saved["yacht"]["single"]["rmse"], np.mean(per_split))
+    np.testing.assert_allclose(saved["yacht"]["single"]["rmse_se"], np.std(per_split, ddof=1) / np.sqrt(2))
+    table = (docs / "results" / "uci_regression.md").read_text()
+    assert "| yacht | 0.67 +- 0.05 |" in table  # the published MC-dropout column
+    # a rerun reuses every finished (dataset, split, variant)
+    (runs / "yacht_0_single.json").write_text(json.dumps({**json.loads((runs / "yacht_0_single.json").read_text()),
+                                                           "rmse": 123.0}))
+    assert uci.main(argv)["yacht"]["single"]["rmse"] == pytest.approx((123.0 + per_split[1]) / 2)
+
+
+def test_a_missing_dataset_names_the_expected_layout(tmp_path):
+    uci = uci_module()
+    with pytest.raises(FileNotFoundError, match="bostonHousing/data/data.txt"):
+        uci.load_split(str(tmp_path), "bostonHousing", 0)
