@@ -20,6 +20,7 @@ from keras import ops
 from keras_mimo._serialization import register
 from keras_mimo.ensembling import split_gaussian
 from keras_mimo.evaluation.evaluate import _checked_labels
+from keras_mimo.evaluation.predictions import log_mean_exp
 from keras_mimo.evaluation.predictions import member_predictions
 from keras_mimo.evaluation.regression import _check_targets
 from keras_mimo.evaluation.regression import member_gaussians
@@ -56,8 +57,7 @@ def _ensemble_log_probabilities(model, x, batch_size, from_logits):
     probs, log_probs = member_predictions(model, x, batch_size, from_logits, verbose=0)
     if log_probs is None:
         return np.log(np.clip(probs.mean(1), 1e-300, 1.0))
-    top = log_probs.max(1, keepdims=True)
-    return top[:, 0] + np.log(np.mean(np.exp(log_probs - top), axis=1))
+    return log_mean_exp(log_probs, axis=1)
 
 
 def temperature_nll(log_probs, labels, temperature: float) -> float:

@@ -4,6 +4,7 @@ __all__ = ["evaluate_ensemble", "reliability_bins", "scores_from_probabilities"]
 
 import numpy as np
 
+from keras_mimo.evaluation.predictions import log_mean_exp
 from keras_mimo.evaluation.predictions import member_predictions
 from keras_mimo.evaluation.predictions import member_probabilities
 from keras_mimo.metrics import BrierScore
@@ -54,8 +55,7 @@ def _log_space_nll(log_probs, labels):
     members' (the reference's definition for logits models).
     """
     true = np.take_along_axis(log_probs, labels[:, None, None], axis=-1)[..., 0]  # (N, M)
-    top = true.max(1, keepdims=True)
-    log_mean = top[:, 0] + np.log(np.mean(np.exp(true - top), axis=1))
+    log_mean = log_mean_exp(true, axis=1)
     return float(-log_mean.mean()), [float(-true[:, m].mean()) for m in range(true.shape[1])]
 
 

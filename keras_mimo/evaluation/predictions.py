@@ -1,6 +1,4 @@
-"""Member probabilities `(N, M, K)` from a MIMOModel, a deep ensemble or one model."""
-
-__all__ = ["member_predictions", "member_probabilities"]
+"""Member predictions `(N, M, ...)` from a MIMOModel, a deep ensemble or one model."""
 
 from collections.abc import Sequence
 
@@ -11,6 +9,8 @@ from keras_mimo.ensembling import logits_method
 from keras_mimo.ensembling import to_log_probabilities
 from keras_mimo.ensembling import to_probabilities
 from keras_mimo.model import MIMOModel
+
+__all__ = ["log_mean_exp", "member_outputs", "member_predictions", "member_probabilities"]
 
 
 def _method(model, from_logits, units: int) -> str:
@@ -37,6 +37,34 @@ def _as_model_list(model_or_models):
         "Expected a keras.Model (a MIMOModel or a single model) or a non-empty "
         f"list of keras.Model (a deep ensemble). Received: {model_or_models!r}"
     )
+def log_mean_exp(values, axis: int):
+    """`log(mean(exp(values), axis))` in float64 without overflow (numpy)."""
+    values = np.asarray(values, np.float64)
+    top = values.max(axis, keepdims=True)
+    return np.squeeze(top, axis) + np.log(np.mean(np.exp(values - top), axis=axis))
+
+
+def member_outputs(model_or_models, x, batch_size: int = 128, verbose="auto", what: str = "classifier"):
+    """`(model, outputs (N, M_model, ...))` for each model of an ensemble.
+
+    A MIMOModel gives its members in one forward pass per batch
+    (`predict_members`); any other model is one member (`predict`). Every
+    model must have a single output (`what` names its kind in the error).
+    """
+    for model in _as_model_list(model_or_models):
+        if len(model.outputs) != 1:
+            raise ValueError(
+                f"Ensemble evaluation scores one {what} output, but model "
+                f"{model.name!r} has {len(model.outputs)} outputs. Evaluate each "
+                f"{what} output through its own model, e.g. "
+                "`keras.Model(model.inputs, model.outputs[i])` for a plain model, "
+                "or `model.predict_members(x)[name]` with "
+                "`keras_mimo.evaluation.scores_from_probabilities`."
+            )
+        if isinstance(model, MIMOModel):
+            yield model, model.predict_members(x, batch_size=batch_size, verbose=verbose)
+        else:
+            yield model, model.predict(x, batch_size=batch_size, verbose=verbose)[:, None]
 
 
 def member_predictions(
@@ -52,20 +80,7 @@ def member_predictions(
         outputs logits, else None.
     """
     probs, log_probs = [], []
-    for model in _as_model_list(model_or_models):
-        if len(model.outputs) != 1:
-            raise ValueError(
-                f"Ensemble evaluation scores one classifier output, but model "
-                f"{model.name!r} has {len(model.outputs)} outputs. Evaluate each "
-                "classifier output through its own model, e.g. "
-                "`keras.Model(model.inputs, model.outputs[i])` for a plain model, "
-                "or `model.predict_members(x)[name]` with "
-                "`keras_mimo.evaluation.scores_from_probabilities`."
-            )
-        if isinstance(model, MIMOModel):
-            out = model.predict_members(x, batch_size=batch_size, verbose=verbose)
-        else:
-            out = model.predict(x, batch_size=batch_size, verbose=verbose)[:, None]
+    for model, out in member_outputs(model_or_models, x, batch_size, verbose):
         method = _method(model, from_logits, out.shape[-1])
         probs.append(keras.ops.convert_to_numpy(to_probabilities(out, method)).astype(np.float64))
         if method != "mean":

@@ -1,11 +1,14 @@
 """`evaluate_regression`: accuracy and uncertainty of Gaussian regression ensembles."""
 
 import math
-from collections.abc import Sequence
 
 import keras
 import numpy as np
 
+from keras_mimo.evaluation.predictions import log_mean_exp
+from keras_mimo.evaluation.predictions import member_outputs
+from keras_mimo.losses import gaussian_nll
+from keras_mimo.metrics.regression import gaussian_crps
 from keras_mimo.model import MIMOModel
 
 __all__ = ["evaluate_regression", "member_gaussians"]
@@ -37,23 +40,13 @@ def member_gaussians(model_or_models, x, batch_size: int = 128, verbose="auto"):
     pass); a list of models (a deep ensemble) one member each; a single model
     is a one-member ensemble. Every model outputs `(N, 2 * units)`.
     """
-    models = model_or_models if isinstance(model_or_models, Sequence) else [model_or_models]
-    if not models or not all(isinstance(m, keras.Model) for m in models):
-        raise TypeError(
-            "Expected a keras.Model (a MIMOModel or a single model) or a non-empty "
-            f"list of keras.Model (a deep ensemble). Received: {model_or_models!r}"
-        )
     outputs = []
-    for model in models:
-        if isinstance(model, MIMOModel):
-            if model.ensemble_method != "gaussian":
-                raise ValueError(
-                    f"evaluate_regression needs a MIMOHead with ensemble_method='gaussian'; "
-                    f"model {model.name!r} has ensemble_method={model.ensemble_method!r}."
-                )
-            out = model.predict_members(x, batch_size=batch_size, verbose=verbose)
-        else:
-            out = model.predict(x, batch_size=batch_size, verbose=verbose)[:, None]
+    for model, out in member_outputs(model_or_models, x, batch_size, verbose, what="regression"):
+        if isinstance(model, MIMOModel) and model.ensemble_method != "gaussian":
+            raise ValueError(
+                f"evaluate_regression needs a MIMOHead with ensemble_method='gaussian'; "
+                f"model {model.name!r} has ensemble_method={model.ensemble_method!r}."
+            )
         if out.shape[-1] % 2:
             raise ValueError(
                 f"Model {model.name!r} outputs {out.shape[-1]} columns; a Gaussian "
@@ -101,24 +94,28 @@ def evaluate_regression(
     aleatoric = np.square(sigma).mean(1)
     epistemic = mu.var(1)
     std = np.sqrt(aleatoric + epistemic)
-    log_scale = float(np.log(scale).sum())
-    # members' mixture: log mean_m prod_u N(y_u; mu_mu, sigma_mu)
-    log_density = -0.5 * np.log(2 * math.pi) - np.log(sigma) - 0.5 * np.square((y[:, None] - mu) / sigma)
-    joint = log_density.sum(-1)  # (N, M)
-    top = joint.max(1, keepdims=True)
-    log_mixture = top[:, 0] + np.log(np.mean(np.exp(joint - top), axis=1))
     z = (y - mean) / std
-    gaussian_nll = (0.5 * np.log(2 * math.pi) + np.log(std) + 0.5 * np.square(z)).sum(-1)
-    cdf = 0.5 * (1.0 + np.vectorize(math.erf)(z / math.sqrt(2.0)))
-    pdf = np.exp(-0.5 * np.square(z)) / math.sqrt(2 * math.pi)
-    crps = (std * scale * (z * (2 * cdf - 1) + 2 * pdf - 1 / math.sqrt(math.pi))).sum(-1)
+    # members' mixture: log mean_m prod_u N(y_u; mu_mu, sigma_mu), original units
+    log_density = -0.5 * np.log(2 * math.pi) - np.log(sigma * scale) - 0.5 * np.square((y[:, None] - mu) / sigma)
+    log_mixture = log_mean_exp(log_density.sum(-1), axis=1)
+
+    def per_example(fn):
+        """Mean per-row score of the moment-matched Gaussian, in original units.
+
+        Both scores are shift-invariant: the residual goes in centred, so
+        float32 keeps its precision for targets far from zero.
+        """
+        residual = ((y - mean) * scale).astype("float32")
+        gaussian = np.concatenate([np.zeros_like(mean), std * scale], -1).astype("float32")
+        return float(np.mean(keras.ops.convert_to_numpy(fn(residual, gaussian))))
+
     return {
         "num_examples": int(len(y)),
         "ensemble_size": int(mu.shape[1]),
         "rmse": float(np.sqrt(np.mean(np.square((y - mean) * scale)))),
-        "nll": float(-log_mixture.mean() + log_scale),
-        "nll_gaussian": float(gaussian_nll.mean() + log_scale),
-        "crps": float(crps.mean()),
+        "nll": float(-log_mixture.mean()),
+        "nll_gaussian": per_example(gaussian_nll),
+        "crps": per_example(gaussian_crps),
         "coverage": {k: float(np.mean(np.abs(z) <= q)) for k, q in INTERVALS.items()},
         "interval_width": {k: float(np.mean(2 * q * std * scale)) for k, q in INTERVALS.items()},
         "member_rmse": [float(np.sqrt(np.mean(np.square((y - mu[:, m]) * scale)))) for m in range(mu.shape[1])],
