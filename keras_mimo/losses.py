@@ -22,6 +22,15 @@ def check_gaussian_target(y_true, y_pred, name: str = "y_true"):
         )
 
 
+def gaussian_residuals(y_true, y_pred):
+    """`(z, std)`, each `(N, units)` float32: `z = (y - mu) / sigma`, after the target check."""
+    y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
+    y_true = ops.cast(ops.convert_to_tensor(y_true), "float32")
+    check_gaussian_target(y_true, y_pred)
+    mean, std = split_gaussian(y_pred)
+    return (ops.reshape(y_true, ops.shape(mean)) - mean) / std, std
+
+
 def gaussian_nll(y_true, y_pred):
     """Per-row Gaussian negative log-likelihood, summed over units: `(N,)`.
 
@@ -32,12 +41,8 @@ def gaussian_nll(y_true, y_pred):
     Returns:
         `sum_u 0.5 * log(2 pi sigma^2) + (y - mu)^2 / (2 sigma^2)` per row.
     """
-    y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
-    y_true = ops.cast(ops.convert_to_tensor(y_true), "float32")
-    check_gaussian_target(y_true, y_pred)
-    mean, std = split_gaussian(y_pred)
-    y_true = ops.reshape(y_true, ops.shape(mean))
-    per_unit = 0.5 * math.log(2 * math.pi) + ops.log(std) + 0.5 * ops.square((y_true - mean) / std)
+    z, std = gaussian_residuals(y_true, y_pred)
+    per_unit = 0.5 * math.log(2 * math.pi) + ops.log(std) + 0.5 * ops.square(z)
     return ops.sum(per_unit, axis=-1)
 
 

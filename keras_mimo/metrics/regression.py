@@ -6,9 +6,8 @@ import keras
 from keras import ops
 
 from keras_mimo._serialization import register
-from keras_mimo.ensembling import split_gaussian
-from keras_mimo.losses import check_gaussian_target
 from keras_mimo.losses import gaussian_nll
+from keras_mimo.losses import gaussian_residuals
 
 
 def gaussian_crps(y_true, y_pred):
@@ -21,11 +20,7 @@ def gaussian_crps(y_true, y_pred):
         y_true: `(N, units)`.
         y_pred: `(N, 2 * units)`: means then standard deviations.
     """
-    y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
-    y_true = ops.cast(ops.convert_to_tensor(y_true), "float32")
-    check_gaussian_target(y_true, y_pred)
-    mean, std = split_gaussian(y_pred)
-    z = (ops.reshape(y_true, ops.shape(mean)) - mean) / std
+    z, std = gaussian_residuals(y_true, y_pred)
     cdf = 0.5 * (1.0 + ops.erf(z / math.sqrt(2.0)))
     pdf = ops.exp(-0.5 * ops.square(z)) / math.sqrt(2 * math.pi)
     per_unit = std * (z * (2.0 * cdf - 1.0) + 2.0 * pdf - 1.0 / math.sqrt(math.pi))
