@@ -19,10 +19,9 @@ def all_layers(model):
 
 @dataclasses.dataclass(frozen=True)
 class MIMOGraph:
-    """The MIMO layers of a model: `heads[i]` produces flat output `i`."""
+    """The MIMO layers a model needs at run time: `heads[i]` produces flat output `i`."""
 
     ensemble_size: int
-    mimo_inputs: tuple
     heads: tuple
 
 
@@ -108,7 +107,7 @@ def find_mimo_layers(model) -> MIMOGraph:
             "every input must pass through its own "
             "`keras_mimo.MIMOInput(ensemble_size)` before the shared trunk."
         )
-    return MIMOGraph(sizes.pop(), tuple(mimo_inputs), tuple(producers))
+    return MIMOGraph(sizes.pop(), tuple(producers))
 
 
 def fits_shape(expected, dims) -> bool:

@@ -68,11 +68,8 @@ def set_untracked(obj, name: str, value):
 
     Keras neither tracks it (it goes around `Layer.__setattr__`) nor saves it
     (the `.keras` writer skips attributes whose names start with "__").
-    Returns the attribute name, for `get_untracked`.
     """
-    attribute = f"__{name}"
-    object.__setattr__(obj, attribute, value)
-    return attribute
+    object.__setattr__(obj, f"__{name}", value)
 
 
 def get_untracked(obj, name: str, default=None):
