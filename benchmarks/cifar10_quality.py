@@ -41,6 +41,13 @@ PROFILES = {
     # first 10,000 training images, 60 epochs; singles of seeds 0-2 and MIMO
     # M=3 b=4 (the deep ensembles of 2 and 3 come from the singles); clean
     # test set only.
+    # CPU, small data: the capacity sweep's point where MIMO wins (WRN-10-2 on
+    # the first 2,000 training images, 100 epochs); singles of seeds 0 and 1
+    # and MIMO M=2; clean test set only. Temperatures are fitted on the last
+    # --calibration_examples training images, which training never sees.
+    "cpu_small_data": dict(depth=10, width_multiplier=2, epochs=100, batch_repetitions=2,
+                           input_repetition_probability=0.0, corruption_examples=-1, train_examples=2000,
+                           variants=["single_s0", "mimo2", "single_s1"]),
     "gpu_short": dict(depth=16, width_multiplier=8, epochs=60, batch_repetitions=4,
                       input_repetition_probability=0.0, corruption_examples=-1,
                       train_examples=10000, variants=["single_s0", "single_s1", "single_s2", "mimo3"]),
@@ -231,6 +238,57 @@ def add_reliability(variants, args):
         variants[name]["test"]["reliability"] = reliability_bins(probs.mean(1), y_test)
 
 
+def calibration_examples(args, train_size: int) -> int:
+    """How many of the last training images are held out for temperature fitting (0: none).
+
+    They are held out only when training uses the first `train_examples`
+    images and does not reach them.
+    """
+    train_examples = args.train_examples or profile_from_args(args).get("train_examples", 0)
+    n = args.calibration_examples
+    if not n or not train_examples or train_examples + n > train_size:
+        return 0
+    return n
+
+
+def add_temperature_scaling(variants, args):
+    """Per variant: the temperature fitted on held-out training images, test metrics before and after.
+
+    Deep ensembles are scaled as ensembles: `softmax(log p / T)` with `p` the
+    members' mean probability (what `keras_mimo.calibration.fit_temperature`
+    fits for a list of models).
+    """
+    import keras
+
+    from keras_mimo import calibration
+    from keras_mimo.evaluation import scores_from_probabilities
+
+    x_train, y_train, x_test, y_test = load_cifar10(args)
+    n = calibration_examples(args, len(x_train))
+    if not n:
+        print("temperature scaling: skipped (training reaches the last --calibration_examples training images)")
+        return
+    if args.test_examples:
+        x_test, y_test = x_test[: args.test_examples], y_test[: args.test_examples]
+    x_cal, y_cal = cifar_data.normalize(x_train[-n:]), y_train[-n:]
+    loaded = {}
+    load = lambda name: loaded.setdefault(name, keras.models.load_model(os.path.join(args.run_dir, name, "model.keras")))
+    for name, result in variants.items():
+        models = [load(m) for m in result["members"]] if "members" in result else load(name)
+        temperature = calibration.fit_temperature(models, x_cal, y_cal, batch_size=500)
+        log_p = calibration.ensemble_log_probabilities(models, cifar_data.normalize(x_test), batch_size=500)
+        scaled = calibration.scaled_log_probabilities(log_p, temperature)[:, None]
+        after = scores_from_probabilities(np.exp(scaled), y_test, log_probs=scaled)
+        keys = ("accuracy", "nll", "ece", "brier")
+        result["temperature_scaling"] = {
+            "temperature": temperature, "calibration_examples": n,
+            "calibration_images": f"training images {len(x_train) - n}..{len(x_train) - 1}",
+            "before": {k: result["test"][k] for k in keys}, "after": {k: after[k] for k in keys},
+        }
+        print(f"{name}: T = {temperature:.3f}, NLL {result['test']['nll']:.4f} -> {after['nll']:.4f}, "
+              f"ECE {result['test']['ece']:.4f} -> {after['ece']:.4f}", flush=True)
+
+
 def finished_variants(run_dir):
     """{variant name: result} of every variant whose result.json is in run_dir."""
     variants = {}
@@ -248,6 +306,7 @@ def report(args):
     variants = finished_variants(args.run_dir)
     add_reliability(variants, args)
     variants.update(deep_ensembles(args))
+    add_temperature_scaling(variants, args)
     quality_report.write(variants, args)
 
 
@@ -263,6 +322,8 @@ def parser():
     parser.add_argument("--corruption_cache", default=None, help="npz cache of the corrupted sets (default: in run_dir)")
     parser.add_argument("--test_examples", type=int, default=0)
     parser.add_argument("--train_examples", type=int, default=0)
+    parser.add_argument("--calibration_examples", type=int, default=5000,
+                        help="the last N training images fit the temperatures (when training does not use them)")
     for key in OVERRIDABLE:
         parser.add_argument(f"--{key}", type=type(PROFILES["cpu"][key]), default=None,
                             help="override the profile's value")

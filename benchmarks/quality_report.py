@@ -36,6 +36,21 @@ def table(variants):
     return "\n".join(lines)
 
 
+def temperature_table(variants):
+    """Markdown: test metrics before and after temperature scaling, per variant ('' when none was fitted)."""
+    scaled = {n: r["temperature_scaling"] for n, r in variants.items() if r.get("temperature_scaling")}
+    if not scaled:
+        return ""
+    head = "| variant | forward passes | T | Acc | NLL before | NLL after | ECE before | ECE after | Brier before | Brier after |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for name, t in scaled.items():
+        passes = variants[name]["ensemble_size"] if name.startswith("deep") else 1
+        b, a = t["before"], t["after"]
+        lines.append(f"| {name} | {passes} | {t['temperature']:.3f} | {a['accuracy']:.4f} | {b['nll']:.4f} | "
+                     f"{a['nll']:.4f} | {b['ece']:.4f} | {a['ece']:.4f} | {b['brier']:.4f} | {a['brier']:.4f} |")
+    return "\n".join(lines)
+
+
 def gap_closure(variants):
     """(NLL_single - NLL_mimo) / (NLL_single - NLL_deep_ensemble) per MIMO variant."""
     single = variants.get("single_s0")
@@ -135,6 +150,11 @@ def write(variants, args):
     md = table(variants)
     with open(os.path.join(out_dir, f"{prefix}_table.md"), "w") as f:
         f.write(md + "\n")
+    scaled = temperature_table(variants)
+    if scaled:
+        with open(os.path.join(out_dir, f"{prefix}_temperature.md"), "w") as f:
+            f.write(scaled + "\n")
+        print(scaled)
     if variants:
         plots(variants, out_dir, prefix)
     print(md)

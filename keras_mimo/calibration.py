@@ -29,8 +29,10 @@ from keras_mimo.model import MIMOModel
 __all__ = [
     "TemperatureScaling",
     "StdScaling",
+    "ensemble_log_probabilities",
     "fit_std_scale",
     "fit_temperature",
+    "scaled_log_probabilities",
     "temperature_nll",
     "with_std_scale",
     "with_temperature",
@@ -52,19 +54,31 @@ def _is_gaussian(model) -> bool:
     return any(isinstance(m, MIMOModel) and m.ensemble_method == "gaussian" for m in models)
 
 
-def _ensemble_log_probabilities(model, x, batch_size, from_logits):
-    """Log of the ensemble's mean probability `(N, K)`, float64."""
+def ensemble_log_probabilities(model, x, batch_size: int = 128, from_logits: bool | None = None) -> np.ndarray:
+    """Log of the ensemble's mean probability, `(N, K)` float64 (numpy).
+
+    `model`: a classifier MIMOModel, a list of models (a deep ensemble) or one
+    model, read as in `keras_mimo.evaluate_ensemble`. Logits models are
+    averaged in log space (log-mean-exp of the members' log-softmax).
+    `temperature_nll(ensemble_log_probabilities(...), labels, T)` is the NLL
+    that `fit_temperature` minimizes.
+    """
     probs, log_probs = member_predictions(model, x, batch_size, from_logits, verbose=0)
     if log_probs is None:
         return np.log(np.clip(probs.mean(1), 1e-300, 1.0))
     return log_mean_exp(log_probs, axis=1)
 
 
+def scaled_log_probabilities(log_probs, temperature: float) -> np.ndarray:
+    """`log softmax(log_probs / temperature)`, `(N, K)` float64 (numpy)."""
+    scaled = np.asarray(log_probs, np.float64) / _check_positive_finite(temperature, "temperature")
+    scaled = scaled - scaled.max(-1, keepdims=True)
+    return scaled - np.log(np.exp(scaled).sum(-1, keepdims=True))
+
+
 def temperature_nll(log_probs, labels, temperature: float) -> float:
     """Mean NLL of `softmax(log_probs / temperature)` for integer `labels`."""
-    scaled = np.asarray(log_probs, np.float64) / temperature
-    scaled = scaled - scaled.max(-1, keepdims=True)
-    log_softmax = scaled - np.log(np.exp(scaled).sum(-1, keepdims=True))
+    log_softmax = scaled_log_probabilities(log_probs, temperature)
     return float(-np.mean(log_softmax[np.arange(len(labels)), labels]))
 
 
@@ -92,7 +106,7 @@ def fit_temperature(
             "(regression) head: use keras_mimo.calibration.fit_std_scale."
         )
     low, high = (math.log(_check_positive_finite(b, "bounds")) for b in bounds)
-    log_probs = _ensemble_log_probabilities(model, x, batch_size, from_logits)
+    log_probs = ensemble_log_probabilities(model, x, batch_size, from_logits)
     labels = _checked_labels(y, len(log_probs), log_probs.shape[-1])
 
     def loss(log_t):

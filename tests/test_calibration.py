@@ -33,10 +33,26 @@ def test_fitted_temperature_minimizes_the_held_out_nll_and_softens_overconfidenc
     x, y = noisy_data()
     t = calibration.fit_temperature(model, x, y)
     assert t > 1.0
-    log_probs = calibration._ensemble_log_probabilities(model, x, 128, None)
+    log_probs = calibration.ensemble_log_probabilities(model, x, 128, None)
     nll = lambda temperature: calibration.temperature_nll(log_probs, y, temperature)
     assert nll(t) <= min(nll(t * 1.02), nll(t / 1.02)) + 1e-9
     assert nll(t) < nll(1.0)
+
+
+def test_ensemble_log_probabilities_of_a_deep_ensemble_and_their_scaling():
+    members = [overconfident_classifier(logits_head=True, scale=s) for s in (2.0, 6.0)]
+    x, y = noisy_data(60)
+    got = calibration.ensemble_log_probabilities(members, x)
+    probs = [keras.ops.convert_to_numpy(keras.ops.softmax(m.predict(x, verbose=0).astype("float64"))) for m in members]
+    np.testing.assert_allclose(got, np.log((probs[0] + probs[1]) / 2), rtol=1e-5, atol=1e-6)
+    scaled = calibration.scaled_log_probabilities(got, 3.0)
+    expected = np.exp(got / 3.0) / np.exp(got / 3.0).sum(-1, keepdims=True)
+    np.testing.assert_allclose(np.exp(scaled), expected, rtol=1e-6)
+    assert calibration.temperature_nll(got, y, 3.0) == pytest.approx(-np.mean(scaled[np.arange(60), y]))
+    t = calibration.fit_temperature(members, x, y)
+    assert calibration.temperature_nll(got, y, t) <= calibration.temperature_nll(got, y, 1.0)
+    with pytest.raises(ValueError, match="temperature"):
+        calibration.scaled_log_probabilities(got, 0.0)
 
 
 @pytest.mark.parametrize("logits_head", [False, True])

@@ -64,3 +64,21 @@ def test_a_missing_dataset_names_the_expected_layout(tmp_path):
     uci = uci_module()
     with pytest.raises(FileNotFoundError, match="bostonHousing/data/data.txt"):
         uci.load_split(str(tmp_path), "bostonHousing", 0)
+
+
+def test_goals_compare_mimo_with_mc_dropout_and_the_deep_ensemble():
+    uci = uci_module()
+    row = lambda ll, se: {"rmse": 1.0, "rmse_se": 0.1, "ll": ll, "ll_se": se, "splits": 20, "parameters": 10,
+                          "forward_passes": 1}
+    summary = {
+        "yacht": {"mimo": row(-1.20, 0.1), "deep_ensemble": row(-1.15, 0.06)},  # MC dropout: -1.25
+        "energy": {"mimo": row(-1.30, 0.1), "deep_ensemble": row(-1.15, 0.10)},  # MC dropout: -1.21
+        "mydata": {"mimo": row(0.0, 0.1)},
+    }
+    goals = uci.goals(summary)
+    assert goals["yacht"] == {"mimo_ll_at_least_mc_dropout": True, "mimo_ll_within_one_se_of_deep_ensemble": True}
+    assert goals["energy"] == {"mimo_ll_at_least_mc_dropout": False, "mimo_ll_within_one_se_of_deep_ensemble": False}
+    assert goals["mydata"] == {"mimo_ll_at_least_mc_dropout": None, "mimo_ll_within_one_se_of_deep_ensemble": None}
+    table = uci.cost_table(summary)
+    assert "| yacht | - | 10 | 10 | - / 1 / 1 | yes | yes |" in table
+    assert "| energy | - | 10 | 10 | - / 1 / 1 | no | no |" in table
