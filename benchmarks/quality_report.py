@@ -72,7 +72,8 @@ def plots(variants, out_dir, prefix="quality"):
     import matplotlib.pyplot as plt
 
     paths = {}
-    # severity curves
+    # severity curves (profiles with corrupted test sets only)
+    corrupted = any(r.get("corrupted") for r in variants.values())
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for name, r in variants.items():
         if not r.get("corrupted"):
@@ -83,14 +84,16 @@ def plots(variants, out_dir, prefix="quality"):
         axes[1].plot(xs, [r["test"]["nll"]] + [sev[s]["nll"] for s in sev], marker="o", label=name)
     for ax, t in zip(axes, ("accuracy", "NLL")):
         ax.set_xlabel("corruption severity (0 = clean)"); ax.set_ylabel(t); ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    paths["severity"] = os.path.join(out_dir, f"{prefix}_severity.png")
-    fig.tight_layout(); fig.savefig(paths["severity"], dpi=90); plt.close(fig)
+    if corrupted:
+        axes[0].legend(fontsize=8)
+        paths["severity"] = os.path.join(out_dir, f"{prefix}_severity.png")
+        fig.tight_layout(); fig.savefig(paths["severity"], dpi=90)
+    plt.close(fig)
     # NLL vs ensemble size
     fig, ax = plt.subplots(figsize=(5, 4))
     single = variants.get("single_s0")
-    for prefix, label in (("mimo", "MIMO (1 forward pass)"), ("deep_ensemble", "deep ensemble (M passes)")):
-        pts = sorted((r["ensemble_size"], r["test"]["nll"]) for n, r in variants.items() if n.startswith(prefix))
+    for kind, label in (("mimo", "MIMO (1 forward pass)"), ("deep_ensemble", "deep ensemble (M passes)")):
+        pts = sorted((r["ensemble_size"], r["test"]["nll"]) for n, r in variants.items() if n.startswith(kind))
         if single:
             pts = [(1, single["test"]["nll"])] + pts
         if pts:

@@ -48,6 +48,8 @@ def test_temperatures_are_fitted_on_held_out_training_images_and_reported(tiny_n
         np.testing.assert_allclose(scaling["after"]["nll"], calibration.temperature_nll(test, y_test[:20], t),
                                    rtol=1e-5)
         assert scaling["before"]["nll"] == result["test"]["nll"]
+    plots = sorted(p.name for p in (docs_dir / "results").glob("*.png"))
+    assert plots == [f"quality_cpu_small_data_{n}.png" for n in ("learning_curves", "nll_vs_m", "reliability")]
     table = (docs_dir / "results" / "quality_cpu_small_data_temperature.md").read_text()
     assert table.count("\n") == 2 + 4 and "| deep_ensemble2 | 2 |" in table
 

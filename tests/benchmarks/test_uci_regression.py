@@ -48,6 +48,7 @@ def test_benchmark_writes_the_table_and_json_and_resumes(tmp_path):
         assert set(saved[name]) == {"single", "mimo", "deep_ensemble"}
         for variant in saved[name].values():
             assert set(variant) >= {"rmse", "rmse_se", "ll", "ll_se", "splits"} and variant["splits"] == 2
+            assert 1 <= variant["mean_epochs"] <= 3 and 0.0 <= variant["coverage_90"] <= 1.0
         assert saved[name]["deep_ensemble"]["forward_passes"] == 5 and saved[name]["mimo"]["forward_passes"] == 1
     per_split = [json.loads((runs / f"yacht_{k}_single.json").read_text())["rmse"] for k in range(2)]
     np.testing.assert_allclose(saved["yacht"]["single"]["rmse"], np.mean(per_split))
