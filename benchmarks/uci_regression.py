@@ -114,11 +114,18 @@ def train(model, x, y, args):
     n_val = max(1, int(round(0.2 * len(x))))
     val, fit = order[:n_val], order[n_val:]
     model.compile(keras.optimizers.Adam(args.learning_rate), keras_mimo.losses.GaussianNLL(),
-                  steps_per_execution=args.steps_per_execution)
+                  steps_per_execution=steps_per_execution(args))
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience, restore_best_weights=True)
     history = model.fit(x[fit], y[fit], validation_data=(x[val], y[val]), epochs=args.epochs,
                         batch_size=batch_size(len(fit), args), callbacks=[stop], verbose=0)
     return len(history.history["loss"])
+
+
+def steps_per_execution(args) -> int:
+    """`--steps_per_execution`, or 1 on torch (Keras's torch trainer accepts only 1)."""
+    import keras
+
+    return 1 if keras.backend.backend() == "torch" else args.steps_per_execution
 
 
 def batch_size(rows: int, args) -> int:
@@ -246,7 +253,7 @@ def parser():
     p.add_argument("--large_batch_size", type=int, default=128,
                    help="the batch size when the training part has more than --large_rows rows")
     p.add_argument("--large_rows", type=int, default=4000)
-    p.add_argument("--steps_per_execution", type=int, default=8)
+    p.add_argument("--steps_per_execution", type=int, default=8, help="ignored on torch (always 1 there)")
     p.add_argument("--learning_rate", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run_dir", default=os.path.join(ROOT, "runs", "uci"))
