@@ -24,6 +24,7 @@ training, and report the test metrics before and after scaling:
 """
 
 import argparse
+import functools
 import json
 import os
 import time
@@ -139,18 +140,32 @@ def score_corruptions(model, sets, labels):
 
 
 def load_cifar10(args):
-    """CIFAR-10 `(x_train, y_train, x_test, y_test)` from --npz_dir, else through TFDS (--data_dir)."""
-    if args.npz_dir:
-        return cifar_data.load_npz(args.npz_dir)
-    return cifar_data.load_tfds("cifar10", args.data_dir)
+    """CIFAR-10 `(x_train, y_train, x_test, y_test)`, the test set cut to --test_examples.
+
+    From --npz_dir, else through TFDS (--data_dir); read once per process
+    (training, reliability, deep ensembles and temperature scaling share the
+    arrays, which are read-only).
+    """
+    return _load_cifar10(args.npz_dir, args.data_dir, args.test_examples)
+
+
+@functools.cache
+def _load_cifar10(npz_dir, data_dir, test_examples):
+    x_train, y_train, x_test, y_test = (
+        cifar_data.load_npz(npz_dir) if npz_dir else cifar_data.load_tfds("cifar10", data_dir)
+    )
+    if test_examples:
+        x_test, y_test = x_test[:test_examples], y_test[:test_examples]
+    arrays = (x_train, y_train, x_test, y_test)
+    for a in arrays:
+        a.setflags(write=False)
+    return arrays
 
 
 def train_variants(args, profile):
     from examples import cifar_resnet
 
     x_train, y_train, x_test, y_test = load_cifar10(args)
-    if args.test_examples:
-        x_test, y_test = x_test[: args.test_examples], y_test[: args.test_examples]
     sets, labels = shared_corrupted_sets(args, profile, x_test, y_test)
     train_examples = args.train_examples or profile.get("train_examples", 0)
     cifar_resnet.FLAGS(["cifar_resnet"])
@@ -206,8 +221,6 @@ def deep_ensembles(args):
     if len(done) < 2:
         return results
     _, _, x_test, y_test = load_cifar10(args)
-    if args.test_examples:
-        x_test, y_test = x_test[: args.test_examples], y_test[: args.test_examples]
     models = [keras.models.load_model(os.path.join(args.run_dir, s, "model.keras")) for s in done]
     sets, labels = shared_corrupted_sets(args, profile_from_args(args), x_test, y_test)
     singles_results = [json.load(open(os.path.join(args.run_dir, s, "result.json"))) for s in done]
@@ -235,8 +248,6 @@ def add_reliability(variants, args):
     if not missing:
         return
     _, _, x_test, y_test = load_cifar10(args)
-    if args.test_examples:
-        x_test, y_test = x_test[: args.test_examples], y_test[: args.test_examples]
     for name in missing:
         model = keras.models.load_model(os.path.join(args.run_dir, name, "model.keras"))
         probs = member_probabilities(model, cifar_data.normalize(x_test), 500, verbose=0)
@@ -273,8 +284,6 @@ def add_temperature_scaling(variants, args):
     if not n:
         print("temperature scaling: skipped (training reaches the last --calibration_examples training images)")
         return
-    if args.test_examples:
-        x_test, y_test = x_test[: args.test_examples], y_test[: args.test_examples]
     x_cal, y_cal = cifar_data.normalize(x_train[-n:]), y_train[-n:]
     loaded = {}
 

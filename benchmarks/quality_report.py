@@ -73,22 +73,19 @@ def plots(variants, out_dir, prefix="quality"):
 
     paths = {}
     # severity curves (profiles with corrupted test sets only)
-    corrupted = any(r.get("corrupted") for r in variants.values())
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for name, r in variants.items():
-        if not r.get("corrupted"):
-            continue
-        sev = r["corrupted"]["per_severity"]
-        xs = [0] + [int(s) for s in sev]
-        axes[0].plot(xs, [r["test"]["accuracy"]] + [sev[s]["accuracy"] for s in sev], marker="o", label=name)
-        axes[1].plot(xs, [r["test"]["nll"]] + [sev[s]["nll"] for s in sev], marker="o", label=name)
-    for ax, t in zip(axes, ("accuracy", "NLL")):
-        ax.set_xlabel("corruption severity (0 = clean)"); ax.set_ylabel(t); ax.grid(alpha=0.3)
+    corrupted = {name: r for name, r in variants.items() if r.get("corrupted")}
     if corrupted:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        for name, r in corrupted.items():
+            sev = r["corrupted"]["per_severity"]
+            xs = [0] + [int(s) for s in sev]
+            axes[0].plot(xs, [r["test"]["accuracy"]] + [sev[s]["accuracy"] for s in sev], marker="o", label=name)
+            axes[1].plot(xs, [r["test"]["nll"]] + [sev[s]["nll"] for s in sev], marker="o", label=name)
+        for ax, t in zip(axes, ("accuracy", "NLL")):
+            ax.set_xlabel("corruption severity (0 = clean)"); ax.set_ylabel(t); ax.grid(alpha=0.3)
         axes[0].legend(fontsize=8)
         paths["severity"] = os.path.join(out_dir, f"{prefix}_severity.png")
-        fig.tight_layout(); fig.savefig(paths["severity"], dpi=90)
-    plt.close(fig)
+        fig.tight_layout(); fig.savefig(paths["severity"], dpi=90); plt.close(fig)
     # NLL vs ensemble size
     fig, ax = plt.subplots(figsize=(5, 4))
     single = variants.get("single_s0")

@@ -37,6 +37,8 @@ def _as_model_list(model_or_models):
         "Expected a keras.Model (a MIMOModel or a single model) or a non-empty "
         f"list of keras.Model (a deep ensemble). Received: {model_or_models!r}"
     )
+
+
 def log_mean_exp(values, axis: int):
     """`log(mean(exp(values), axis))` in float64 without overflow (numpy)."""
     values = np.asarray(values, np.float64)
