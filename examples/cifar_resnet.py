@@ -199,12 +199,14 @@ def load_data(config):
     return x_train, y_train, x_test, y_test
 
 
-def run(config: dict, extra_callbacks=()) -> dict:
+def run(config: dict, extra_callbacks=(), data=None, num_classes: int | None = None) -> dict:
     """Trains and evaluates; returns (and writes) the metrics dictionary.
 
     `config` holds the flags by name (see `config_from_flags`);
     `extra_callbacks` are added to `fit` (the benchmarks record learning
-    curves with them).
+    curves with them). `data` = `(x_train, y_train, x_test, y_test)` uint8
+    arrays replaces the dataset the flags name, with `num_classes` classes
+    (the shift/OOD study trains on a subset of CIFAR-10's classes).
     """
     import keras
 
@@ -214,7 +216,8 @@ def run(config: dict, extra_callbacks=()) -> dict:
     keras.utils.set_random_seed(config["seed"])
     if config["mixed_precision"]:
         keras.mixed_precision.set_global_policy(mixed_precision_policy())
-    x_train, y_train, x_test, y_test = load_data(config)
+    x_train, y_train, x_test, y_test = data if data is not None else load_data(config)
+    num_classes = num_classes or cifar_data.NUM_CLASSES[config["dataset"]]
     scope, replicas = _strategy_scope(config["distribution"])
     plan = batch_plan(config, replicas)
     unique_batch = plan["unique_batch"]
@@ -238,7 +241,7 @@ def run(config: dict, extra_callbacks=()) -> dict:
     with scope:
         model = keras_mimo.applications.wide_resnet(
             depth=config["depth"], width_multiplier=config["width_multiplier"],
-            num_classes=cifar_data.NUM_CLASSES[config["dataset"]],
+            num_classes=num_classes,
             ensemble_size=config["ensemble_size"], l2=config["l2"],
             input_repetition_probability=config["input_repetition_probability"],
             batch_repetitions=config["batch_repetitions"], seed=config["seed"],

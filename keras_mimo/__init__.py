@@ -7,6 +7,7 @@ one forward pass at test time gives their ensemble (Havasi et al., ICLR 2021).
 
 from keras_mimo import applications
 from keras_mimo import calibration
+from keras_mimo import conformal
 from keras_mimo import ensembling
 from keras_mimo import losses
 from keras_mimo import metrics
@@ -18,4 +19,5 @@ from keras_mimo.evaluation import evaluate_regression
 from keras_mimo.layers import MIMOHead
 from keras_mimo.layers import MIMOInput
 from keras_mimo.model import MIMOModel
+from keras_mimo.uncertainty import with_uncertainty
 from keras_mimo.version import __version__

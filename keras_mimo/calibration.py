@@ -12,11 +12,13 @@ References:
 """
 
 import math
+import warnings
 
 import keras
 import numpy as np
 from keras import ops
 
+from keras_mimo import _ensemble_graph
 from keras_mimo._serialization import register
 from keras_mimo.ensembling import split_gaussian
 from keras_mimo.evaluation.evaluate import _checked_labels
@@ -33,6 +35,7 @@ __all__ = [
     "fit_std_scale",
     "fit_temperature",
     "scaled_log_probabilities",
+    "temperature_from_log_probabilities",
     "temperature_nll",
     "with_std_scale",
     "with_temperature",
@@ -42,16 +45,13 @@ _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 
 
 def _check_positive_finite(value, name: str) -> float:
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()  # a 0-d array, e.g. np.array(1.5)
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
         raise TypeError(f"`{name}` must be a positive finite float. Received: {name}={value!r}")
     if not math.isfinite(float(value)) or float(value) <= 0.0:
         raise ValueError(f"`{name}` must be a positive finite float. Received: {name}={value!r}")
     return float(value)
-
-
-def _is_gaussian(model) -> bool:
-    models = model if isinstance(model, (list, tuple)) else [model]
-    return any(isinstance(m, MIMOModel) and m.ensemble_method == "gaussian" for m in models)
 
 
 def ensemble_log_probabilities(model, x, batch_size: int = 128, from_logits: bool | None = None) -> np.ndarray:
@@ -100,14 +100,21 @@ def fit_temperature(
     Returns:
         `T` (float): > 1 softens an over-confident ensemble, < 1 sharpens it.
     """
-    if _is_gaussian(model):
-        raise ValueError(
-            "fit_temperature scales class probabilities; this model has a Gaussian "
-            "(regression) head: use keras_mimo.calibration.fit_std_scale."
-        )
-    low, high = (math.log(_check_positive_finite(b, "bounds")) for b in bounds)
+    _ensemble_graph.check_classifier(model, "fit_temperature", "keras_mimo.calibration.fit_std_scale")
     log_probs = ensemble_log_probabilities(model, x, batch_size, from_logits)
     labels = _checked_labels(y, len(log_probs), log_probs.shape[-1])
+    return temperature_from_log_probabilities(log_probs, labels, bounds)
+
+
+def temperature_from_log_probabilities(log_probs, labels, bounds=(0.05, 20.0)) -> float:
+    """The temperature minimizing `temperature_nll(log_probs, labels, T)` (numpy).
+
+    `fit_temperature` on predictions you already have: `log_probs` `(N, K)`
+    (e.g. from `ensemble_log_probabilities`), integer `labels` `(N,)`.
+    """
+    low, high = _checked_bounds(bounds)
+    log_probs = np.asarray(log_probs, np.float64)
+    labels = _checked_labels(labels, len(log_probs), log_probs.shape[-1])
 
     def loss(log_t):
         return temperature_nll(log_probs, labels, math.exp(log_t))
@@ -124,7 +131,27 @@ def fit_temperature(
             a, c, fc = c, d, fd
             d = a + _GOLDEN * (b - a)
             fd = loss(d)
-    return float(math.exp((a + b) / 2))
+    temperature = math.exp((a + b) / 2)
+    if min(abs(math.log(temperature) - low), abs(math.log(temperature) - high)) < 1e-3:
+        warnings.warn(
+            f"The fitted temperature {temperature:.4g} lies at a bound of bounds={tuple(bounds)}: the "
+            "held-out NLL may keep falling beyond it. Widen `bounds` (or check the labels and "
+            "the model's output form).",
+            stacklevel=2,
+        )
+    return float(temperature)
+
+
+def _checked_bounds(bounds) -> tuple:
+    """`(log low, log high)` of a `(low, high)` pair of positive floats with low < high."""
+    try:
+        low, high = bounds
+    except (TypeError, ValueError):
+        raise ValueError(f"`bounds` must be a pair (low, high) of positive floats. Received: bounds={bounds!r}") from None
+    low, high = _check_positive_finite(low, "bounds"), _check_positive_finite(high, "bounds")
+    if not low < high:
+        raise ValueError(f"`bounds` must be (low, high) with low < high. Received: bounds={bounds!r}")
+    return math.log(low), math.log(high)
 
 
 def fit_std_scale(model, x, y, y_scale=1.0, batch_size: int = 128) -> float:
@@ -204,9 +231,7 @@ class StdScaling(keras.layers.Layer):
 
 
 def _wrap(model, layer, suffix):
-    inputs = keras.tree.map_structure(
-        lambda t: keras.Input(batch_shape=t.shape, dtype=t.dtype, name=t.name), model.input
-    )
+    inputs = _ensemble_graph.new_inputs(model)
     return keras.Model(inputs, layer(model(inputs)), name=f"{model.name}_{suffix}")
 
 
@@ -215,16 +240,31 @@ def with_temperature(model, temperature: float, from_logits: bool | None = None)
 
     Args:
         model: a classifier `MIMOModel` (its head's `ensemble_method` says
-            whether it outputs probabilities or logits) or a plain classifier
-            (probabilities unless `from_logits=True`).
-        temperature: positive finite float, e.g. from `fit_temperature`.
+            whether it outputs probabilities or logits), a plain classifier
+            (probabilities unless `from_logits=True`) or a list of models (a
+            deep ensemble: their mean probability is scaled).
+        temperature: positive finite float (or 0-d array), e.g. from
+            `fit_temperature`.
+        from_logits: for plain models, whether they output logits. It must
+            agree with the `from_logits` given to `fit_temperature`: the
+            temperature was fitted for that reading of the outputs.
 
     Returns:
         A functional `keras.Model` with `model`'s inputs, predicting
-        `softmax(log p / T)` as probabilities for probability heads, or the
-        logits divided by `T` for logits heads. Saves and loads as `.keras`.
+        `softmax(log p / T)` as probabilities for probability heads and deep
+        ensembles, or the logits divided by `T` for logits heads. Saves and
+        loads as `.keras`.
     """
     temperature = _check_positive_finite(temperature, "temperature")
+    if isinstance(model, (list, tuple)):
+        inputs, probs = _ensemble_graph.ensemble_probabilities(model, from_logits)
+        outputs = TemperatureScaling(temperature, "mean", name="temperature_scaling")(probs)
+        return keras.Model(inputs, outputs, name=f"{_ensemble_graph.name(model)}_temperature")
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            "`model` must be a keras.Model (a MIMOModel or a single model) or a list of them "
+            f"(a deep ensemble). Received: {model!r}"
+        )
     if isinstance(model, MIMOModel):
         if model.ensemble_method == "gaussian":
             raise ValueError("with_temperature needs a classifier; use with_std_scale for a Gaussian head.")

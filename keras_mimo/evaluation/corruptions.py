@@ -39,6 +39,8 @@ CORRUPTIONS = (
 SEVERITIES = (1, 2, 3, 4, 5)
 # These draw from their own generators and take an explicit per-call seed.
 _SEEDED_CORRUPTIONS = ("impulse_noise", "glass_blur")
+# Metrics averaged per severity (those present in every row).
+_SEVERITY_KEYS = ("accuracy", "nll", "ece", "brier", "adaptive_ece", "aurc", "augrc")
 
 
 def _check(corruption, severity):
@@ -127,6 +129,11 @@ def aggregate_corruption_results(per_corruption: dict) -> dict:
 
     Args:
         per_corruption: `{type: {severity: {"accuracy", "nll", "ece", ...}}}`.
+
+    Returns:
+        `{"cA", "cNLL", "cECE", "per_severity": {severity: means}}`; the
+        per-severity means cover accuracy, NLL, ECE, Brier and, where the
+        rows have them, `adaptive_ece`, `aurc` and `augrc`.
     """
     rows = [r for by_sev in per_corruption.values() for r in by_sev.values()]
     if not rows:
@@ -140,9 +147,8 @@ def aggregate_corruption_results(per_corruption: dict) -> dict:
     severities = sorted({int(s) for by_sev in per_corruption.values() for s in by_sev})
     for s in severities:
         at = [by_sev[s] for by_sev in per_corruption.values() if s in by_sev]
-        summary["per_severity"][str(s)] = {
-            k: float(np.mean([r[k] for r in at])) for k in ("accuracy", "nll", "ece", "brier")
-        }
+        keys = [k for k in _SEVERITY_KEYS if all(k in r for r in at)]
+        summary["per_severity"][str(s)] = {k: float(np.mean([r[k] for r in at])) for k in keys}
     return summary
 
 

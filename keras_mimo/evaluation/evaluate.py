@@ -10,6 +10,9 @@ from keras_mimo.evaluation.predictions import member_probabilities
 from keras_mimo.metrics import BrierScore
 from keras_mimo.metrics import ExpectedCalibrationError
 from keras_mimo.metrics import NegativeLogLikelihood
+from keras_mimo.metrics import adaptive_calibration_error
+from keras_mimo.metrics import augrc
+from keras_mimo.metrics import aurc
 from keras_mimo.metrics import diversity
 from keras_mimo.metrics._inputs import check_label_range
 from keras_mimo.metrics.ood import ood_scores
@@ -26,6 +29,16 @@ def _checked_labels(y, num_examples: int, num_classes: int) -> np.ndarray:
     if y.ndim == 2 and y.shape[-1] > 1:
         y = y.argmax(-1)
     labels = y.reshape(-1)
+    if labels.dtype.kind == "f":
+        fractional = np.isfinite(labels) & (labels != np.round(labels))
+        if fractional.any() or not np.isfinite(labels).all():
+            raise ValueError(
+                "`y` must hold integer class indices (or one-hot rows). Received "
+                f"{int(fractional.sum() + (~np.isfinite(labels)).sum())} non-integer values, e.g. "
+                f"{labels[fractional | ~np.isfinite(labels)][:5].tolist()}."
+            )
+    elif labels.dtype.kind not in "iub":
+        raise ValueError(f"`y` must hold integer class indices. Received dtype {labels.dtype}.")
     if len(labels) != num_examples:
         raise ValueError(
             f"Got {num_examples} predictions but {len(labels)} labels: `y` must "
@@ -68,6 +81,7 @@ def scores_from_probabilities(probs, labels, num_bins: int = 15, log_probs=None)
     """
     labels = _checked_labels(labels, len(probs), probs.shape[-1])
     mean = probs.mean(1)
+    confidence, correct = mean.max(-1), mean.argmax(-1) == labels
     members = range(probs.shape[1])
     member_accuracy = [float(np.mean(probs[:, m].argmax(-1) == labels)) for m in members]
     if log_probs is None:
@@ -78,9 +92,12 @@ def scores_from_probabilities(probs, labels, num_bins: int = 15, log_probs=None)
     return {
         "num_examples": int(len(labels)),
         "ensemble_size": int(probs.shape[1]),
-        "accuracy": float(np.mean(mean.argmax(-1) == labels)),
+        "accuracy": float(np.mean(correct)),
         "nll": nll,
         "ece": _metric(ExpectedCalibrationError(num_bins), labels, mean),
+        "adaptive_ece": adaptive_calibration_error(mean, labels, min(num_bins, len(labels))),
+        "aurc": aurc(confidence, correct),
+        "augrc": augrc(confidence, correct),
         "brier": _metric(BrierScore(), labels, mean),
         "predictive_entropy": float(diversity.entropy(mean).mean()),
         "member_accuracy": member_accuracy,
@@ -126,8 +143,10 @@ def evaluate_ensemble(
     Returns:
         A JSON-serialisable dict. Ensemble: `accuracy`, `nll` (of the mean
         probability; for logits models computed in log space as the
-        log-mean-exp of the members' log-probabilities), `ece`, `brier`, `predictive_entropy` (mean entropy of
-        the mean probability). Members: `member_accuracy`, `member_nll`
+        log-mean-exp of the members' log-probabilities), `ece`,
+        `adaptive_ece` (equal-mass bins), `brier`, `predictive_entropy`
+        (mean entropy of the mean probability); selective prediction with
+        the max mean probability as confidence: `aurc`, `augrc`. Members: `member_accuracy`, `member_nll`
         (lists) and their means. Diversity over member pairs:
         `disagreement`, `average_kl`, `cosine_similarity` (`None` for one
         member), and `mutual_information` (mean over examples). With

@@ -10,22 +10,59 @@ from keras_mimo.ensembling import to_log_probabilities
 from keras_mimo.ensembling import to_probabilities
 from keras_mimo.model import MIMOModel
 
-__all__ = ["log_mean_exp", "member_outputs", "member_predictions", "member_probabilities"]
+__all__ = [
+    "as_model_list", "check_probabilities", "log_mean_exp", "member_outputs", "member_predictions", "member_probabilities",
+    "output_form",
+]
 
 
-def _method(model, from_logits, units: int) -> str:
-    """How to read `model`'s outputs: its head's method, unless overridden."""
+def output_form(model, from_logits, units: int) -> str:
+    """How to read `model`'s outputs (a `keras_mimo.ensembling` method).
+
+    A MIMOModel's head decides, unless `from_logits` says otherwise; a model
+    from `with_temperature` keeps the form of the model it wraps; any other
+    model outputs probabilities unless `from_logits=True`.
+    """
     if isinstance(model, MIMOModel):
         if from_logits is None or bool(from_logits) == (model.ensemble_method != "mean"):
             return model.ensemble_method
         # An explicit flag overrides the head's method.
         return logits_method(units) if from_logits else "mean"
+    if from_logits is None:
+        scaling = _temperature_layer(model)
+        if scaling is not None:
+            return scaling.ensemble_method
     if from_logits:
         return logits_method(units)
     return "mean"
 
 
-def _as_model_list(model_or_models):
+def _temperature_layer(model):
+    """The `TemperatureScaling` layer that makes `model`'s output, if any."""
+    from keras_mimo.calibration import TemperatureScaling  # calibration imports this module
+
+    layers = getattr(model, "layers", None)
+    if layers and isinstance(layers[-1], TemperatureScaling) and len(model.outputs) == 1:
+        return layers[-1]
+    return None
+
+
+def check_probabilities(probs, model_name: str):
+    """Raises a `ValueError` when outputs read as probabilities are not.
+
+    Rows must be non-negative and sum to 1 (a one-unit output lies in [0, 1]);
+    otherwise the model likely outputs logits.
+    """
+    probs = np.asarray(probs)
+    bad = (probs < -1e-6).any(-1) | (np.abs(probs.sum(-1) - 1.0) > 1e-3)
+    if bad.any():
+        raise ValueError(
+            f"Model {model_name!r}'s outputs are read as probabilities, but {int(bad.sum())} rows "
+            "are negative or do not sum to 1: if the model outputs logits, pass from_logits=True."
+        )
+
+
+def as_model_list(model_or_models):
     """`[model]`, or the deep ensemble's models; validates the argument."""
     if isinstance(model_or_models, keras.Model):
         return [model_or_models]
@@ -53,7 +90,7 @@ def member_outputs(model_or_models, x, batch_size: int = 128, verbose="auto", wh
     (`predict_members`); any other model is one member (`predict`). Every
     model must have a single output (`what` names its kind in the error).
     """
-    for model in _as_model_list(model_or_models):
+    for model in as_model_list(model_or_models):
         if len(model.outputs) != 1:
             raise ValueError(
                 f"Ensemble evaluation scores one {what} output, but model "
@@ -83,8 +120,11 @@ def member_predictions(
     """
     probs, log_probs = [], []
     for model, out in member_outputs(model_or_models, x, batch_size, verbose):
-        method = _method(model, from_logits, out.shape[-1])
-        probs.append(keras.ops.convert_to_numpy(to_probabilities(out, method)).astype(np.float64))
+        method = output_form(model, from_logits, out.shape[-1])
+        member_probs = keras.ops.convert_to_numpy(to_probabilities(out, method)).astype(np.float64)
+        if method == "mean":
+            check_probabilities(member_probs, model.name)
+        probs.append(member_probs)
         if method != "mean":
             log_p = to_log_probabilities(out, method, keras.config.epsilon())
             log_probs.append(keras.ops.convert_to_numpy(log_p).astype(np.float64))

@@ -9,6 +9,10 @@ Functions of member probabilities `(N, M, K)` (numpy): the diversity and
 uncertainty measures `entropy`, `mutual_information`, `disagreement`,
 `average_kl`, `cosine_similarity`; OOD detection `auroc`, `aupr`,
 `fpr_at_95_tpr` and `ood_scores`.
+
+Selective prediction on confidences `(N,)` and correctness `(N,)` (numpy):
+`risk_coverage_curve`, `aurc`, `augrc`, `risk_at_coverage`,
+`coverage_at_risk`; and `adaptive_calibration_error` (equal-mass bins).
 """
 
 from keras_mimo.metrics.calibration import ExpectedCalibrationError
@@ -28,3 +32,9 @@ from keras_mimo.metrics.ood import ood_scores
 from keras_mimo.metrics.regression import CRPS
 from keras_mimo.metrics.regression import GaussianNLL
 from keras_mimo.metrics.regression import gaussian_crps
+from keras_mimo.metrics.calibration import adaptive_calibration_error
+from keras_mimo.metrics.selective import augrc
+from keras_mimo.metrics.selective import aurc
+from keras_mimo.metrics.selective import coverage_at_risk
+from keras_mimo.metrics.selective import risk_at_coverage
+from keras_mimo.metrics.selective import risk_coverage_curve

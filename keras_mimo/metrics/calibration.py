@@ -1,12 +1,14 @@
-"""`ExpectedCalibrationError`: streaming ECE over equal-width confidence bins."""
+"""Calibration error: streaming ECE over equal-width bins, adaptive ECE over equal-mass bins."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_mimo._serialization import register
 from keras_mimo._validation import check_positive_int
 from keras_mimo.ensembling import logits_method
 from keras_mimo.ensembling import to_probabilities
+from keras_mimo.metrics._inputs import check_label_range
 from keras_mimo.metrics._inputs import flat_weights
 from keras_mimo.metrics._inputs import integer_labels
 from keras_mimo.metrics._inputs import poison_invalid
@@ -109,3 +111,43 @@ class ExpectedCalibrationError(keras.metrics.Metric):
 
     def get_config(self):
         return {**super().get_config(), "num_bins": self.num_bins, "from_logits": self.from_logits}
+
+
+def adaptive_calibration_error(probs, labels, num_bins: int = 15) -> float:
+    """ECE over equal-mass bins of the top-label confidence (numpy; lower is better).
+
+    Rows are sorted by their top-class probability (a stable sort) and split
+    into `num_bins` nearly equal parts as `np.array_split` splits them; the
+    error is `sum_b (n_b / N) * |accuracy_b - mean confidence_b|`. Unlike
+    `ExpectedCalibrationError`'s equal-width bins, every bin holds about
+    `N / num_bins` rows, so crowded high-confidence regions are resolved.
+
+    Args:
+        probs: `(N, K)` class probabilities.
+        labels: `(N,)` integer labels in `[0, K)`.
+        num_bins: number of bins (<= N).
+
+    References:
+        Nixon et al., "Measuring calibration in deep learning", CVPR
+        Workshops 2019.
+    """
+    num_bins = check_positive_int(num_bins, "num_bins")
+    probs = np.asarray(probs, dtype=np.float64)
+    labels = np.asarray(labels).reshape(-1)
+    if probs.ndim != 2 or len(probs) != len(labels):
+        raise ValueError(
+            "`probs` must be (N, K) with one row per label. Received shapes "
+            f"{probs.shape} and {labels.shape}."
+        )
+    if not len(labels):
+        raise ValueError("`probs` and `labels` are empty.")
+    if num_bins > len(labels):
+        raise ValueError(f"`num_bins` ({num_bins}) must not exceed the number of rows ({len(labels)}).")
+    check_label_range(labels, probs.shape[-1], name="labels")
+    confidence = probs.max(-1)
+    correct = probs.argmax(-1) == labels
+    order = np.argsort(confidence, kind="stable")
+    error = 0.0
+    for rows in np.array_split(order, num_bins):
+        error += len(rows) * abs(correct[rows].mean() - confidence[rows].mean())
+    return float(error / len(labels))

@@ -131,3 +131,15 @@ def test_logits_models_get_the_log_space_ensemble_nll(data):
     wrong = y != 0
     np.testing.assert_allclose(results["nll"], 200.0 * wrong.mean(), rtol=1e-4)
     np.testing.assert_allclose(results["member_nll"], [200.0 * wrong.mean()] * 2, rtol=1e-4)
+
+
+def test_selective_and_adaptive_calibration_scores_use_the_ensembles_max_probability(mlp_mimo, data):
+    x, y = data
+    model = mlp_mimo(ensemble_size=3)
+    results = keras_mimo.evaluate_ensemble(model, x, y, verbose=0)
+    mean = model.predict_members(x, verbose=0).astype("float64").mean(1)
+    confidence, correct = mean.max(-1), mean.argmax(-1) == y
+    assert results["aurc"] == pytest.approx(keras_mimo.metrics.aurc(confidence, correct), rel=1e-5)
+    assert results["augrc"] == pytest.approx(keras_mimo.metrics.augrc(confidence, correct), rel=1e-5)
+    assert results["adaptive_ece"] == pytest.approx(
+        keras_mimo.metrics.adaptive_calibration_error(mean, y, 15), rel=1e-4, abs=1e-6)

@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 
+import keras_mimo
 from keras_mimo.metrics import ExpectedCalibrationError
 
 
@@ -89,3 +90,43 @@ def test_reliability_statistics_are_the_bins_of_the_ece(cases, np_refs):
     total = sum(bins["count"])
     ece = sum(c / total * abs(a - f) for c, a, f in zip(bins["count"], bins["accuracy"], bins["confidence"]) if c)
     np.testing.assert_allclose(ece, np_refs.ece(probs, labels, 10), rtol=1e-5, atol=1e-6)
+
+
+def adaptive_ece_brute_force(probs, labels, num_bins):
+    """Equal-mass bins by hand: sorted rows cut into parts of size n // B or n // B + 1, bigger parts first."""
+    n = len(labels)
+    order = sorted(range(n), key=lambda i: probs[i].max())
+    sizes = [n // num_bins + (1 if b < n % num_bins else 0) for b in range(num_bins)]
+    total, start = 0.0, 0
+    for size in sizes:
+        rows = order[start:start + size]
+        start += size
+        accuracy = np.mean([probs[i].argmax() == labels[i] for i in rows])
+        confidence = np.mean([probs[i].max() for i in rows])
+        total += size * abs(accuracy - confidence)
+    return total / n
+
+
+@pytest.mark.parametrize("n,num_bins", [(100, 15), (37, 5), (10, 10), (3, 1)])
+def test_adaptive_calibration_error_equals_equal_mass_binning_by_hand(n, num_bins):
+    rng = np.random.default_rng(n)
+    probs = rng.dirichlet(np.ones(4), n)
+    labels = rng.integers(0, 4, n)
+    got = keras_mimo.metrics.adaptive_calibration_error(probs, labels, num_bins)
+    assert got == pytest.approx(adaptive_ece_brute_force(probs, labels, num_bins))
+
+
+def test_adaptive_calibration_error_is_zero_when_confidence_matches_accuracy_per_bin():
+    # 10 rows at confidence 0.6, six right; 10 at 0.9, nine right: two bins, both calibrated
+    probs = np.array([[0.6, 0.4]] * 10 + [[0.9, 0.1]] * 10)
+    labels = np.array([0] * 6 + [1] * 4 + [0] * 9 + [1])
+    assert keras_mimo.metrics.adaptive_calibration_error(probs, labels, 2) == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"labels": [0, 5]}, "labels"), ({"num_bins": 3}, "num_bins"), ({"num_bins": 0}, "num_bins"),
+])
+def test_adaptive_calibration_error_refuses_bad_input(kwargs, match):
+    args = {"probs": [[0.6, 0.4], [0.2, 0.8]], "labels": [0, 1], "num_bins": 2, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        keras_mimo.metrics.adaptive_calibration_error(**args)

@@ -1,0 +1,272 @@
+"""Scores and report of the shift/OOD study (benchmarks/cifar10_shift_ood.py).
+
+Each model predicts every set once (members' probabilities and, for logits
+heads, log-probabilities); deep ensembles concatenate their singles'
+members. Everything after that is numpy on those predictions, through the
+package's public functions (temperature, conformal, selective, OOD).
+"""
+
+import json
+import os
+
+import numpy as np
+
+from keras_mimo import calibration
+from keras_mimo import conformal
+from keras_mimo import metrics
+from keras_mimo.applications import cifar_data
+from keras_mimo.evaluation import scores_from_probabilities
+from keras_mimo.evaluation.predictions import log_mean_exp
+
+CLEAN_KEYS = ("accuracy", "nll", "ece", "adaptive_ece", "aurc", "augrc", "risk_at_80_coverage")
+OOD_SCORES = ("max_prob", "entropy", "mutual_information")
+CONFORMAL_SCORES = ("lac", "aps")
+
+
+def finished_variants(run_dir, names) -> dict:
+    """{name: result.json} of the trained variants, in `names` order."""
+    found = {}
+    for name in names:
+        path = os.path.join(run_dir, name, "result.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                found[name] = json.load(f)
+    return found
+
+
+def corrupted_sets(images, labels, types, severities, cache):
+    """{(type, severity): uint8 images} of the first ID test images, cached on disk."""
+    from keras_mimo.evaluation import corrupted_sets as make_sets
+
+    if os.path.exists(cache):
+        data = np.load(cache)
+        return {(k.split("@")[0], int(k.split("@")[1])): data[k] for k in data.files if k != "labels"}
+    sets = make_sets(images, corruptions=types, severities=severities, seed=0)
+    np.savez(cache, labels=labels, **{f"{c}@{s}": v for (c, s), v in sets.items()})
+    return sets
+
+
+class Predictions:
+    """Members' predictions of each model on each named set, computed once."""
+
+    def __init__(self, run_dir, sets):
+        self.run_dir, self.sets, self.cache = run_dir, sets, {}
+
+    def of(self, name):
+        """{set name: (probs (N, M, K), log_probs (N, M, K))} of a trained variant."""
+        if name not in self.cache:
+            import keras
+
+            from keras_mimo.evaluation.predictions import member_predictions
+
+            model = keras.models.load_model(os.path.join(self.run_dir, name, "model.keras"))
+            self.cache[name] = {
+                key: member_predictions(model, cifar_data.normalize(x), 500, verbose=0)
+                for key, x in self.sets.items()
+            }
+        return self.cache[name]
+
+    def ensemble(self, names):
+        """The deep ensemble's members: the singles' concatenated."""
+        parts = [self.of(n) for n in names]
+        return {key: tuple(np.concatenate([p[key][i] for p in parts], axis=1) for i in range(2))
+                for key in self.sets}
+
+
+def ensemble_log_probs(probs, log_probs):
+    """`(N, K)` log of the mean member probability (log space for logits models)."""
+    if log_probs is None:
+        return np.log(np.clip(probs.mean(1), 1e-300, 1.0))
+    return log_mean_exp(log_probs, axis=1)
+
+
+def clean_scores(log_p, labels) -> dict:
+    """Accuracy, NLL, ECE, adaptive ECE, AURC, AUGRC and risk at 80 % coverage of `softmax(log_p)`."""
+    probs = np.exp(log_p)
+    scores = scores_from_probabilities(probs[:, None], labels, log_probs=log_p[:, None])
+    confidence, correct = probs.max(-1), probs.argmax(-1) == labels
+    scores["risk_at_80_coverage"] = metrics.risk_at_coverage(confidence, correct, 0.8)
+    return {k: scores[k] for k in CLEAN_KEYS}
+
+
+def ood_scores(in_log_p, out_log_p, in_members, out_members) -> dict:
+    """AUROC and FPR95 of max-probability and entropy (of `log_p`) and mutual information (members)."""
+    p_in, p_out = np.exp(in_log_p), np.exp(out_log_p)
+    scores = {
+        "max_prob": (1 - p_in.max(-1), 1 - p_out.max(-1)),
+        "entropy": (metrics.entropy(p_in), metrics.entropy(p_out)),
+        "mutual_information": (metrics.mutual_information(in_members), metrics.mutual_information(out_members)),
+    }
+    return {name: {"auroc": metrics.auroc(*s), "fpr95": metrics.fpr_at_95_tpr(*s)} for name, s in scores.items()}
+
+
+def conformal_scores(cal_log_p, cal_labels, evaluations, alpha) -> dict:
+    """Per score: the threshold and, per evaluated set, coverage and mean set size."""
+    out = {}
+    for score in CONFORMAL_SCORES:
+        cal = conformal.class_scores(np.exp(cal_log_p), score)[np.arange(len(cal_labels)), cal_labels]
+        q = conformal.conformal_quantile(cal, alpha)
+        out[score] = {"threshold": q}
+        for key, (log_p, labels) in evaluations.items():
+            sets = conformal.prediction_sets(np.exp(log_p), q, score)
+            out[score][key] = {"coverage": float(sets[np.arange(len(labels)), labels].mean()),
+                               "mean_size": float(sets.sum(-1).mean())}
+    return out
+
+
+def score_variant(preds, labels, alpha) -> dict:
+    """Every figure of one variant, before and after temperature scaling."""
+    cal_labels, test_labels, corr_labels = labels["calibration"], labels["test"], labels["corrupted"]
+    log_p = {key: ensemble_log_probs(*p) for key, p in preds.items()}
+    temperature = calibration.temperature_from_log_probabilities(log_p["calibration"], cal_labels)
+    result = {"temperature": temperature, "ensemble_size": int(preds["test"][0].shape[1])}
+    corrupted_keys = [k for k in preds if isinstance(k, tuple)]
+    ood_keys = [k for k in preds if isinstance(k, str) and k.startswith("ood:")]
+    for state in ("before", "after"):
+        t = 1.0 if state == "before" else temperature
+        scaled = {key: calibration.scaled_log_probabilities(lp, t) for key, lp in log_p.items()}
+        corrupted = {f"{c}@{s}": clean_scores(scaled[(c, s)], corr_labels) for c, s in corrupted_keys}
+        severities = sorted({s for _, s in corrupted_keys})
+        evaluations = {"test": (scaled["test"], test_labels)}
+        evaluations.update({f"severity_{s}": (
+            np.concatenate([scaled[k] for k in corrupted_keys if k[1] == s]),
+            np.tile(corr_labels, sum(1 for k in corrupted_keys if k[1] == s)),
+        ) for s in severities})
+        result[state] = {
+            "clean": clean_scores(scaled["test"], test_labels),
+            "corrupted": corrupted,
+            "per_severity": {str(s): {k: float(np.mean([corrupted[f"{c}@{s2}"][k] for c, s2 in corrupted_keys
+                                                       if s2 == s])) for k in CLEAN_KEYS} for s in severities},
+            "ood": {key[4:]: ood_scores(scaled["test"], scaled[key], preds["test"][0], preds[key][0])
+                    for key in ood_keys},
+            "conformal": conformal_scores(scaled["calibration"], cal_labels, evaluations, alpha),
+        }
+    return result
+
+
+def write(args, profile, data):
+    """Scores every finished variant and writes docs/results/shift_ood_<profile>.{json,md,png}."""
+    from benchmarks.cifar10_shift_ood import ALPHA
+    from benchmarks.cifar10_shift_ood import CORRUPTION_TYPES
+    from benchmarks.cifar10_shift_ood import SEVERITIES
+
+    names = [n for n in profile["variants"]]
+    variants = finished_variants(args.run_dir, names)
+    if not variants:
+        print("report: no finished variants")
+        return None
+    x_test, y_test = data["test"]
+    n_corrupt = profile["corruption_examples"] if args.corruption_examples < 0 else args.corruption_examples
+    n_corrupt = min(n_corrupt, len(x_test))
+    sets = {"calibration": data["calibration"][0], "test": x_test}
+    sets.update({f"ood:{k}": v for k, v in data["ood"].items()})
+    if n_corrupt:
+        cache = os.path.join(args.run_dir, f"corrupted_{n_corrupt}.npz")
+        sets.update(corrupted_sets(x_test[:n_corrupt], y_test[:n_corrupt], CORRUPTION_TYPES, SEVERITIES, cache))
+    labels = {"calibration": data["calibration"][1], "test": y_test, "corrupted": y_test[:n_corrupt]}
+    predictions = Predictions(args.run_dir, sets)
+    scored = {}
+    for name in variants:
+        scored[name] = score_variant(predictions.of(name), labels, ALPHA)
+        print(f"{name}: scored", flush=True)
+    singles = [n for n in variants if n.startswith("single")]
+    if len(singles) >= 2:
+        scored[f"deep_ensemble{len(singles)}"] = score_variant(predictions.ensemble(singles), labels, ALPHA)
+        scored[f"deep_ensemble{len(singles)}"]["members"] = singles
+    report = {
+        "protocol": {
+            "in_distribution": "CIFAR-10 classes 0-5", "ood": sorted(data["ood"]),
+            "train_images": len(data["train"][0]), "calibration_images": data["calibration_range"],
+            "test_images": len(x_test), "corrupted_images_per_set": n_corrupt,
+            "corruptions": list(CORRUPTION_TYPES) if n_corrupt else [], "severities": list(SEVERITIES),
+            "alpha": ALPHA, "profile": args.profile, **{k: v for k, v in profile.items() if k != "variants"},
+        },
+        "training": {n: {k: r[k] for k in ("train_seconds", "parameters", "ensemble_size", "batch_repetitions",
+                                              "backend")} for n, r in variants.items()},
+        "variants": scored,
+    }
+    out = os.path.join(args.docs_dir, "results")
+    os.makedirs(out, exist_ok=True)
+    prefix = os.path.join(out, f"shift_ood_{args.profile}")
+    with open(prefix + ".json", "w") as f:
+        json.dump(report, f, indent=1)
+    with open(prefix + ".md", "w") as f:
+        f.write(tables(report))
+    plot(report, prefix + ".png")
+    print(f"report: {prefix}.json, .md, .png", flush=True)
+    return report
+
+
+def _passes(name, result):
+    return result["ensemble_size"] if name.startswith("deep") else 1
+
+
+def tables(report) -> str:
+    """The Markdown tables of the report."""
+    v = report["variants"]
+    lines = ["### Clean in-distribution test images (before -> after temperature scaling)", "",
+             "| variant | passes | T | Acc | NLL | ECE | adaptive ECE | AURC | AUGRC | Risk@80Cov |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, r in v.items():
+        b, a = r["before"]["clean"], r["after"]["clean"]
+        cells = [f"{b[k]:.4f} -> {a[k]:.4f}" for k in CLEAN_KEYS[1:]]
+        lines.append(f"| {name} | {_passes(name, r)} | {r['temperature']:.3f} | {a['accuracy']:.4f} | "
+                     + " | ".join(cells) + " |")
+    severities = sorted({s for r in v.values() for s in r["after"]["per_severity"]}, key=int)
+    if severities:
+        lines += ["", "### Corrupted test images, mean over corruption types (clean-fitted temperature)", "",
+                  "| variant | severity | Acc | NLL | ECE | adaptive ECE | AURC | NLL before T |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for name, r in v.items():
+            for s in severities:
+                a, b = r["after"]["per_severity"][s], r["before"]["per_severity"][s]
+                lines.append(f"| {name} | {s} | {a['accuracy']:.4f} | {a['nll']:.4f} | {a['ece']:.4f} | "
+                             f"{a['adaptive_ece']:.4f} | {a['aurc']:.4f} | {b['nll']:.4f} |")
+    for ood in sorted({k for r in v.values() for k in r["after"]["ood"]}):
+        lines += ["", f"### OOD detection: {ood} (AUROC higher is better, FPR95 lower; after temperature scaling)",
+                  "", "| variant | AUROC max-prob | AUROC entropy | AUROC MI | FPR95 max-prob | FPR95 entropy | "
+                  "FPR95 MI |", "|---|---|---|---|---|---|---|"]
+        for name, r in v.items():
+            o = r["after"]["ood"][ood]
+            lines.append(f"| {name} | " + " | ".join(f"{o[s]['auroc']:.4f}" for s in OOD_SCORES) + " | "
+                         + " | ".join(f"{o[s]['fpr95']:.4f}" for s in OOD_SCORES) + " |")
+    alpha = report["protocol"]["alpha"]
+    keys = ["test"] + [f"severity_{s}" for s in severities]
+    lines += ["", f"### Conformal prediction sets, target coverage {1 - alpha:.0%} (after temperature scaling)", "",
+              "| variant | score | " + " | ".join(f"{k} coverage | {k} size" for k in keys) + " |",
+              "|---|---|" + "---|---|" * len(keys)]
+    for name, r in v.items():
+        for score in CONFORMAL_SCORES:
+            c = r["after"]["conformal"][score]
+            lines.append(f"| {name} | {score} | " + " | ".join(
+                f"{c[k]['coverage']:.3f} | {c[k]['mean_size']:.2f}" for k in keys) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(report, path):
+    """Risk at 80 % coverage, NLL and LAC set size against corruption severity (after temperature scaling)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    v = report["variants"]
+    severities = sorted({s for r in v.values() for s in r["after"]["per_severity"]}, key=int)
+    xs = [0] + [int(s) for s in severities]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    panels = [("risk_at_80_coverage", "risk at 80 % coverage"), ("nll", "NLL")]
+    for ax, (key, title) in zip(axes, panels):
+        for name, r in v.items():
+            ys = [r["after"]["clean"][key]] + [r["after"]["per_severity"][s][key] for s in severities]
+            ax.plot(xs, ys, marker="o", label=name, linestyle="--" if name.startswith("single") else "-")
+        ax.set(xlabel="corruption severity (0 = clean)", title=title)
+    for name, r in v.items():
+        c = r["after"]["conformal"]["lac"]
+        ys = [c["test"]["mean_size"]] + [c[f"severity_{s}"]["mean_size"] for s in severities]
+        axes[2].plot(xs, ys, marker="o", label=name, linestyle="--" if name.startswith("single") else "-")
+    axes[2].set(xlabel="corruption severity (0 = clean)", title="90 % LAC set size")
+    axes[2].legend(fontsize=8)
+    fig.suptitle("CIFAR-10 classes 0-5: after temperature scaling on held-out images")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,238 @@
+"""Split-conformal sets and intervals: scores, thresholds and coverage, checked independently.
+
+Oracles: brute-force Python loops for the scores; `crepes` (an independent
+conformal library) for the threshold rule, through its p-values: a class is
+in our set exactly when crepes' non-smoothed p-value exceeds alpha.
+"""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+import keras_mimo
+from keras_mimo import calibration
+from keras_mimo import conformal
+from tests.conftest import BACKEND
+
+crepes = pytest.importorskip("crepes")
+
+K = 4
+
+
+def classifier(scale=3.0, logits_head=False, ensemble_size=2, seed=0):
+    """A fixed-weight MIMO classifier of `x` in R^4 (no training): member m reads the class from x."""
+    inputs = keras.Input((4,))
+    h = keras_mimo.MIMOInput(ensemble_size)(inputs)
+    head = keras_mimo.MIMOHead(K, ensemble_size, activation=None if logits_head else "softmax")
+    model = keras_mimo.MIMOModel(inputs, head(h))
+    rng = np.random.default_rng(seed)
+    kernel = np.zeros((4 * ensemble_size, K * ensemble_size), "float32")
+    for m in range(ensemble_size):
+        kernel[4 * m:4 * m + 4, K * m:K * m + K] = scale * np.eye(4) + rng.normal(0, 0.3, (4, 4))
+    head.dense.kernel.assign(kernel)
+    return model
+
+
+def exchangeable_data(n, seed):
+    """Rows drawn i.i.d.: a class, its one-hot plus Gaussian noise (hard enough for sets of > 1 class)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, K, n)
+    x = np.eye(K, dtype="float32")[y] + rng.normal(0, 0.7, (n, K)).astype("float32")
+    return x, y
+
+
+def numpy_probs(model, x):
+    """The ensemble's mean member probability from predict_members, in numpy."""
+    members = model.predict_members(x, verbose=0).astype("float64")
+    if model.ensemble_method == "softmax_logits":
+        members = np.exp(members - members.max(-1, keepdims=True))
+        members /= members.sum(-1, keepdims=True)
+    return members.mean(1)
+
+
+def brute_force_scores(p, score, lam=0.01, k_reg=5):
+    out = np.zeros_like(p)
+    for n in range(len(p)):
+        for c in range(p.shape[1]):
+            at_least = [j for j in range(p.shape[1]) if p[n, j] >= p[n, c]]
+            if score == "lac":
+                out[n, c] = 1 - p[n, c]
+            else:
+                out[n, c] = sum(p[n, j] for j in at_least)
+                if score == "raps":
+                    out[n, c] += lam * max(0, len(at_least) - k_reg)
+    return out
+
+
+@pytest.mark.parametrize("score,args", [("lac", {}), ("aps", {}), ("raps", {}), ("raps", {"lam": 0.2, "k_reg": 1})])
+def test_class_scores_equal_brute_force_with_ties(score, args):
+    rng = np.random.default_rng(1)
+    p = rng.dirichlet(np.ones(5), 30)
+    p[:5] = [0.4, 0.4, 0.1, 0.1, 0.0]  # ties: "at least as likely" counts both
+    expected = brute_force_scores(p, score, **args)
+    np.testing.assert_allclose(conformal.class_scores(p, score, **args), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [9, 19, 50, 101, 999])
+@pytest.mark.parametrize("alpha", [0.05, 0.1, 0.2])
+def test_threshold_rule_equals_crepes_p_values(n, alpha, recwarn):
+    rng = np.random.default_rng(n)
+    cal = rng.random(n)
+    test = np.concatenate([rng.random((300, K)), np.sort(cal)[None, :K], np.sort(cal)[None, -K:]])
+    q = conformal.conformal_quantile(cal, alpha)
+    p_values = crepes.ConformalClassifier().fit(cal).predict_p(test, smoothing=False)
+    np.testing.assert_array_equal(test <= q, p_values > alpha)
+    # and the definition: the empirical (inverted-CDF) quantile at level ceil((n+1)(1-alpha))/n
+    level = math.ceil(round((n + 1) * (1 - alpha), 9)) / n
+    assert q == (np.quantile(cal, level, method="inverted_cdf") if level <= 1 else math.inf)
+
+
+@pytest.mark.parametrize("score", ["lac", "aps", "raps"])
+@pytest.mark.parametrize("kind", ["mimo_probabilities", "mimo_logits", "deep_ensemble", "temperature", "plain_logits"])
+def test_fitted_threshold_and_sets_equal_numpy_on_the_models_own_predictions(score, kind):
+    mimo = classifier(logits_head=kind != "mimo_probabilities")
+    args = {"k_reg": 2} if score == "raps" else {}
+    x_cal, y_cal = exchangeable_data(300, seed=1)
+    x_test, _ = exchangeable_data(200, seed=2)
+    from_logits = None
+    if kind == "mimo_probabilities" or kind == "mimo_logits":
+        model, probs = mimo, numpy_probs
+    elif kind == "deep_ensemble":
+        model = [mimo, classifier(logits_head=True, seed=5)]
+        probs = lambda ms, x: (numpy_probs(ms[0], x) * 2 + numpy_probs(ms[1], x) * 2) / 4
+    elif kind == "temperature":
+        model = calibration.with_temperature(mimo, 1.7)
+        probs = lambda m, x: keras.ops.convert_to_numpy(keras.ops.softmax(m.predict(x, verbose=0).astype("float64")))
+    else:  # a plain model that outputs logits
+        inputs = keras.Input((4,))
+        dense = keras.layers.Dense(K)
+        model = keras.Model(inputs, dense(inputs))
+        dense.kernel.assign(3.0 * np.eye(4, dtype="float32"))
+        from_logits = True
+        probs = lambda m, x: keras.ops.convert_to_numpy(keras.ops.softmax(m.predict(x, verbose=0).astype("float64")))
+    p_cal, p_test = probs(model, x_cal), probs(model, x_test)
+    q = conformal.fit_set_threshold(model, x_cal, y_cal, alpha=0.1, score=score, from_logits=from_logits, **args)
+    cal_scores = brute_force_scores(p_cal, score, **args)[np.arange(300), y_cal]
+    assert q == pytest.approx(np.sort(cal_scores)[math.ceil(301 * 0.9) - 1], abs=1e-6)
+    sets = conformal.with_prediction_sets(model, q, score, from_logits=from_logits, **args).predict(x_test, verbose=0)
+    expected = brute_force_scores(p_test, score, **args) <= q
+    near = np.abs(brute_force_scores(p_test, score, **args) - q) < 1e-5  # float32 vs float64 at the boundary
+    assert sets.shape == (200, K) and set(np.unique(sets)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(sets.astype(bool)[~near], expected[~near])
+
+
+@pytest.mark.parametrize("score", ["lac", "aps"])
+def test_sets_cover_exchangeable_rows_and_are_informative(score):
+    model = classifier(logits_head=True)
+    x_cal, y_cal = exchangeable_data(1000, seed=3)
+    x_test, y_test = exchangeable_data(4000, seed=4)
+    q = conformal.fit_set_threshold(model, x_cal, y_cal, alpha=0.1, score=score)
+    sets = conformal.with_prediction_sets(model, q, score).predict(x_test, verbose=0).astype(bool)
+    coverage = sets[np.arange(4000), y_test].mean()
+    # >= 1 - alpha up to sampling error: 3 standard deviations of the calibration
+    # quantile's coverage (sqrt(a(1-a)/n) = 0.0095) plus the test mean's (0.0047)
+    assert coverage >= 0.9 - 0.035
+    assert sets.sum(-1).mean() < K - 0.5
+
+
+def test_prediction_sets_save_load_and_export(tmp_path):
+    model = classifier(logits_head=True)
+    x, y = exchangeable_data(200, seed=5)
+    q = conformal.fit_set_threshold(model, x, y, score="raps", k_reg=1, lam=0.1)
+    wrapped = conformal.with_prediction_sets(model, q, "raps", k_reg=1, lam=0.1)
+    expected = wrapped.predict(x, verbose=0)
+    wrapped.save(tmp_path / "sets.keras")
+    restored = keras.models.load_model(tmp_path / "sets.keras")
+    np.testing.assert_array_equal(restored.predict(x, verbose=0), expected)
+    layer = restored.get_layer("prediction_sets")
+    assert (layer.threshold, layer.score, layer.lam, layer.k_reg) == (q, "raps", 0.1, 1)
+    if BACKEND in ("tensorflow", "jax"):
+        import tensorflow as tf
+
+        wrapped.export(str(tmp_path / "saved"), verbose=False)
+        served = tf.saved_model.load(str(tmp_path / "saved"))  # keep it: its variables die with it
+        np.testing.assert_array_equal(np.asarray(served.serve(x)), expected)
+
+
+def gaussian_model():
+    inputs = keras.Input((2,))
+    h = keras_mimo.MIMOInput(2)(inputs)
+    h = keras.layers.Dense(16, activation="relu")(h)
+    outputs = keras_mimo.MIMOHead(1, 2, ensemble_method="gaussian")(h)
+    model = keras_mimo.MIMOModel(inputs, outputs, batch_repetitions=2, seed=0)
+    model.compile(keras.optimizers.Adam(0.01), keras_mimo.losses.GaussianNLL())
+    return model
+
+
+def regression_data(n, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, (n, 2)).astype("float32")
+    y = (2 * x[:, :1] + (0.2 + np.abs(x[:, 1:])) * rng.normal(size=(n, 1))).astype("float32")
+    return x, y
+
+
+def test_interval_scale_equals_numpy_and_crepes_and_the_intervals_cover(tmp_path):
+    model = gaussian_model()
+    x, y = regression_data(600, 0)
+    model.fit(x, y, epochs=5, verbose=0)
+    x_cal, y_cal = regression_data(500, 1)
+    x_test, y_test = regression_data(3000, 2)
+    scale = conformal.fit_interval_scale(model, x_cal, y_cal, alpha=0.1)
+    members = model.predict_members(x_cal, verbose=0).astype("float64")
+    mu, sigma = members[..., :1], members[..., 1:]
+    mean, std = mu.mean(1), np.sqrt((sigma**2).mean(1) + mu.var(1))
+    interval = crepes.ConformalRegressor().fit(residuals=(y_cal - mean)[:, 0], sigmas=std[:, 0])
+    bounds = interval.predict_int(y_hat=np.zeros(1), sigmas=np.ones(1), confidence=0.9)
+    assert scale == pytest.approx(bounds[0, 1], rel=1e-6)
+    wrapped = conformal.with_prediction_intervals(model, scale)
+    got = wrapped.predict(x_test, verbose=0)
+    test_members = model.predict_members(x_test, verbose=0).astype("float64")
+    t_mu, t_sigma = test_members[..., :1], test_members[..., 1:]
+    t_mean, t_std = t_mu.mean(1), np.sqrt((t_sigma**2).mean(1) + t_mu.var(1))
+    np.testing.assert_allclose(got, np.concatenate([t_mean - scale * t_std, t_mean + scale * t_std], -1),
+                               rtol=1e-4, atol=1e-4)
+    covered = (y_test >= got[:, :1]) & (y_test <= got[:, 1:])
+    assert covered.mean() >= 0.9 - 0.035
+    wrapped.save(tmp_path / "intervals.keras")
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "intervals.keras").predict(x_test, verbose=0),
+                               got, rtol=1e-6)
+
+
+def test_too_few_calibration_rows_warn_and_every_set_is_full():
+    model = classifier()
+    x, y = exchangeable_data(5, seed=6)
+    with pytest.warns(UserWarning, match="too few"):
+        q = conformal.fit_set_threshold(model, x, y, alpha=0.1)
+    assert q == math.inf
+    assert conformal.with_prediction_sets(model, q).predict(x, verbose=0).all()
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    ({"alpha": 0.0}, ValueError, "alpha"), ({"alpha": 1.0}, ValueError, "alpha"),
+    ({"alpha": float("nan")}, ValueError, "alpha"), ({"score": "thr"}, ValueError, "score"),
+    ({"score": "lac", "lam": 0.1}, TypeError, "lac"), ({"score": "raps", "k_reg": -1}, ValueError, "k_reg"),
+    ({"y": np.array([0, 1, 4, 2, 1, 0, 3, 2])}, ValueError, r"\[0, 4\)"),
+])
+def test_fit_set_threshold_refuses_bad_arguments(kwargs, error, match):
+    x, y = exchangeable_data(8, seed=7)
+    args = {"y": y, **kwargs}
+    with pytest.raises(error, match=match):
+        conformal.fit_set_threshold(classifier(), x, **args)
+
+
+@pytest.mark.parametrize("value", [-0.1, float("nan"), "1"])
+def test_negative_or_nan_thresholds_and_scales_are_refused(value):
+    with pytest.raises(ValueError, match="threshold"):
+        conformal.with_prediction_sets(classifier(), value)
+    with pytest.raises(ValueError, match="scale"):
+        conformal.with_prediction_intervals(gaussian_model(), value)
+
+
+def test_sets_and_intervals_refuse_the_other_kind_of_head():
+    x, y = exchangeable_data(20, seed=8)
+    with pytest.raises(ValueError, match="fit_interval_scale"):
+        conformal.fit_set_threshold(gaussian_model(), x[:, :2], y.astype("float32"))
+    with pytest.raises(ValueError, match="fit_set_threshold"):
+        conformal.fit_interval_scale(classifier(), x, y.astype("float32")[:, None])

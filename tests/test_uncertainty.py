@@ -1,0 +1,132 @@
+"""`with_uncertainty`: one forward pass, outputs checked against numpy on `predict_members`."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_mimo
+from tests.conftest import BACKEND
+
+
+def classifier(units=4, activation=None, ensemble_size=3, name=None):
+    inputs = keras.Input((6,))
+    h = keras_mimo.MIMOInput(ensemble_size)(inputs)
+    h = keras.layers.Dense(16, activation="tanh")(h)
+    kwargs = {"ensemble_method": "sigmoid_logits"} if units == 1 and activation is None else {}
+    outputs = keras_mimo.MIMOHead(units, ensemble_size, activation=activation, name=name, **kwargs)(h)
+    return keras_mimo.MIMOModel(inputs, outputs)
+
+
+def entropy(p):
+    return -(p * np.log(np.clip(p, 1e-30, 1))).sum(-1)
+
+
+def expected_classifier(members_probs):
+    mean = members_probs.mean(1)
+    total, aleatoric = entropy(mean), entropy(members_probs).mean(1)
+    return {"probabilities": mean, "confidence": mean.max(-1), "predictive_entropy": total,
+            "expected_entropy": aleatoric, "mutual_information": total - aleatoric}
+
+
+def as_probabilities(members, method):
+    members = members.astype("float64")
+    if method == "softmax_logits":
+        e = np.exp(members - members.max(-1, keepdims=True))
+        return e / e.sum(-1, keepdims=True)
+    if method == "sigmoid_logits":
+        members = 1 / (1 + np.exp(-members))
+    if members.shape[-1] == 1:  # a binary classifier's p -> [1 - p, p]
+        return np.concatenate([1 - members, members], -1)
+    return members
+
+
+def assert_dicts_close(got, expected, atol=2e-5):
+    assert set(got) == set(expected)
+    for key in expected:
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-4, atol=atol, err_msg=key)
+
+
+@pytest.mark.parametrize("units,activation", [(4, None), (4, "softmax"), (1, None), (1, "sigmoid")])
+def test_classifier_outputs_equal_numpy_from_predict_members(units, activation):
+    model = classifier(units, activation)
+    x = np.random.default_rng(0).normal(0, 2, (64, 6)).astype("float32")
+    got = keras_mimo.with_uncertainty(model).predict(x, verbose=0)
+    members = as_probabilities(model.predict_members(x, verbose=0), model.ensemble_method)
+    expected = expected_classifier(members)
+    assert_dicts_close(got, expected)
+    assert (got["mutual_information"] >= 0).all() and got["mutual_information"].max() > 1e-3
+
+
+def gaussian_model(ensemble_size=3):
+    inputs = keras.Input((6,))
+    h = keras_mimo.MIMOInput(ensemble_size)(inputs)
+    h = keras.layers.Dense(16, activation="tanh")(h)
+    outputs = keras_mimo.MIMOHead(2, ensemble_size, ensemble_method="gaussian")(h)
+    return keras_mimo.MIMOModel(inputs, outputs)
+
+
+def test_gaussian_outputs_split_total_variance_into_aleatoric_and_epistemic():
+    model = gaussian_model()
+    x = np.random.default_rng(1).normal(0, 2, (50, 6)).astype("float32")
+    got = keras_mimo.with_uncertainty(model).predict(x, verbose=0)
+    members = model.predict_members(x, verbose=0).astype("float64")
+    mu, sigma = members[..., :2], members[..., 2:]
+    expected = {"mean": mu.mean(1), "aleatoric_std": np.sqrt((sigma**2).mean(1)), "epistemic_std": mu.std(1),
+                "std": np.sqrt((sigma**2).mean(1) + mu.var(1))}
+    assert_dicts_close(got, expected, atol=1e-4)
+    # the total std is the ensemble output's (moment-matched) std
+    np.testing.assert_allclose(got["std"], model.predict(x, verbose=0)[:, 2:], rtol=1e-4)
+
+
+def test_a_plain_model_and_a_deep_ensemble_are_served():
+    inputs = keras.Input((6,))
+    plain = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(inputs))
+    x = np.random.default_rng(2).normal(size=(20, 6)).astype("float32")
+    single = keras_mimo.with_uncertainty(plain).predict(x, verbose=0)
+    np.testing.assert_allclose(single["probabilities"], plain.predict(x, verbose=0), rtol=1e-5)
+    np.testing.assert_allclose(single["mutual_information"], 0.0, atol=1e-6)
+    a, b = classifier(), classifier()
+    got = keras_mimo.with_uncertainty([a, b]).predict(x, verbose=0)
+    members = np.concatenate([as_probabilities(m.predict_members(x, verbose=0), "softmax_logits") for m in (a, b)], 1)
+    assert_dicts_close(got, expected_classifier(members))
+
+
+def test_several_outputs_give_one_dict_per_output_in_the_structure():
+    inputs = keras.Input((6,))
+    h = keras.layers.Dense(16, activation="tanh")(keras_mimo.MIMOInput(2)(inputs))
+    outputs = {"label": keras_mimo.MIMOHead(3, 2, name="label")(h),
+               "value": keras_mimo.MIMOHead(1, 2, ensemble_method="gaussian", name="value")(h)}
+    model = keras_mimo.MIMOModel(inputs, outputs)
+    x = np.random.default_rng(3).normal(size=(10, 6)).astype("float32")
+    got = keras_mimo.with_uncertainty(model).predict(x, verbose=0)
+    assert set(got) == {"label", "value"}
+    assert set(got["label"]) == {"probabilities", "confidence", "predictive_entropy", "expected_entropy",
+                                 "mutual_information"}
+    assert set(got["value"]) == {"mean", "std", "aleatoric_std", "epistemic_std"}
+    members = model.predict_members(x, verbose=0)
+    assert_dicts_close(got["label"], expected_classifier(as_probabilities(members["label"], "softmax_logits")))
+
+
+def test_a_head_that_averages_regression_values_is_named_in_the_error():
+    inputs = keras.Input((6,))
+    h = keras_mimo.MIMOInput(2)(inputs)
+    model = keras_mimo.MIMOModel(inputs, [keras_mimo.MIMOHead(3, 2, name="cls")(h),
+                                          keras_mimo.MIMOHead(1, 2, ensemble_method="mean", name="price")(h)])
+    with pytest.raises(ValueError, match="MIMOHead 'price'"):
+        keras_mimo.with_uncertainty(model)
+
+
+def test_saves_loads_and_exports(tmp_path):
+    model = classifier()
+    x = np.random.default_rng(4).normal(size=(12, 6)).astype("float32")
+    wrapped = keras_mimo.with_uncertainty(model)
+    expected = wrapped.predict(x, verbose=0)
+    wrapped.save(tmp_path / "served.keras")
+    restored = keras.models.load_model(tmp_path / "served.keras")
+    assert_dicts_close(restored.predict(x, verbose=0), expected, atol=1e-6)
+    if BACKEND in ("tensorflow", "jax"):
+        import tensorflow as tf
+
+        wrapped.export(str(tmp_path / "saved"), verbose=False)
+        served = tf.saved_model.load(str(tmp_path / "saved"))  # keep it: its variables die with it
+        assert_dicts_close({k: np.asarray(v) for k, v in served.serve(x).items()}, expected, atol=1e-5)
