@@ -35,3 +35,26 @@ def test_which_models_snippet_runs(index):
         pytest.importorskip("keras_hub")  # CI installs it; elsewhere it may be missing
     namespace = {"keras": keras, "np": np, "keras_mimo": keras_mimo}
     exec(compile(block, f"{GUIDE}:which-models[{index}]", "exec"), namespace)
+
+
+def acting_blocks():
+    section = GUIDE.read_text().split("## Acting on uncertainty", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+
+
+def test_the_acting_section_has_its_three_snippets():
+    blocks = acting_blocks()
+    assert len(blocks) == 3
+    assert "coverage_at_risk" in blocks[0] and "with_prediction_sets" in blocks[1]
+    assert "with_uncertainty" in blocks[2]
+
+
+@pytest.mark.parametrize("index", range(3))
+def test_acting_snippet_runs_alone(index, capsys):
+    block = acting_blocks()[index]
+    exec(compile(block, f"{GUIDE}:acting[{index}]", "exec"), {})  # an empty namespace: the snippet imports
+    printed = capsys.readouterr().out
+    assert printed.strip()
+    if index == 1:  # a 90 % set holds the label about 90 % of the time (500 calibration, 500 test rows)
+        coverage = float(printed.split("coverage ")[1].split(",")[0])
+        assert coverage >= 0.85
