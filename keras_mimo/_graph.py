@@ -1,6 +1,7 @@
 """Finding and checking the MIMO layers of a functional model's graph."""
 
 import dataclasses
+import warnings
 
 import keras
 
@@ -118,9 +119,28 @@ def fits_shape(expected, dims) -> bool:
     )
 
 
+def declared_inputs(model, inputs):
+    """`inputs` without the dict keys the model does not take (as Keras ignores them).
+
+    A dict of inputs may hold more keys than a dict-input model declares
+    (e.g. a dataset's extra features); Keras's functional models drop them
+    with a warning, and so does a MIMOModel. Other structures pass unchanged.
+    """
+    declared = model.input
+    if isinstance(declared, dict) and isinstance(inputs, dict):
+        extra = sorted(set(inputs) - set(declared))
+        if extra:
+            warnings.warn(
+                f"MIMOModel {model.name!r} ignores input keys {extra}: it takes {sorted(declared)}.",
+                stacklevel=3,
+            )
+            return {k: v for k, v in inputs.items() if k in declared}
+    return inputs
+
+
 def paired_inputs(model, inputs) -> list:
     """`[(tensor, declared Input)]` for each of `inputs`, in flattened order."""
-    flat, declared = keras.tree.flatten(inputs), keras.tree.flatten(model.input)
+    flat, declared = keras.tree.flatten(declared_inputs(model, inputs)), keras.tree.flatten(model.input)
     if len(flat) != len(declared):
         raise ValueError(
             f"MIMOModel {model.name!r} takes {len(declared)} input(s) "

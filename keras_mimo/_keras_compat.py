@@ -19,6 +19,9 @@ release changes it; pyproject.toml lists them next to the Keras pin.
 - The layer call context (`keras.src.backend.common.global_state`,
   `"current_call_ctx"`): which layer's `__call__` is the outermost one; and
   `keras.src.backend.common.stateless_scope.in_stateless_scope`.
+- `keras.src.backend.get_keras_mask` / `set_keras_mask`: the mask Keras
+  attaches to a tensor (its losses and metrics read it from `y_pred`); the
+  model re-attaches it to each member's slice and to the ensemble output.
 """
 
 import threading
@@ -29,6 +32,7 @@ __all__ = [
     "KeepArgumentsInClones",
     "clone_source_arguments",
     "compiled_loss",
+    "get_mask",
     "is_graph_model",
     "layer_inputs",
     "in_stateless_scope",
@@ -36,8 +40,23 @@ __all__ = [
     "producer_inputs",
     "producing_layer",
     "get_untracked",
+    "set_mask",
     "set_untracked",
 ]
+
+
+def get_mask(tensor):
+    """The Keras mask attached to `tensor`, or None."""
+    from keras.src import backend
+
+    return backend.get_keras_mask(tensor)
+
+
+def set_mask(tensor, mask):
+    """Attaches `mask` to `tensor` as Keras's losses and metrics read it."""
+    from keras.src import backend
+
+    backend.set_keras_mask(tensor, mask)
 
 
 def compiled_loss(model):

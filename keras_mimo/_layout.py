@@ -52,9 +52,31 @@ def in_stacked_rows(model) -> bool:
     return id(model) in _depths()
 
 
+@contextlib.contextmanager
 def mimo_forward():
-    """Marks a MIMOModel's forward pass (entered by `MIMOModel.call`)."""
-    return _counted("mimo_forward")
+    """Marks a MIMOModel's forward pass (entered by `MIMOModel.call`).
+
+    Each forward pass has its own record of the stacked input masks
+    (`record_input_mask`), restored when a nested pass ends.
+    """
+    saved = getattr(_state, "input_masks", None)
+    _state.input_masks = []
+    try:
+        with _counted("mimo_forward"):
+            yield
+    finally:
+        _state.input_masks = saved
+
+
+def record_input_mask(mask):
+    """Keeps a MIMOInput's stacked member masks `(M * N, ...)` for this forward pass."""
+    if getattr(_state, "input_masks", None) is not None:
+        _state.input_masks.append(mask)
+
+
+def input_masks() -> list:
+    """The stacked member masks recorded in this forward pass, in call order."""
+    return list(getattr(_state, "input_masks", None) or [])
 
 
 def inside_mimo_model() -> bool:

@@ -25,6 +25,7 @@ from keras_mimo.evaluation.evaluate import _checked_labels
 from keras_mimo.evaluation.predictions import log_mean_exp
 from keras_mimo.evaluation.predictions import member_predictions
 from keras_mimo.evaluation.regression import _check_targets
+from keras_mimo.evaluation.regression import check_y_scale
 from keras_mimo.evaluation.regression import member_gaussians
 from keras_mimo.model import MIMOModel
 
@@ -159,11 +160,11 @@ def fit_std_scale(model, x, y, y_scale=1.0, batch_size: int = 128) -> float:
 
     For the moment-matched Gaussian `(mu, sigma)` of a Gaussian ensemble, the
     NLL of `(mu, s * sigma)` is minimal at `s^2 = mean((y - mu)^2 / sigma^2)`
-    (closed form). `y_scale` is accepted for symmetry with
+    (closed form). `y_scale` is accepted (and checked) for symmetry with
     `evaluate_regression`; the factor does not depend on it.
     """
-    del y_scale
     mu, sigma = member_gaussians(model, x, batch_size, verbose=0)
+    check_y_scale(y_scale, mu.shape[-1])
     y = _check_targets(y, mu.shape[-1])
     mean = mu.mean(1)
     std = np.sqrt(np.square(sigma).mean(1) + mu.var(1))

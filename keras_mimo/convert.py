@@ -15,6 +15,44 @@ def _fresh_copy(layer):
 
 def _head_for(dense, ensemble_size, ensemble_method):
     config = dense.get_config()
+    try:
+        return _make_head(dense, config, ensemble_size, ensemble_method)
+    except ValueError as e:
+        raise ValueError(
+            f"convert(): the output Dense layer {dense.name!r} cannot become a MIMOHead: {e} "
+            "Give convert() an `ensemble_method` per output (a list in the order of the "
+            "outputs, or a dict keyed like them) to choose each head's."
+        ) from None
+
+
+def _methods_per_dense(model, denses: list, ensemble_method) -> dict:
+    """{Dense layer name: ensemble_method} from one method or a structure of the outputs."""
+    if ensemble_method is None or isinstance(ensemble_method, str):
+        return {d.name: ensemble_method for d in denses}
+    structure = model.output
+    if isinstance(ensemble_method, dict) and isinstance(structure, dict):
+        if set(ensemble_method) != set(structure):
+            raise ValueError(
+                f"`ensemble_method` must name every output: expected keys {sorted(structure)}. "
+                f"Received: {sorted(ensemble_method)}"
+            )
+        flat = keras.tree.flatten(ensemble_method)  # dicts flatten in sorted-key order, as outputs do
+    elif isinstance(ensemble_method, (list, tuple)) and not isinstance(structure, dict):
+        flat = list(ensemble_method)
+    else:
+        raise ValueError(
+            "`ensemble_method` must be None, one method for every head, or a structure like the "
+            f"model's outputs ({type(structure).__name__}). Received: {ensemble_method!r}"
+        )
+    if len(flat) != len(denses):
+        raise ValueError(
+            f"`ensemble_method` needs one method per output ({len(denses)}). Received {len(flat)}: "
+            f"{ensemble_method!r}"
+        )
+    return {d.name: m for d, m in zip(denses, flat)}
+
+
+def _make_head(dense, config, ensemble_size, ensemble_method):
     return MIMOHead(
         config["units"],
         ensemble_size,
@@ -35,7 +73,7 @@ def _head_for(dense, ensemble_size, ensemble_method):
 def _final_dense_layers(model) -> list:
     """The Dense layer producing each (flattened) output; raises naming any other."""
     layers = []
-    for tensor in model.outputs:
+    for tensor in keras.tree.flatten(model.output):
         producer = _keras_compat.producing_layer(tensor)
         if type(producer) is not keras.layers.Dense:
             raise ValueError(
@@ -76,8 +114,12 @@ def convert(
         ensemble_size: int, the number of members.
         input_repetition_probability, batch_repetitions, seed: passed to
             `MIMOModel`.
-        ensemble_method: passed to every `MIMOHead` (`None`: from each
-            head's activation).
+        ensemble_method: each `MIMOHead`'s `ensemble_method`: one for every
+            head, or a list (in the order of the outputs) or dict (keyed like
+            the outputs) with one per output; `None` entries (and `None`)
+            take the method from the head's activation. A one-unit output
+            without activation must be given one (`"sigmoid_logits"` for
+            binary logits, `"mean"` or `"gaussian"` for regression).
 
     Returns:
         A new, uncompiled `MIMOModel` with the original input shape.
@@ -97,7 +139,9 @@ def convert(
             "convert() takes a functional or Sequential keras.Model. "
             f"Received: {type(model).__name__}"
         )
-    denses = {layer.name: layer for layer in _final_dense_layers(model)}
+    final = _final_dense_layers(model)
+    methods = _methods_per_dense(model, final, ensemble_method)
+    denses = {layer.name: layer for layer in final}
     new_inputs = keras.tree.map_structure(
         lambda t: keras.Input(batch_shape=t.shape, dtype=t.dtype, name=t.name),
         model.inputs[0] if isinstance(model, keras.Sequential) else model.input,
@@ -110,14 +154,14 @@ def convert(
     def call_function(layer, *args, **kwargs):
         args, kwargs = keras.tree.map_structure(through_mimo_input, (args, kwargs))
         if layer.name in denses:
-            layer = _head_for(denses[layer.name], ensemble_size, ensemble_method)
+            layer = _head_for(denses[layer.name], ensemble_size, methods[layer.name])
         return layer(*args, **kwargs)
 
     if isinstance(model, keras.Sequential):
         outputs = replaced[0][1]
         for layer in model.layers[:-1]:
             outputs = _fresh_copy(layer)(outputs)
-        outputs = _head_for(model.layers[-1], ensemble_size, ensemble_method)(outputs)
+        outputs = _head_for(model.layers[-1], ensemble_size, methods[model.layers[-1].name])(outputs)
     else:
         clone = keras.models.clone_model(
             model,

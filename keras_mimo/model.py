@@ -21,6 +21,26 @@ from keras_mimo.batching import tile_members
 _DEFAULTS = {"input_repetition_probability": 0.0, "batch_repetitions": 1, "seed": None}
 
 
+def _member_masks(stacked, ensemble_size: int, first_only: bool = False):
+    """The Keras mask of stacked rows `(M * N, ...)` split per member (`(M, N, ...)`), or None.
+
+    With `first_only`, member 0's mask `(N, ...)` (at inference every member
+    sees the same rows, so every member's mask is the input's).
+    """
+    mask = _keras_compat.get_mask(stacked)
+    if mask is None:
+        return None
+    members = split_members(mask, ensemble_size)
+    return members[0] if first_only else members
+
+
+def _with_mask(tensor, mask):
+    """`tensor` with Keras's mask attribute set (left alone when `mask` is None)."""
+    if mask is not None:
+        _keras_compat.set_mask(tensor, mask)
+    return tensor
+
+
 @register
 class MIMOModel(SavesBatchSeedState, _keras_compat.KeepArgumentsInClones, keras.Model):
     """A functional model with `MIMOInput`s and `MIMOHead`s, trained as MIMO.
@@ -112,6 +132,7 @@ class MIMOModel(SavesBatchSeedState, _keras_compat.KeepArgumentsInClones, keras.
         return {name: getattr(self, name) for name in _DEFAULTS}
 
     def call(self, inputs, training=None, mask=None):
+        inputs = _graph.declared_inputs(self, inputs)
         with _layout.mimo_forward():
             if _layout.in_stacked_rows(self):
                 return super().call(inputs, training=training, mask=mask)
@@ -119,7 +140,8 @@ class MIMOModel(SavesBatchSeedState, _keras_compat.KeepArgumentsInClones, keras.
             stacked = keras.tree.map_structure(lambda t: tile_members(t, self.ensemble_size), inputs)
             members = super().call(stacked, training=training, mask=mask)
             combined = [
-                head.combine(split_members(out, self.ensemble_size))
+                _with_mask(head.combine(split_members(out, self.ensemble_size)),
+                           _member_masks(out, self.ensemble_size, first_only=True))
                 for head, out in zip(self._mimo_graph.heads, keras.tree.flatten(members))
             ]
             return keras.tree.pack_sequence_as(members, combined)
@@ -175,6 +197,11 @@ class MIMOModel(SavesBatchSeedState, _keras_compat.KeepArgumentsInClones, keras.
         if not _layout.in_stacked_rows(self):
             return super().compute_loss(x, y, y_pred, sample_weight, training)
         members = split_member_structures((y, y_pred, sample_weight), self.ensemble_size)
+        # slices lose Keras's mask: member m's rows keep member m's own mask
+        masks = [_member_masks(t, self.ensemble_size) for t in keras.tree.flatten(y_pred)]
+        for m, (_, member_pred, _) in enumerate(members):
+            for tensor, mask in zip(keras.tree.flatten(member_pred), masks):
+                _with_mask(tensor, None if mask is None else mask[m])
         # Member 0 goes through Keras's own compute_loss, which also adds the
         # model's regularization losses; the other members add their loss.
         total = super().compute_loss(x, *members[0], training)
@@ -200,6 +227,8 @@ class MIMOModel(SavesBatchSeedState, _keras_compat.KeepArgumentsInClones, keras.
             The structure of `outputs`, each `(N, ensemble_size, *output_shape)`.
         """
         arrays = all(hasattr(t, "shape") for t in keras.tree.flatten(x))
+        if arrays:
+            x = _graph.declared_inputs(self, x)
         forms = _graph.member_axes(self, x, self.ensemble_size) if arrays else None
         return members_view(self, forms).predict(
             x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks
@@ -215,6 +244,7 @@ class MIMOModel(SavesBatchSeedState, _keras_compat.KeepArgumentsInClones, keras.
         Returns:
             The structure of `outputs`, each `(N, ensemble_size, ...)`.
         """
+        inputs = _graph.declared_inputs(self, inputs)
         forms = _graph.member_axes(self, inputs, self.ensemble_size)
         stacked = stack_inputs(inputs, self.ensemble_size, forms)
         with _layout.stacked_rows(self):

@@ -107,3 +107,57 @@ def test_std_scale_is_the_nll_minimizer_and_wraps_the_model(tmp_path):
     wrapped = calibration.with_std_scale(model, s)
     wrapped.save(tmp_path / "s.keras")
     np.testing.assert_allclose(keras.models.load_model(tmp_path / "s.keras").predict(x, verbose=0), scaled, rtol=1e-6)
+
+
+def test_with_temperature_wraps_a_deep_ensemble_and_saves(tmp_path):
+    members = [overconfident_classifier(logits_head=True, scale=s) for s in (2.0, 6.0)]
+    x, y = noisy_data(80)
+    t = calibration.fit_temperature(members, x, y)
+    wrapped = calibration.with_temperature(members, t)
+    expected = np.exp(calibration.scaled_log_probabilities(calibration.ensemble_log_probabilities(members, x), t))
+    np.testing.assert_allclose(wrapped.predict(x, verbose=0), expected, rtol=1e-4, atol=1e-6)
+    wrapped.save(tmp_path / "ensemble.keras")
+    restored = keras.models.load_model(tmp_path / "ensemble.keras")
+    np.testing.assert_allclose(restored.predict(x, verbose=0), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_a_zero_d_array_temperature_is_accepted():
+    model = overconfident_classifier()
+    x, _ = noisy_data(10)
+    np.testing.assert_allclose(calibration.with_temperature(model, np.array(1.5)).predict(x, verbose=0),
+                               calibration.with_temperature(model, 1.5).predict(x, verbose=0))
+
+
+def test_fit_temperature_refuses_fractional_labels_and_reversed_bounds_and_warns_at_a_bound():
+    model = overconfident_classifier()
+    x, y = noisy_data(50)
+    with pytest.raises(ValueError, match="integer class indices"):
+        calibration.fit_temperature(model, x, y + 0.5)
+    with pytest.raises(ValueError, match="low < high"):
+        calibration.fit_temperature(model, x, y, bounds=(20.0, 0.05))
+    with pytest.warns(UserWarning, match="at a bound"):
+        calibration.fit_temperature(model, x, y, bounds=(0.05, 1.0))  # over-confident: T > 1 wanted
+
+
+def plain_logits_model():
+    inputs = keras.Input((4,))
+    dense = keras.layers.Dense(4)
+    model = keras.Model(inputs, dense(inputs))
+    dense.kernel.assign(5.0 * np.eye(4, dtype="float32"))
+    return model
+
+
+def test_logits_read_as_probabilities_raise_and_say_from_logits():
+    model = plain_logits_model()
+    x, y = noisy_data(50)
+    for call in (lambda: calibration.fit_temperature(model, x, y),
+                 lambda: keras_mimo.evaluate_ensemble(model, x, y, verbose=0),
+                 lambda: keras_mimo.conformal.fit_set_threshold(model, x, y)):
+        with pytest.raises(ValueError, match="from_logits=True"):
+            call()
+    t = calibration.fit_temperature(model, x, y, from_logits=True)
+    scaled = calibration.with_temperature(model, t, from_logits=True)
+    # the wrapper keeps the logits form, and readers take it from the wrapper itself
+    assert keras_mimo.evaluate_ensemble(scaled, x, y, verbose=0)["nll"] == pytest.approx(
+        calibration.temperature_nll(calibration.ensemble_log_probabilities(model, x, from_logits=True), y, t),
+        rel=1e-4)

@@ -113,3 +113,38 @@ def test_an_output_without_final_dense_is_named_with_what_to_do():
     outputs = [keras.layers.Dense(3, name="ok")(h), keras.layers.Activation("sigmoid", name="act")(h)]
     with pytest.raises(ValueError, match=r"Activation layer 'act'.*End that output in a Dense layer"):
         keras_mimo.convert(keras.Model(inputs, outputs), 2)
+
+
+def classifier_and_regressor(as_dict):
+    inputs = keras.Input((5,))
+    h = keras.layers.Dense(8, activation="relu")(inputs)
+    cls, price = keras.layers.Dense(3, name="cls")(h), keras.layers.Dense(1, name="price")(h)
+    return keras.Model(inputs, {"c": cls, "p": price} if as_dict else [cls, price])
+
+
+def test_a_one_unit_linear_output_is_named_in_the_error():
+    with pytest.raises(ValueError, match="'price'.*ambiguous"):
+        keras_mimo.convert(classifier_and_regressor(False), 2)
+
+
+@pytest.mark.parametrize("as_dict,methods,expected", [
+    (False, [None, "mean"], ["softmax_logits", "mean"]),
+    (False, ("softmax_logits", "gaussian"), ["softmax_logits", "gaussian"]),
+    (True, {"c": None, "p": "gaussian"}, {"c": "softmax_logits", "p": "gaussian"}),
+])
+def test_ensemble_method_per_output(as_dict, methods, expected):
+    model = keras_mimo.convert(classifier_and_regressor(as_dict), 2, ensemble_method=methods)
+    assert model.ensemble_method == expected
+    x = np.random.default_rng(0).normal(size=(4, 5)).astype("float32")
+    out = model.predict(x, verbose=0)
+    widths = [o.shape[-1] for o in (out.values() if as_dict else out)]
+    assert sorted(widths) == sorted([3, 2 if "gaussian" in str(methods) else 1])
+
+
+@pytest.mark.parametrize("as_dict,methods,match", [
+    (True, ["mean", "mean"], "structure"), (True, {"c": None}, "every output"),
+    (False, ["mean"], "one method per output"), (False, {"cls": None, "price": "mean"}, "structure"),
+])
+def test_a_mismatched_ensemble_method_structure_is_refused(as_dict, methods, match):
+    with pytest.raises(ValueError, match=match):
+        keras_mimo.convert(classifier_and_regressor(as_dict), 2, ensemble_method=methods)

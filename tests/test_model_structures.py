@@ -161,6 +161,69 @@ def test_predictions_do_not_change_when_padding_is_appended(pooling):
     assert np.isfinite(history.history["loss"][0])
 
 
+def sequence_tagger(ensemble_size=2):
+    """Embedding(mask_zero) -> MIMOInput -> LSTM(return_sequences) -> MIMOHead: a label per token."""
+    tokens = keras.Input((None,), dtype="int32")
+    h = keras.layers.Embedding(20, 8, mask_zero=True)(tokens)
+    h = keras_mimo.MIMOInput(ensemble_size)(h)
+    h = keras.layers.LSTM(8, return_sequences=True)(h)
+    outputs = keras_mimo.MIMOHead(5, ensemble_size, activation="softmax")(h)
+    model = keras_mimo.MIMOModel(tokens, outputs, seed=0)
+    model.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy")
+    return model
+
+
+def tagging_data():
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(1, 20, (8, 6)).astype("int32")
+    lengths = np.array([6, 3, 4, 2, 6, 5, 1, 3])
+    tokens[np.arange(6)[None, :] >= lengths[:, None]] = 0
+    labels = (tokens % 5).astype("int32")
+    return tokens, labels
+
+
+def test_sequence_heads_mask_padding_in_evaluate_as_keras_does():
+    model = sequence_tagger()
+    tokens, labels = tagging_data()
+    model.fit(tokens, labels, epochs=30, verbose=0)  # away from uniform predictions
+    probs = model.predict(tokens, verbose=0)
+    valid = tokens != 0
+    nll = -np.log(np.take_along_axis(probs, labels[..., None], -1)[..., 0])
+    expected = nll[valid].mean()  # Keras's masked mean: padded positions carry no weight
+    assert abs(nll.mean() - expected) > 1e-3  # the unmasked mean differs: the test can fail
+    assert model.evaluate(tokens, labels, batch_size=8, verbose=0) == pytest.approx(expected, rel=1e-4)
+    padded = np.concatenate([tokens, np.zeros((8, 4), "int32")], 1)
+    padded_labels = np.concatenate([labels, np.zeros((8, 4), "int32")], 1)
+    assert model.evaluate(padded, padded_labels, batch_size=8, verbose=0) == pytest.approx(expected, rel=1e-4)
+
+
+def test_each_members_training_loss_is_masked_by_its_own_inputs_mask():
+    tokens, labels = tagging_data()
+    padded = np.concatenate([tokens, np.zeros((8, 4), "int32")], 1)
+    padded_labels = np.concatenate([labels, np.zeros((8, 4), "int32")], 1)
+    losses = []
+    for x, y in ((tokens, labels), (padded, padded_labels)):
+        keras.utils.set_random_seed(0)
+        model = sequence_tagger()
+        losses.append(model.train_on_batch(x, y))
+    # same initial weights and shuffling; appended padding changes nothing
+    assert losses[1] == pytest.approx(losses[0], rel=1e-4)
+    # the members' loss = the sum of their masked means (against a model with the member masks by hand)
+    keras.utils.set_random_seed(0)
+    model = sequence_tagger()
+    x, y = model.form_training_batch((tokens, labels))
+    from keras_mimo import _layout
+
+    with _layout.stacked_rows(model):  # what train_step does
+        y_pred = model(x, training=False)
+        loss = float(keras.ops.convert_to_numpy(model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)))
+    stacked, x, y = (keras.ops.convert_to_numpy(t) for t in (y_pred, x, y))
+    nll = -np.log(np.take_along_axis(stacked, y[..., None], -1)[..., 0])
+    rows = len(x) // 2
+    per_member = [nll[m * rows:(m + 1) * rows][x[m * rows:(m + 1) * rows] != 0].mean() for m in range(2)]
+    assert loss == pytest.approx(sum(per_member), rel=1e-4)
+
+
 class _Block(keras.layers.Layer):
     """A subclassed backbone used as a layer."""
 
@@ -304,3 +367,22 @@ def test_keras_hub_backbone_trains_predicts_saves_and_loads(tmp_path):
     loaded = keras.models.load_model(tmp_path / "hub.keras")
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
     assert loaded.predict_members(x, verbose=0).shape == (16, 2, 4)
+
+
+def test_dict_inputs_with_extra_keys_are_ignored_as_keras_does():
+    a, b = keras.Input((4,), name="a"), keras.Input((3,), name="b")
+    h = keras.layers.Concatenate()([keras_mimo.MIMOInput(2)(a), keras_mimo.MIMOInput(2)(b)])
+    model = keras_mimo.MIMOModel({"a": a, "b": b}, keras_mimo.MIMOHead(3, 2, activation="softmax")(h), seed=0)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x = {"a": rng.normal(size=(16, 4)).astype("float32"), "b": rng.normal(size=(16, 3)).astype("float32")}
+    extra = {**x, "weight_feature": rng.normal(size=(16, 7)).astype("float32")}
+    with pytest.warns(UserWarning, match="weight_feature"):
+        np.testing.assert_allclose(model.predict(extra, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+    with pytest.warns(UserWarning, match="weight_feature"):
+        np.testing.assert_allclose(model.predict_members(extra, verbose=0), model.predict_members(x, verbose=0),
+                                   rtol=1e-6)
+    y = np.arange(16) % 3
+    history = model.fit(extra, y, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert np.isfinite(model.evaluate(extra, y, verbose=0))

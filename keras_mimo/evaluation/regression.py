@@ -11,7 +11,7 @@ from keras_mimo.losses import gaussian_nll
 from keras_mimo.metrics.regression import gaussian_crps
 from keras_mimo.model import MIMOModel
 
-__all__ = ["evaluate_regression", "member_gaussians"]
+__all__ = ["check_y_scale", "evaluate_regression", "member_gaussians"]
 
 # Two-sided standard-normal quantiles of the central intervals reported.
 INTERVALS = {"50": 0.6744897501960817, "90": 1.6448536269514722, "95": 1.959963984540054}
@@ -31,6 +31,24 @@ def _check_targets(y, units: int) -> np.ndarray:
             "those rows before evaluating."
         )
     return y
+
+
+def check_y_scale(y_scale, units: int) -> np.ndarray:
+    """`y_scale` as `(units,)` float64: a positive finite float, or one such value per unit."""
+    expected = f"a positive finite float, or an array of {units} positive finite floats (one per output unit)"
+    if isinstance(y_scale, (str, bytes, bool)) or y_scale is None:
+        raise ValueError(f"`y_scale` must be {expected}. Received: y_scale={y_scale!r}")
+    try:
+        scale = np.asarray(y_scale, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"`y_scale` must be {expected}. Received: y_scale={y_scale!r}") from None
+    if scale.dtype.kind not in "fiu" or np.asarray(y_scale).dtype.kind not in "fiu":
+        raise ValueError(f"`y_scale` must be {expected}. Received: y_scale={y_scale!r}")
+    if scale.ndim > 1 or (scale.ndim == 1 and len(scale) != units):
+        raise ValueError(f"`y_scale` must be {expected}. Received an array of shape {scale.shape}.")
+    if not (np.isfinite(scale).all() and (scale > 0).all()):
+        raise ValueError(f"`y_scale` must be {expected}. Received: y_scale={y_scale!r}")
+    return np.broadcast_to(scale, (units,))
 
 
 def member_gaussians(model_or_models, x, batch_size: int = 128, verbose="auto"):
@@ -89,7 +107,7 @@ def evaluate_regression(
     y = _check_targets(y, units)
     if len(y) != len(mu):
         raise ValueError(f"Got {len(mu)} predictions but {len(y)} targets: one target row per example.")
-    scale = np.broadcast_to(np.asarray(y_scale, dtype=np.float64), (units,))
+    scale = check_y_scale(y_scale, units)
     mean = mu.mean(1)
     aleatoric = np.square(sigma).mean(1)
     epistemic = mu.var(1)

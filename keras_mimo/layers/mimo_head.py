@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_mimo._layout import check_called_by_mimo_model
+from keras_mimo._layout import input_masks
 from keras_mimo._serialization import register
 from keras_mimo._validation import check_ensemble_size
 from keras_mimo._validation import check_positive_int
@@ -139,10 +140,23 @@ class MIMOHead(keras.layers.Layer):
         return self.activation(outputs)
 
     def compute_mask(self, inputs, mask=None):
-        """An input mask `(N, ...)` repeated for every member: `(M * N, ...)`."""
+        """Each member's own mask, stacked: `(M * N, ...)`.
+
+        The mask reaching the head is the members' OR (`MIMOInput`); each
+        member's rows are masked by its own input's mask, recorded by the
+        MIMOInputs of this forward pass (OR over several inputs with masks
+        of the head's shape). Without a record the input mask is repeated.
+        """
         if mask is None:
             return None
-        return ops.concatenate([mask] * self.ensemble_size, axis=0)
+        rank = len(mask.shape)
+        own = [m for m in input_masks() if len(m.shape) == rank and m.shape[1:] == mask.shape[1:]]
+        if not own:
+            return ops.concatenate([mask] * self.ensemble_size, axis=0)
+        combined = ops.cast(own[0], "bool")
+        for member_mask in own[1:]:
+            combined = ops.logical_or(combined, ops.cast(member_mask, "bool"))
+        return combined
 
     def combine(self, members):
         """Ensemble output from members `(M, N, ..., units)`: `(N, ..., units)`."""

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_mimo._layout import check_called_by_mimo_model
+from keras_mimo._layout import record_input_mask
 from keras_mimo._serialization import register
 from keras_mimo._validation import check_ensemble_size
 
@@ -90,6 +91,7 @@ class MIMOInput(keras.layers.Layer):
         """
         if mask is None:
             return None
+        record_input_mask(mask)  # the heads give each member its own mask back
         # split, not reshape: no dimension is baked into a symbolic mask graph
         members = ops.split(ops.cast(mask, "bool"), self.ensemble_size, axis=0)
         combined = members[0]

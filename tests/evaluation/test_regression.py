@@ -76,3 +76,24 @@ def test_a_classifier_is_refused():
     model = keras_mimo.MIMOModel(inputs, keras_mimo.MIMOHead(3, 2, activation="softmax")(keras_mimo.MIMOInput(2)(inputs)))
     with pytest.raises(ValueError, match="gaussian"):
         keras_mimo.evaluate_regression(model, np.zeros((4, 1)), np.zeros((4, 1)), verbose=0)
+
+
+@pytest.mark.parametrize("y_scale", [0.0, -1.0, float("nan"), float("inf"), "2", np.ones(3), np.ones((1, 1)), None, True])
+def test_bad_y_scale_is_refused_by_evaluate_regression_and_fit_std_scale(y_scale):
+    model = gaussian_mimo()
+    x = np.random.default_rng(0).normal(size=(10, 1)).astype("float32")
+    y = np.zeros((10, 1), "float32")
+    with pytest.raises(ValueError, match="y_scale"):
+        keras_mimo.evaluate_regression(model, x, y, y_scale=y_scale, verbose=0)
+    with pytest.raises(ValueError, match="y_scale"):
+        keras_mimo.calibration.fit_std_scale(model, x, y, y_scale=y_scale)
+
+
+@pytest.mark.parametrize("y_scale", [2, 2.0, np.float32(2.0), np.array(2.0), np.array([2.0])])
+def test_y_scale_as_a_number_or_one_value_per_unit(y_scale):
+    model = gaussian_mimo()
+    x = np.random.default_rng(0).normal(size=(10, 1)).astype("float32")
+    y = np.zeros((10, 1), "float32")
+    base = keras_mimo.evaluate_regression(model, x, y, verbose=0)
+    scaled = keras_mimo.evaluate_regression(model, x, y, y_scale=y_scale, verbose=0)
+    assert scaled["rmse"] == pytest.approx(2 * base["rmse"])
