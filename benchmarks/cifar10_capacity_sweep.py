@@ -14,7 +14,7 @@ capacity_sweep.md and the plots capacity_sweep.png (metrics vs width and vs
 training examples), capacity_sweep_curves.png (learning curves) and
 capacity_sweep_nll_vs_m.png (where MIMO M=3 was run):
 
-    python -m benchmarks.cifar10_capacity_sweep --npz_dir ../shared/data/cifar10 \
+    python -m benchmarks.cifar10_capacity_sweep --npz_dir path/to/cifar10_npz \
         --points 2:2000 2:5000 2:10000 1:2000
     # another variant at one point (joins the report of the same run_dir)
     python -m benchmarks.cifar10_capacity_sweep --points 2:2000 --variants mimo3

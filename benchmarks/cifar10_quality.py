@@ -12,11 +12,11 @@ the last `--calibration_examples` (5,000) training images, never seen in
 training, and report the test metrics before and after scaling:
 
     # CPU profile (this repository's 2-core machine; see docs/results.md)
-    python -m benchmarks.cifar10_quality --npz_dir ../shared/data/cifar10 --profile cpu
+    python -m benchmarks.cifar10_quality --npz_dir path/to/cifar10_npz --profile cpu
     # GPU profile: the reference WRN-28-10 recipe
-    python -m benchmarks.cifar10_quality --npz_dir ../shared/data/cifar10 --profile gpu
+    python -m benchmarks.cifar10_quality --npz_dir path/to/cifar10_npz --profile gpu
     # CPU, 2,000 examples for 100 epochs, with temperature scaling
-    python -m benchmarks.cifar10_quality --npz_dir ../shared/data/cifar10 --profile cpu_small_data
+    python -m benchmarks.cifar10_quality --npz_dir path/to/cifar10_npz --profile cpu_small_data
     # a 10-minute H100 study: WRN-16-8, 10,000 examples, 60 epochs, no corruptions
     KERAS_BACKEND=jax python -m benchmarks.cifar10_quality --npz_dir <cifar10 npz dir> --profile gpu_short
     # rebuild docs/results/quality.json, the plots and tables only

@@ -12,7 +12,9 @@ never on the test split. Variants on the same MLP (one hidden ReLU layer):
 - `single`: one Gaussian MLP (`--hidden` units);
 - `mimo`: a MIMO Gaussian MLP, `--mimo_hidden` units, M = `--ensemble_size`,
   rho, b: one forward pass;
-- `deep_ensemble`: 5 Gaussian MLPs of `--hidden` units, their mixture.
+- `deep_ensemble`: 5 Gaussian MLPs of `--hidden` units, their mixture;
+- `single_wide`: one Gaussian MLP as wide as MIMO (`--mimo_hidden` units):
+  what width alone buys, without the ensemble.
 
 The published MC-dropout numbers are the reference column. Writes
 docs/results/uci_regression.json (`{dataset: {variant: {"rmse", "rmse_se",
@@ -55,7 +57,7 @@ MC_DROPOUT = {
     "protein-tertiary-structure": (4.27, 0.02, -2.87, 0.00), "wine-quality-red": (0.62, 0.01, -0.93, 0.01),
     "yacht": (0.67, 0.05, -1.25, 0.01),
 }
-VARIANTS = ("single", "mimo", "deep_ensemble")
+VARIANTS = ("single", "mimo", "deep_ensemble", "single_wide")
 
 
 def dataset_dir(data_dir, name):
@@ -145,19 +147,19 @@ def run_split(name, split, variant, args):
     norm_x = lambda x: ((x - x_mean) / x_std).astype("float32")
     xs, ys = norm_x(x_train), ((y_train - y_mean) / y_std).astype("float32")
     hidden = args.hidden_protein if name.startswith("protein") else args.hidden
+    wide = args.mimo_hidden_protein if name.startswith("protein") else args.mimo_hidden
     start, epochs = time.time(), []
     if variant == "mimo":
         keras.utils.set_random_seed(args.seed)
-        model = gaussian_mlp(xs.shape[1], args.mimo_hidden_protein if name.startswith("protein") else args.mimo_hidden,
-                             args.ensemble_size, args.rho, args.batch_repetitions, args.seed)
+        model = gaussian_mlp(xs.shape[1], wide, args.ensemble_size, args.rho, args.batch_repetitions, args.seed)
         epochs.append(train(model, xs, ys, args))
         models, passes = model, 1
     else:
-        count = 1 if variant == "single" else 5
+        count = 5 if variant == "deep_ensemble" else 1
         models = []
         for k in range(count):
             keras.utils.set_random_seed(args.seed + k)
-            model = gaussian_mlp(xs.shape[1], hidden, seed=args.seed + k)
+            model = gaussian_mlp(xs.shape[1], wide if variant == "single_wide" else hidden, seed=args.seed + k)
             epochs.append(train(model, xs, ys, args))
             models.append(model)
         models, passes = (models[0] if count == 1 else models), count
@@ -187,9 +189,20 @@ def summarize(per_split: dict) -> dict:
     return out
 
 
+def merged(path, summary: dict) -> dict:
+    """`summary` over the results already in `path`: a run of some variants keeps the others."""
+    if not os.path.exists(path):
+        return summary
+    with open(path) as f:
+        kept = json.load(f)
+    for name, variants in summary.items():
+        kept.setdefault(name, {}).update(variants)
+    return {name: {v: kept[name][v] for v in VARIANTS if v in kept[name]} for name in kept}
+
+
 def table(summary: dict) -> str:
-    head = ("| dataset | MC dropout RMSE | single RMSE | MIMO RMSE | DE-5 RMSE | MC dropout LL | single LL "
-            "| MIMO LL | DE-5 LL | splits |")
+    head = ("| dataset | MC dropout RMSE | single RMSE | MIMO RMSE | DE-5 RMSE | single-wide RMSE | MC dropout LL "
+            "| single LL | MIMO LL | DE-5 LL | single-wide LL | splits |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for name, variants in summary.items():
         mc = MC_DROPOUT.get(name)
@@ -198,8 +211,9 @@ def table(summary: dict) -> str:
         mc_ll = f"{mc[2]:.2f} +- {mc[3]:.2f}" if mc else "-"
         splits = max(v["splits"] for v in variants.values())
         lines.append(f"| {name} | {mc_rmse} | {cell('single', 'rmse')} | {cell('mimo', 'rmse')} | "
-                     f"{cell('deep_ensemble', 'rmse')} | {mc_ll} | {cell('single', 'll')} | {cell('mimo', 'll')} | "
-                     f"{cell('deep_ensemble', 'll')} | {splits} |")
+                     f"{cell('deep_ensemble', 'rmse')} | {cell('single_wide', 'rmse')} | {mc_ll} | "
+                     f"{cell('single', 'll')} | {cell('mimo', 'll')} | {cell('deep_ensemble', 'll')} | "
+                     f"{cell('single_wide', 'll')} | {splits} |")
     return "\n".join(lines)
 
 
@@ -221,14 +235,15 @@ def cost_table(summary: dict) -> str:
     """Parameters and forward passes per variant, and the goals per dataset."""
     met = goals(summary)
     mark = lambda v: "-" if v is None else ("yes" if v else "no")
-    lines = ["| dataset | single params | MIMO params | DE-5 params | forward passes (single / MIMO / DE-5) "
-             "| MIMO LL >= MC dropout | MIMO LL >= DE-5 LL - se |", "|---|---|---|---|---|---|---|"]
+    lines = ["| dataset | single params | MIMO params | DE-5 params | single-wide params | forward passes "
+             "(single / MIMO / DE-5 / single-wide) | MIMO LL >= MC dropout | MIMO LL >= DE-5 LL - se |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, variants in summary.items():
         cell = lambda v, k: f"{variants[v][k]:,}" if v in variants else "-"
         passes = " / ".join(cell(v, "forward_passes") for v in VARIANTS)
         goal = met.get(name, {})
         lines.append(f"| {name} | {cell('single', 'parameters')} | {cell('mimo', 'parameters')} | "
-                     f"{cell('deep_ensemble', 'parameters')} | {passes} | "
+                     f"{cell('deep_ensemble', 'parameters')} | {cell('single_wide', 'parameters')} | {passes} | "
                      f"{mark(goal.get('mimo_ll_at_least_mc_dropout'))} | "
                      f"{mark(goal.get('mimo_ll_within_one_se_of_deep_ensemble'))} |")
     return "\n".join(lines)
@@ -287,9 +302,9 @@ def main(argv=None):
                         json.dump(result, f)
                 per_split[name][variant].append(result)
                 progress.add(1, [("ll", result["ll"])])
-    summary = summarize(per_split)
     out_dir = os.path.join(args.docs_dir, "results")
     os.makedirs(out_dir, exist_ok=True)
+    summary = merged(os.path.join(out_dir, "uci_regression.json"), summarize(per_split))
     with open(os.path.join(out_dir, "uci_regression.json"), "w") as f:
         json.dump(summary, f, indent=1)
     md = table(summary) + "\n\n" + cost_table(summary)

@@ -14,7 +14,7 @@ with `from_logits=True`.
     # the reference recipe (GPU)
     python examples/cifar_resnet.py --data_dir ~/tensorflow_datasets --output_dir runs/wrn28-10
     # a CPU-sized run on a local copy of CIFAR-10
-    python examples/cifar_resnet.py --npz_dir ../shared/data/cifar10 --depth 16 \
+    python examples/cifar_resnet.py --npz_dir path/to/cifar10_npz --depth 16 \
         --width_multiplier 1 --epochs 3 --output_dir runs/cpu
 
 Batch size, repetitions and learning rate: each step takes --batch_size
@@ -173,7 +173,8 @@ def _callbacks(out, verbose):
         """Says when validation starts: Keras's progress bar is silent meanwhile."""
 
         def on_test_begin(self, logs=None):
-            print("  validating on the test set ...", flush=True)
+            print("  validating on the test set (the val_ metrics are test-set metrics, as in the reference) ...",
+                  flush=True)
 
     callbacks = [keras.callbacks.BackupAndRestore(os.path.join(out, "backup"))]
     if verbose:
@@ -260,6 +261,7 @@ def run(config: dict, extra_callbacks=(), data=None, num_classes: int | None = N
         validation_data=(x_test_input, y_test), validation_freq=config["validation_freq"] or max(1, config["epochs"] // 10),
         callbacks=_callbacks(out, config["verbose"]) + list(extra_callbacks),
         verbose=config["verbose"],
+        shuffle=False,  # the input pipeline shuffles (Keras ignores shuffle=True on datasets, with a warning)
     )
     train_seconds = time.time() - start
     model.save(os.path.join(out, "model.keras"))
@@ -275,6 +277,8 @@ def run(config: dict, extra_callbacks=(), data=None, num_classes: int | None = N
             data_dir=config["data_dir"], verbose=config["verbose"],
         )
     metrics.update(
+        note="`test` is the final model on the test set; the per-epoch val_ metrics of the log and "
+             "TensorBoard are test-set metrics too (the reference recipe validates on the test set).",
         flags=config, backend=keras.backend.backend(), pipeline=pipeline,
         parameters=int(model.count_params()), train_seconds=train_seconds,
         total_seconds=time.time() - start,

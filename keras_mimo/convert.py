@@ -29,7 +29,7 @@ def _methods_per_dense(model, denses: list, ensemble_method) -> dict:
     """{Dense layer name: ensemble_method} from one method or a structure of the outputs."""
     if ensemble_method is None or isinstance(ensemble_method, str):
         return {d.name: ensemble_method for d in denses}
-    structure = model.output
+    structure = model.outputs if isinstance(model, keras.Sequential) else model.output
     if isinstance(ensemble_method, dict) and isinstance(structure, dict):
         if set(ensemble_method) != set(structure):
             raise ValueError(
@@ -73,7 +73,7 @@ def _make_head(dense, config, ensemble_size, ensemble_method):
 def _final_dense_layers(model) -> list:
     """The Dense layer producing each (flattened) output; raises naming any other."""
     layers = []
-    for tensor in keras.tree.flatten(model.output):
+    for tensor in model.outputs:  # flattened, in the order of keras.tree.flatten(model.output)
         producer = _keras_compat.producing_layer(tensor)
         if type(producer) is not keras.layers.Dense:
             raise ValueError(

@@ -1,5 +1,7 @@
 """Loading TFDS datasets that fail within seconds, not minutes, when offline."""
 
+import contextlib
+import logging
 import socket
 
 
@@ -14,6 +16,20 @@ def online(host: str = "storage.googleapis.com", port: int = 443, timeout: float
         return True
     except OSError:
         return False
+
+
+@contextlib.contextmanager
+def _quiet_tfds():
+    """TFDS's warnings while it looks for a prepared copy (e.g. "Variant folder ...
+    has no dataset_info.json") are silenced: a missing copy is expected there,
+    and our own error says what to do."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def load_prepared_or_download(load, dataset: str, data_dir, hint: str = ""):
@@ -32,7 +48,8 @@ def load_prepared_or_download(load, dataset: str, data_dir, hint: str = ""):
         DataUnavailableError: not prepared in `data_dir` and offline.
     """
     try:
-        return load(download=False)
+        with _quiet_tfds():
+            return load(download=False)
     except Exception as not_prepared:  # TFDS raises AssertionError / DatasetNotFoundError
         if not online():
             raise DataUnavailableError(

@@ -70,6 +70,6 @@ def tfp():
     """tensorflow-probability, the independent reference (TF substrate)."""
     try:
         import tensorflow_probability
-    except Exception as e:  # TFP needs TF + tf-keras; see ../shared notes
+    except Exception as e:  # TFP needs TF + tf-keras; see docs/backends.md
         pytest.skip(f"tensorflow_probability unavailable: {e}")
     return tensorflow_probability
