@@ -130,3 +130,18 @@ def test_saves_loads_and_exports(tmp_path):
         wrapped.export(str(tmp_path / "saved"), verbose=False)
         served = tf.saved_model.load(str(tmp_path / "saved"))  # keep it: its variables die with it
         assert_dicts_close({k: np.asarray(v) for k, v in served.serve(x).items()}, expected, atol=1e-5)
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="Keras's ONNX export is tried on the torch backend")
+def test_onnx_export_serves_the_same_values(tmp_path):
+    ort = pytest.importorskip("onnxruntime")  # not in CI's install; run in the peers virtualenv (docs/guide.md)
+    pytest.importorskip("onnxscript")
+    wrapped = keras_mimo.with_uncertainty(classifier())
+    x = np.random.default_rng(5).normal(size=(4, 6)).astype("float32")
+    expected = wrapped.predict(x, verbose=0)  # Keras exports only a model that has been called
+    wrapped.export(str(tmp_path / "served.onnx"), format="onnx", verbose=False)
+    session = ort.InferenceSession(str(tmp_path / "served.onnx"))
+    got = session.run(None, {session.get_inputs()[0].name: x})
+    # ONNX output names are generated: the dict's values come back in its flattened (sorted-key) order
+    for value, key in zip(got, sorted(expected)):
+        np.testing.assert_allclose(value, expected[key], rtol=1e-5, atol=1e-6)
