@@ -27,6 +27,7 @@ from keras_mimo.evaluation.predictions import member_predictions
 from keras_mimo.evaluation.regression import _check_targets
 from keras_mimo.evaluation.regression import check_y_scale
 from keras_mimo.evaluation.regression import member_gaussians
+from keras_mimo.evaluation.regression import moment_matched
 from keras_mimo.model import MIMOModel
 
 __all__ = [
@@ -166,8 +167,7 @@ def fit_std_scale(model, x, y, y_scale=1.0, batch_size: int = 128) -> float:
     mu, sigma = member_gaussians(model, x, batch_size, verbose=0)
     check_y_scale(y_scale, mu.shape[-1])
     y = _check_targets(y, mu.shape[-1])
-    mean = mu.mean(1)
-    std = np.sqrt(np.square(sigma).mean(1) + mu.var(1))
+    mean, std = moment_matched(mu, sigma)
     return float(np.sqrt(np.mean(np.square((y - mean) / std))))
 
 

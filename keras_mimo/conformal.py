@@ -51,6 +51,7 @@ from keras_mimo.evaluation.evaluate import _checked_labels
 from keras_mimo.evaluation.predictions import member_predictions
 from keras_mimo.evaluation.regression import _check_targets
 from keras_mimo.evaluation.regression import member_gaussians
+from keras_mimo.evaluation.regression import moment_matched
 
 __all__ = [
     "SCORES",
@@ -222,8 +223,7 @@ def fit_interval_scale(model, x, y, alpha: float = 0.1, batch_size: int = 128) -
     y = _check_targets(y, mu.shape[-1])
     if len(y) != len(mu):
         raise ValueError(f"Got {len(mu)} predictions but {len(y)} targets: one target row per example.")
-    mean = mu.mean(1)
-    std = np.sqrt(np.square(sigma).mean(1) + mu.var(1))
+    mean, std = moment_matched(mu, sigma)
     return conformal_quantile(np.abs(y - mean) / std, alpha)
 
 

@@ -11,7 +11,7 @@ from keras_mimo.losses import gaussian_nll
 from keras_mimo.metrics.regression import gaussian_crps
 from keras_mimo.model import MIMOModel
 
-__all__ = ["check_y_scale", "evaluate_regression", "member_gaussians"]
+__all__ = ["check_y_scale", "evaluate_regression", "member_gaussians", "moment_matched"]
 
 # Two-sided standard-normal quantiles of the central intervals reported.
 INTERVALS = {"50": 0.6744897501960817, "90": 1.6448536269514722, "95": 1.959963984540054}
@@ -49,6 +49,11 @@ def check_y_scale(y_scale, units: int) -> np.ndarray:
     if not (np.isfinite(scale).all() and (scale > 0).all()):
         raise ValueError(f"`y_scale` must be {expected}. Received: y_scale={y_scale!r}")
     return np.broadcast_to(scale, (units,))
+
+
+def moment_matched(mu, sigma):
+    """`(mean, std)` `(N, units)` of the members' mixture from `mu`, `sigma` `(N, M, units)` (numpy)."""
+    return mu.mean(1), np.sqrt(np.square(sigma).mean(1) + mu.var(1))
 
 
 def member_gaussians(model_or_models, x, batch_size: int = 128, verbose="auto"):
