@@ -21,6 +21,7 @@ import keras
 import numpy as np
 
 import keras_mimo
+from keras_mimo import _layout
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKBONES = {"WRN-22-1 (ResNet-20 size)": (22, 1), "WRN-16-4": (16, 4)}
@@ -95,6 +96,18 @@ def inference(depth, width, args):
     return rows
 
 
+class SameGraphWithoutBatching(keras.Model):
+    """The MIMO graph as a plain functional model fed member-major stacked rows.
+
+    It skips MIMOModel's batching (shuffles, repetitions, per-member losses);
+    its call is marked as a MIMO forward pass so the MIMO layers accept it.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        with _layout.mimo_forward():
+            return super().call(inputs, training=training, mask=mask)
+
+
 def training_overhead(depth, width, args):
     """MIMOModel.fit vs keras.Model.fit on the same graph and the same rows per step."""
     m, unique = 3, args.train_batch
@@ -102,7 +115,7 @@ def training_overhead(depth, width, args):
     x = rng.random((unique * args.steps, 32, 32, 3)).astype("float32")
     y = rng.integers(0, 10, unique * args.steps)
     mimo = build(depth, width, m)
-    plain = keras.Model(mimo.inputs, mimo.outputs)  # same layers, no MIMO batching
+    plain = SameGraphWithoutBatching(mimo.inputs, mimo.outputs)  # same layers, no MIMO batching
     # plain gets rows already stacked member-major: M * unique rows per step
     x_stacked = np.concatenate([x] * m)
     y_stacked = np.concatenate([y] * m)

@@ -79,6 +79,27 @@ def _count(module):
     return int(sum(p.numel() for p in module.parameters()))
 
 
+def _torch_device():
+    """CUDA when torch sees a GPU (Keras's torch backend then uses it too), else CPU."""
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _device_name(device) -> str:
+    import torch
+
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
+def _synchronize(device):
+    """Wait for queued GPU work so a timer measures it (torch launches kernels asynchronously)."""
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def speed(args):
     """Interleaved train-step and inference timings, keras-mimo vs torch-uncertainty."""
     import keras
@@ -92,13 +113,15 @@ def speed(args):
     y = rng.integers(0, 10, unique).astype("int64")
     x_infer = rng.normal(size=(args.inference_batch, 32, 32, 3)).astype("float32")
 
-    tu = _torch_uncertainty_model(args.depth, args.width, 10, m)
-    tu_single = _torch_uncertainty_model(args.depth, args.width, 10, 1)
+    device = _torch_device()
+    tu = _torch_uncertainty_model(args.depth, args.width, 10, m).to(device)
+    tu_single = _torch_uncertainty_model(args.depth, args.width, 10, 1).to(device)
     fmt = MIMOBatchFormat(num_estimators=m, rho=0.0, batch_repeat=b)
     optimizer = torch.optim.SGD(tu.parameters(), lr=0.1, momentum=0.9, nesterov=True)
     loss_fn = torch.nn.CrossEntropyLoss()
-    tx, ty = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(y)
-    tx_infer = torch.from_numpy(x_infer).permute(0, 3, 1, 2).contiguous()
+    tx = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous().to(device)
+    ty = torch.from_numpy(y).to(device)
+    tx_infer = torch.from_numpy(x_infer).permute(0, 3, 1, 2).contiguous().to(device)
 
     def tu_step():
         tu.train()
@@ -107,6 +130,7 @@ def speed(args):
         loss = loss_fn(tu(inputs), targets)
         loss.backward()
         optimizer.step()
+        _synchronize(device)
 
     def tu_infer(model):
         model.eval()
@@ -114,6 +138,7 @@ def speed(args):
             logits = model(tx_infer)
             if model is tu:  # (M * N, K) member logits -> the mean member probability
                 logits.view(m, -1, logits.shape[-1]).softmax(-1).mean(0)
+        _synchronize(device)
 
     ours = _keras_model(args.depth, args.width, 10, m, b)
     ours_single = _keras_model(args.depth, args.width, 10, 1, 1)
@@ -139,7 +164,7 @@ def speed(args):
     med = {k: statistics.median(v) for k, v in timings.items()}
     result = {
         "backend": keras.backend.backend(), "torch": torch.__version__, "keras": keras.__version__,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores", "device": "cpu",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores", "device": _device_name(device),
         "depth": args.depth, "width": args.width, "members": m, "batch_repetitions": b,
         "unique_batch": unique, "rows_per_step": unique * b, "inference_batch": args.inference_batch,
         "repeats": args.repeats, "median_seconds": med, "all_seconds": timings,
@@ -149,7 +174,8 @@ def speed(args):
         "inference_ratio_mimo_over_single": {"keras_mimo": med["ours_infer"] / med["ours_single_infer"],
                                              "torch_uncertainty": med["tu_infer"] / med["tu_single_infer"]},
     }
-    _write(f"peers_speed_{result['backend']}_wrn{args.depth}-{args.width}.json", result)
+    where = "gpu" if device.type == "cuda" else "cpu"
+    _write(f"peers_speed_{result['backend']}_wrn{args.depth}-{args.width}_{where}.json", result, args.results_dir)
     print(json.dumps({k: result[k] for k in ("median_seconds", "parameters", "train_step_ratio_ours_over_theirs",
                                              "inference_ratio_mimo_over_single")}, indent=1))
     return result
@@ -223,28 +249,29 @@ def quality(args):
               "depth": args.depth, "width": args.width, "members": m, "batch_repetitions": b,
               "train_examples": len(x_train), "test_examples": len(x_test), "epochs": args.epochs,
               "results": results}
-    _write(f"peers_quality_{result['backend']}.json", result)
+    _write(f"peers_quality_{result['backend']}.json", result, args.results_dir)
     print(json.dumps(results, indent=1))
     return result
 
 
-def _write(name, result):
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, name), "w") as f:
+def _write(name, result, results_dir=RESULTS):
+    os.makedirs(results_dir, exist_ok=True)
+    with open(os.path.join(results_dir, name), "w") as f:
         json.dump(result, f, indent=1)
 
 
 def tables(speeds: list, qualities: list) -> str:
     """The Markdown report: speed ratios, quality, batching differences."""
     lines = ["### Step and inference time (median seconds; interleaved in one process)", "",
-             "| keras backend | network | rows/step | keras-mimo step | torch-uncertainty step | ratio (ours / theirs) "
+             "| keras backend | device | network | rows/step | keras-mimo step | torch-uncertainty step | ratio (ours / theirs) "
              "| MIMO / single inference: keras-mimo | torch-uncertainty | target step <= 1.0x | target inference |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in speeds:
         med, inf = r["median_seconds"], r["inference_ratio_mimo_over_single"]
         ratio = r["train_step_ratio_ours_over_theirs"]
         lines.append(
-            f"| {r['backend']} | WRN-{r['depth']}-{r['width']} M={r['members']} b={r['batch_repetitions']} | "
+            f"| {r['backend']} | {r.get('device', 'cpu')} | WRN-{r['depth']}-{r['width']} M={r['members']} "
+            f"b={r['batch_repetitions']} | "
             f"{r['rows_per_step']} | {med['ours_train']:.3f} | {med['tu_train']:.3f} | {ratio:.2f} | "
             f"{inf['keras_mimo']:.2f} | {inf['torch_uncertainty']:.2f} | {'met' if ratio <= 1.0 else 'not met'} | "
             f"{'met' if inf['keras_mimo'] <= inf['torch_uncertainty'] else 'not met'} |")
@@ -269,12 +296,13 @@ def tables(speeds: list, qualities: list) -> str:
 
 
 def report(args):
-    files = sorted(os.listdir(RESULTS)) if os.path.isdir(RESULTS) else []
-    load = lambda n: json.load(open(os.path.join(RESULTS, n)))
+    results_dir = args.results_dir
+    files = sorted(os.listdir(results_dir)) if os.path.isdir(results_dir) else []
+    load = lambda n: json.load(open(os.path.join(results_dir, n)))
     speeds = [load(n) for n in files if n.startswith("peers_speed_")]
     qualities = [load(n) for n in files if n.startswith("peers_quality_")]
     text = tables(speeds, qualities)
-    with open(os.path.join(RESULTS, "peers.md"), "w") as f:
+    with open(os.path.join(results_dir, "peers.md"), "w") as f:
         f.write(text)
     print(text)
 
@@ -293,6 +321,7 @@ def parser():
     p.add_argument("--train_examples", type=int, default=2000)
     p.add_argument("--test_examples", type=int, default=2000)
     p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--results_dir", default=RESULTS, help="where the JSON and peers.md go (default: docs/results)")
     return p
 
 

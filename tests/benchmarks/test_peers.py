@@ -10,8 +10,8 @@ if str(ROOT) not in sys.path:
 from benchmarks import peers  # noqa: E402
 
 
-def speed_result(ours, theirs, ours_inference, theirs_inference):
-    return {"backend": "torch", "depth": 28, "width": 10, "members": 3, "batch_repetitions": 4, "rows_per_step": 32,
+def speed_result(ours, theirs, ours_inference, theirs_inference, device="cpu"):
+    return {"backend": "torch", "device": device, "depth": 28, "width": 10, "members": 3, "batch_repetitions": 4, "rows_per_step": 32,
             "median_seconds": {"ours_train": ours, "tu_train": theirs, "ours_infer": 1.0, "tu_infer": 1.0,
                                "ours_single_infer": 1.0, "tu_single_infer": 1.0},
             "train_step_ratio_ours_over_theirs": ours / theirs,
@@ -21,8 +21,9 @@ def speed_result(ours, theirs, ours_inference, theirs_inference):
 
 
 def test_speed_rows_say_whether_each_target_is_met():
-    text = peers.tables([speed_result(0.9, 1.0, 1.02, 1.05), speed_result(1.2, 1.0, 1.10, 1.05)], [])
-    rows = [line for line in text.splitlines() if line.startswith("| torch | WRN-28-10")]
+    text = peers.tables([speed_result(0.9, 1.0, 1.02, 1.05), speed_result(1.2, 1.0, 1.10, 1.05, "NVIDIA H200")], [])
+    rows = [line for line in text.splitlines() if line.startswith("| torch | ")]
+    assert rows[1].startswith("| torch | NVIDIA H200 | WRN-28-10 M=3 b=4 | 32 |")
     assert rows[0].endswith("| 0.90 | 1.02 | 1.05 | met | met |")
     assert rows[1].endswith("| 1.20 | 1.10 | 1.05 | not met | not met |")
     assert "| WRN-28-10 M=3 | 36,510,830 | 36,502,974 |" in text
