@@ -97,7 +97,7 @@ def inference(depth, width, args):
 
 
 class SameGraphWithoutBatching(keras.Model):
-    """The MIMO graph as a plain functional model fed member-major stacked rows.
+    """The MIMO graph as a plain functional model fed stacked rows (M * unique per step).
 
     It skips MIMOModel's batching (shuffles, repetitions, per-member losses);
     its call is marked as a MIMO forward pass so the MIMO layers accept it.
@@ -116,7 +116,7 @@ def training_overhead(depth, width, args):
     y = rng.integers(0, 10, unique * args.steps)
     mimo = build(depth, width, m)
     plain = SameGraphWithoutBatching(mimo.inputs, mimo.outputs)  # same layers, no MIMO batching
-    # plain gets rows already stacked member-major: M * unique rows per step
+    # plain gets M * unique rows per step (their order does not change the cost)
     x_stacked = np.concatenate([x] * m)
     y_stacked = np.concatenate([y] * m)
     order = np.concatenate([np.arange(s * unique, (s + 1) * unique) + k * len(x)

@@ -42,7 +42,7 @@ BATCHING = [
     ("member shuffles", "each member permutes the first (1 - rho) * b * B rows of the main permutation",
      "each member reshuffles the first (1 - rho) * b * B rows independently"),
     ("row layout", "member-major (M * b * B, C, H, W), channels stacked inside the model",
-     "member-major (M * b * B, H, W, C), channels stacked by MIMOInput"),
+     "example-major (b * B * M, H, W, C): row n * M + m is member m's; channels stacked by MIMOInput"),
     ("loss", "cross-entropy averaged over all M * b * B rows (= the members' mean)",
      "the compiled loss per member, summed over members (the reference's weighting: M x theirs)"),
     ("inference", "the input repeated M times, logits per member, mean of softmax outside the model",
@@ -277,7 +277,10 @@ def tables(speeds: list, qualities: list) -> str:
             f"{'met' if inf['keras_mimo'] <= inf['torch_uncertainty'] else 'not met'} |")
     lines += ["", "### Parameters", "", "| network | keras-mimo MIMO | torch-uncertainty MIMO | keras-mimo single | "
               "torch-uncertainty single |", "|---|---|---|---|---|"]
-    for r in speeds:
+    networks = {}
+    for r in speeds:  # one row per network (every run of it counts the same parameters)
+        networks.setdefault((r["depth"], r["width"], r["members"]), r)
+    for r in networks.values():
         p = r["parameters"]
         lines.append(f"| WRN-{r['depth']}-{r['width']} M={r['members']} | {p['keras_mimo_mimo']:,} | "
                      f"{p['torch_uncertainty_mimo']:,} | {p['keras_mimo_single']:,} | {p['torch_uncertainty_single']:,} |")

@@ -22,6 +22,11 @@ release changes it; pyproject.toml lists them next to the Keras pin.
 - `keras.src.backend.get_keras_mask` / `set_keras_mask`: the mask Keras
   attaches to a tensor (its losses and metrics read it from `y_pred`); the
   model re-attaches it to each member's slice and to the ensemble output.
+- `Trainer.make_predict_function` / `predict_function` (JAX trainer): the
+  step `predict` calls per batch; wrapped so that with several JAX
+  processes each process's `predict` returns the rows of its own input
+  (Keras 3.15's `predict` fails there for every model: it converts arrays
+  spanning other processes' devices to numpy).
 """
 
 import threading
@@ -30,6 +35,7 @@ import keras
 
 __all__ = [
     "KeepArgumentsInClones",
+    "ProcessLocalPredictions",
     "clone_source_arguments",
     "compiled_loss",
     "get_mask",
@@ -160,3 +166,42 @@ def producer_inputs(tensor) -> list:
 def layer_inputs(layer) -> list:
     """The data inputs (not masks) of every call of `layer` in a graph."""
     return [t for node in layer._inbound_nodes for t in _data_inputs(node)]
+
+
+def process_local_rows(array):
+    """The rows of a global JAX array held by this process's devices, as numpy."""
+    if getattr(array, "is_fully_addressable", True):
+        return array
+    import numpy as np
+
+    shards = {}
+    for shard in array.addressable_shards:  # replicas of one block appear once
+        shards.setdefault(shard.index[0].start or 0, shard.data)
+    return np.concatenate([np.asarray(shards[start]) for start in sorted(shards)])
+
+
+class ProcessLocalPredictions:
+    """`predict` under several JAX processes: each process gets its own rows.
+
+    Each process feeds its own shard of the inputs (as in `fit`); its
+    `predict` returns the predictions of those rows. One process alone,
+    other backends: unchanged.
+    """
+
+    def make_predict_function(self, force=False):
+        super().make_predict_function(force)
+        function = self.predict_function
+        if keras.backend.backend() != "jax" or getattr(function, "_keras_mimo_local", False):
+            return function
+        import jax
+
+        if jax.process_count() == 1:
+            return function
+
+        def local_predict(state, iterator):
+            outputs, state = function(state, iterator)
+            return keras.tree.map_structure(process_local_rows, outputs), state
+
+        local_predict._keras_mimo_local = True
+        self.predict_function = local_predict
+        return local_predict

@@ -3,7 +3,7 @@
 Outside `stacked_rows(model)` a MIMOModel takes ordinary inputs `(N, ...)`,
 feeds the same rows to every member and returns the ensemble output. Inside
 it (training steps, `call_members`, `predict_members`) the model takes
-member-major stacked rows `(M * N, ...)` and returns the members' stacked
+example-major stacked rows `(N * M, ...)` and returns the members' stacked
 outputs. The scope is read while a step function is traced (TF, JAX) or run
 (torch), and is kept per thread: `tf.distribute.MirroredStrategy` traces each
 replica in its own thread, and concurrent `predict` calls must not see each
@@ -43,12 +43,12 @@ def _counted(key):
 
 
 def stacked_rows(model):
-    """Within this scope `model` runs on member-major stacked rows."""
+    """Within this scope `model` runs on example-major stacked rows."""
     return _counted(id(model))
 
 
 def in_stacked_rows(model) -> bool:
-    """Whether `model` currently runs on member-major stacked rows."""
+    """Whether `model` currently runs on example-major stacked rows."""
     return id(model) in _depths()
 
 
@@ -69,7 +69,7 @@ def mimo_forward():
 
 
 def record_input_mask(mask):
-    """Keeps a MIMOInput's stacked member masks `(M * N, ...)` for this forward pass."""
+    """Keeps a MIMOInput's stacked member masks `(N * M, ...)` for this forward pass."""
     if getattr(_state, "input_masks", None) is not None:
         _state.input_masks.append(mask)
 

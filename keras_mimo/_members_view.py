@@ -17,7 +17,7 @@ _lock = threading.Lock()
 _ATTRIBUTE = "keras_mimo_members_views"
 
 
-class MembersView(keras.Model):
+class MembersView(_keras_compat.ProcessLocalPredictions, keras.Model):
     """Outputs `(N, ensemble_size, ...)` of the tracked `mimo_model`."""
 
     def __init__(self, mimo_model, form, **kwargs):

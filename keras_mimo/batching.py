@@ -8,10 +8,13 @@ A MIMO training step takes `B` unique examples and builds, for each of the
    independently for each member; the remaining tail rows are shared by all
    members in the same order (`rho` = input repetition probability).
 
-The members' rows are then stacked member-major along the batch axis:
-rows `[m * b * B, (m + 1) * b * B)` belong to member `m`. This "stacked"
-layout keeps the model's declared input shape, which is what lets Keras's
-`fit`, `evaluate`, `predict` and saving work unchanged on every backend.
+The members' rows are then stacked example-major along the batch axis:
+row `r * M + m` is member `m`'s `r`-th row, so the `M` rows of one position
+are adjacent. This "stacked" layout keeps the model's declared input shape,
+which is what lets Keras's `fit`, `evaluate`, `predict` and saving work
+unchanged on every backend, and a contiguous block of rows holds every
+member of its own examples: split across `D` devices (a data-parallel
+step, `num_shards`), each device forms, runs and scores its own block.
 
 References:
     Havasi et al., "Training independent subnetworks for robust
@@ -47,17 +50,22 @@ def shuffled_row_count(num_rows, input_repetition_probability: float):
 
 
 def _uniform(shape, seed):
-    """`keras.random.uniform`, also for an already drawn seed tensor on TF.
+    """`keras.random.uniform`, also for an already drawn seed tensor `(2,)`.
 
-    Keras's TF backend accepts only int / None / SeedGenerator seeds; a seed
-    tensor (per-replica seeds under tf.distribute) goes to TF's stateless op.
+    Keras's TF and torch backends accept only int / None / SeedGenerator
+    seeds; a seed tensor (per-replica seeds) goes to TF's stateless op, or on
+    torch (eager) becomes one int seed.
     """
-    if keras.backend.backend() == "tensorflow" and not isinstance(
-        seed, (int, type(None), keras.random.SeedGenerator)
-    ):
+    if isinstance(seed, (int, type(None), keras.random.SeedGenerator)):
+        return keras.random.uniform(shape, seed=seed)
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
         import tensorflow as tf
 
         return tf.random.stateless_uniform(shape, seed=tf.cast(seed, "int32"))
+    if backend == "torch":
+        first, second = (int(v) & 0xFFFFFFFF for v in ops.convert_to_numpy(seed))
+        return keras.random.uniform(shape, seed=(first * 0x9E3779B1 + second) & 0x7FFFFFFF)
     return keras.random.uniform(shape, seed=seed)
 
 
@@ -85,64 +93,150 @@ def mimo_batch_indices(
         int32 tensor of shape `(ensemble_size, batch_repetitions * batch_size)`
         with values in `[0, batch_size)`: member `m` takes `x[indices[m]]`.
     """
+    return shard_batch_indices(
+        batch_size, 1, ensemble_size, input_repetition_probability, batch_repetitions, seed
+    )[0]
+
+
+def shard_batch_indices(
+    shard_size,
+    num_shards: int,
+    ensemble_size: int,
+    input_repetition_probability: float = 0.0,
+    batch_repetitions: int = 1,
+    seed=None,
+):
+    """Every shard's own member row indices, drawn in one call.
+
+    Shard `s` holds the unique examples `[s * Bs, (s + 1) * Bs)` of the batch
+    and its members draw only from them, with their own permutations (the
+    reference forms each TPU core's batch from its own examples).
+
+    Args:
+        shard_size: int or scalar int tensor, `Bs`, unique examples per shard.
+        num_shards: int, `D`.
+        ensemble_size, input_repetition_probability, batch_repetitions, seed:
+            as in `mimo_batch_indices`.
+
+    Returns:
+        int32 tensor `(num_shards, ensemble_size, batch_repetitions * Bs)`
+        with values in `[0, Bs)`, local to each shard.
+    """
     ensemble_size = check_ensemble_size(ensemble_size)
+    num_shards = check_positive_int(num_shards, "num_shards")
     batch_repetitions = check_positive_int(batch_repetitions, "batch_repetitions")
-    num_rows = batch_size * batch_repetitions
+    num_rows = shard_size * batch_repetitions
     num_shuffled = shuffled_row_count(num_rows, input_repetition_probability)
 
-    # One draw: row 0 orders the shared shuffle, rows 1..M the members'.
-    keys = _uniform((ensemble_size + 1, num_rows), seed)
-    repeated = ops.tile(ops.arange(batch_size, dtype="int32"), [batch_repetitions])
-    shared = ops.take(repeated, ops.argsort(keys[0]))
+    # One draw: per shard, row 0 orders the shared shuffle, rows 1..M the members'.
+    keys = _uniform((num_shards, ensemble_size + 1, num_rows), seed)
+    repeated = ops.tile(ops.arange(shard_size, dtype="int32"), [batch_repetitions])
+    shared = ops.take(repeated, ops.argsort(keys[:, 0], axis=-1))  # (D, R)
 
     # Tail rows get keys above every uniform key, in increasing order, so the
     # argsort leaves them in place and permutes only the head.
     position = ops.arange(num_rows, dtype="int32")
-    in_head = ops.expand_dims(position < num_shuffled, 0)
-    tail_keys = 2.0 + ops.cast(position, keys.dtype)
-    member_keys = ops.where(in_head, keys[1:], ops.expand_dims(tail_keys, 0))
-    member_order = ops.argsort(member_keys, axis=-1)
-    return ops.cast(ops.take(shared, member_order), "int32")
+    in_head = ops.reshape(position < num_shuffled, (1, 1, -1))
+    tail_keys = ops.reshape(2.0 + ops.cast(position, keys.dtype), (1, 1, -1))
+    member_keys = ops.where(in_head, keys[:, 1:], tail_keys)
+    member_order = ops.argsort(member_keys, axis=-1)  # (D, M, R)
+    shared = ops.broadcast_to(ops.expand_dims(shared, 1), ops.shape(member_order))
+    return ops.cast(ops.take_along_axis(shared, member_order, axis=-1), "int32")
 
 
 def replica_seed(seed_generator):
     """The shuffling seed of one training step on this replica.
 
     Under a multi-replica `tf.distribute` strategy all replicas read the
-    same mirrored seed state; the replica id is folded in, so each replica
+    same mirrored seed state, and under `torch.distributed` every rank holds
+    the same state; the replica id (rank) is folded in, so each replica
     draws its own permutations of its own shard, as the reference does per
-    core. Elsewhere the generator itself is the seed.
+    core. Elsewhere the generator itself is the seed (a JAX data-parallel
+    step draws every shard's permutations at once: `data_shards`).
     """
-    if keras.backend.backend() != "tensorflow":
-        return seed_generator
-    import tensorflow as tf
-
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
+    replica, replicas = _replica_id()
+    if replicas == 1:
         return seed_generator
     seed = seed_generator.next()
-    offset = ops.cast(ops.stack([0, context.replica_id_in_sync_group]), seed.dtype)
+    offset = ops.cast(ops.stack([0, replica]), seed.dtype)
     return seed + offset
 
 
+def _replica_id():
+    """`(replica id, replicas)` of a per-replica step: tf.distribute or torch.distributed."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        context = tf.distribute.get_replica_context()
+        if context is not None and context.num_replicas_in_sync > 1:
+            return context.replica_id_in_sync_group, context.num_replicas_in_sync
+    elif backend == "torch":
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def data_shards() -> int:
+    """Devices a JAX `keras.distribution` splits each batch across; 1 elsewhere.
+
+    Under `DataParallel` (or any distribution that shards the batch axis)
+    JAX compiles one program over the global batch, split into this many
+    contiguous shards in device order; forming each shard's MIMO rows from
+    its own examples keeps the step data-parallel.
+    """
+    if keras.backend.backend() != "jax":
+        return 1
+    distribution = keras.distribution.distribution()
+    if distribution is None:
+        return 1
+    axes = distribution.get_data_layout((None, 1)).axes[0]
+    mesh = distribution.device_mesh
+    shards = 1
+    for axis in (axes,) if isinstance(axes, str) else (axes or ()):
+        shards *= mesh.shape[mesh.axis_names.index(axis)]
+    return shards
+
+
 def gather_members(structure, indices):
-    """Gathers every member's rows by index and stacks them member-major.
+    """Gathers every member's rows by index and stacks them example-major.
 
     Args:
         structure: a tensor of shape `(B, ...)`, or a nest of them, or `None`.
-        indices: int tensor `(M, R)` from `mimo_batch_indices`.
+        indices: int tensor `(M, R)` from `mimo_batch_indices`, or
+            `(D, M, R)` from `shard_batch_indices` (`B` divisible by `D`;
+            shard `s` gathers from its own block of `B / D` rows).
 
     Returns:
-        The same nest with tensors of shape `(M * R, ...)`.
+        The same nest with tensors of shape `(R * M, ...)` (`(D * R * M, ...)`
+        for shards: each shard's rows in one contiguous block).
     """
-    flat_indices = ops.reshape(indices, (-1,))
+    if len(indices.shape) == 2:
+        indices = ops.expand_dims(indices, 0)
+    num_shards = indices.shape[0]
+    # (D, M, R) -> (D, R * M, 1): row r * M + m of shard s is x_s[indices[s, m, r]]
+    rows = ops.reshape(ops.transpose(indices, (0, 2, 1)), (num_shards, -1, 1))
 
     def gather(tensor):
         if tensor is None:
             return None
-        return ops.take(tensor, flat_indices, axis=0)
+        shape = ops.shape(tensor)
+        # a batched gather per shard: local rows only, so a data-parallel
+        # step partitions it without moving rows between devices
+        flat = ops.reshape(tensor, (num_shards, -1, _size(shape[1:])))
+        gathered = ops.take_along_axis(flat, rows, axis=1)
+        return ops.reshape(gathered, (-1,) + tuple(shape[1:]))
 
     return keras.tree.map_structure(gather, structure)
+
+
+def _size(dims) -> int:
+    size = 1
+    for d in dims:
+        size *= d
+    return size
 
 
 def form_training_batch(
@@ -151,6 +245,7 @@ def form_training_batch(
     input_repetition_probability: float = 0.0,
     batch_repetitions: int = 1,
     seed=None,
+    num_shards: int = 1,
 ):
     """The stacked MIMO training batch built from one data batch.
 
@@ -159,15 +254,28 @@ def form_training_batch(
             of them a tensor or a nest of tensors (several inputs, outputs).
         ensemble_size, input_repetition_probability, batch_repetitions, seed:
             as in `mimo_batch_indices`.
+        num_shards: int, `D`: the batch is `D` contiguous shards (one per
+            device of a data-parallel step), each forming its members' rows
+            from its own examples with its own permutations.
+            `B` must be divisible by `D`.
 
     Returns:
-        The same structure, every tensor `(M * b * B, ...)`: each member's
+        The same structure, every tensor `(b * B * M, ...)`: each member's
         rows gathered with the same indices for inputs, labels and weights,
-        stacked member-major.
+        stacked example-major within each shard, shards one after another.
     """
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-    indices = mimo_batch_indices(
-        ops.shape(keras.tree.flatten(x)[0])[0],
+    batch_size = ops.shape(keras.tree.flatten(x)[0])[0]
+    num_shards = check_positive_int(num_shards, "num_shards")
+    if num_shards > 1 and isinstance(batch_size, int) and batch_size % num_shards:
+        raise ValueError(
+            f"A data-parallel MIMO step splits each batch across {num_shards} "
+            f"devices: `batch_size` must be divisible by {num_shards}. "
+            f"Received: a batch of {batch_size} examples."
+        )
+    indices = shard_batch_indices(
+        batch_size // num_shards,
+        num_shards,
         ensemble_size,
         input_repetition_probability,
         batch_repetitions,
@@ -178,13 +286,13 @@ def form_training_batch(
 
 
 def split_members(tensor, ensemble_size: int):
-    """Reshapes stacked rows `(M * R, ...)` to `(M, R, ...)`."""
+    """Stacked rows `(R * M, ...)` (example-major) to `(M, R, ...)`."""
     shape = ops.shape(tensor)
-    return ops.reshape(tensor, (ensemble_size, -1) + tuple(shape[1:]))
+    return ops.moveaxis(ops.reshape(tensor, (-1, ensemble_size) + tuple(shape[1:])), 1, 0)
 
 
 def split_member_structures(structure, ensemble_size: int) -> list:
-    """Stacked nests (tensors `(M * R, ...)` or None) to one nest per member.
+    """Stacked nests (tensors `(R * M, ...)` or None) to one nest per member.
 
     Returns:
         A list of `ensemble_size` copies of `structure`, member `m`'s holding
@@ -200,38 +308,42 @@ def split_member_structures(structure, ensemble_size: int) -> list:
 
 
 def merge_members(tensor):
-    """Reshapes `(M, R, ...)` to stacked rows `(M * R, ...)`."""
+    """Reshapes `(M, R, ...)` to stacked rows `(R * M, ...)` (example-major)."""
     shape = ops.shape(tensor)
-    return ops.reshape(tensor, (-1,) + tuple(shape[2:]))
+    return ops.reshape(ops.moveaxis(tensor, 0, 1), (-1,) + tuple(shape[2:]))
 
 
 def tile_members(tensor, ensemble_size: int):
-    """The same rows for every member: `(N, ...)` to stacked `(M * N, ...)`."""
-    return ops.concatenate([tensor] * ensemble_size, axis=0)
+    """The same rows for every member: `(N, ...)` to stacked `(N * M, ...)`."""
+    return ops.repeat(tensor, ensemble_size, axis=0)
 
 
 def stack_inputs(inputs, ensemble_size: int, member_axes):
-    """Prediction inputs to stacked rows `(M * N, ...)`, input by input.
+    """Prediction inputs to stacked rows `(N * M, ...)`, input by input.
 
     Args:
         inputs: a tensor or a nest of tensors.
         ensemble_size: `M`.
-        member_axes: one bool per flattened input: False tiles `(N, ...)`
-            (every member sees the same rows); True re-lays `(N, M, ...)` so
-            member `m` sees `[:, m]`.
+        member_axes: one bool per flattened input: False repeats `(N, ...)`
+            (every member sees the same rows); True lays `(N, M, ...)` out
+            so member `m` sees `[:, m]`.
     """
     forms = iter(member_axes)
 
     def stack(tensor):
         if next(forms):
-            return merge_members(ops.moveaxis(tensor, 1, 0))
+            shape = ops.shape(tensor)
+            return ops.reshape(tensor, (-1,) + tuple(shape[2:]))
         return tile_members(tensor, ensemble_size)
 
     return keras.tree.map_structure(stack, inputs)
 
 
 def members_last(outputs, ensemble_size: int):
-    """Stacked outputs `(M * N, ...)` (a tensor or a nest) to `(N, M, ...)`."""
-    return keras.tree.map_structure(
-        lambda t: ops.moveaxis(split_members(t, ensemble_size), 0, 1), outputs
-    )
+    """Stacked outputs `(N * M, ...)` (a tensor or a nest) to `(N, M, ...)`."""
+
+    def unstack(tensor):
+        shape = ops.shape(tensor)
+        return ops.reshape(tensor, (-1, ensemble_size) + tuple(shape[1:]))
+
+    return keras.tree.map_structure(unstack, outputs)

@@ -5,11 +5,13 @@ import keras
 from keras_mimo import _graph
 from keras_mimo import _keras_compat
 from keras_mimo import _layout
+from keras_mimo import _saved_graphs
 from keras_mimo._export import write_saved_model
 from keras_mimo._members_view import members_view
 from keras_mimo._seed_state import SavesBatchSeedState
 from keras_mimo._serialization import register
 from keras_mimo._validation import check_mimo_arguments
+from keras_mimo.batching import data_shards
 from keras_mimo.batching import form_training_batch
 from keras_mimo.batching import members_last
 from keras_mimo.batching import replica_seed
@@ -22,7 +24,7 @@ _DEFAULTS = {"input_repetition_probability": 0.0, "batch_repetitions": 1, "seed"
 
 
 def _member_masks(stacked, ensemble_size: int, first_only: bool = False):
-    """The Keras mask of stacked rows `(M * N, ...)` split per member (`(M, N, ...)`), or None.
+    """The Keras mask of stacked rows `(N * M, ...)` split per member (`(M, N, ...)`), or None.
 
     With `first_only`, member 0's mask `(N, ...)` (at inference every member
     sees the same rows, so every member's mask is the input's).
@@ -42,7 +44,8 @@ def _with_mask(tensor, mask):
 
 
 @register
-class MIMOModel(SavesBatchSeedState, _keras_compat.KeepArgumentsInClones, keras.Model):
+class MIMOModel(SavesBatchSeedState, _keras_compat.KeepArgumentsInClones,
+                _keras_compat.ProcessLocalPredictions, keras.Model):
     """A functional model with `MIMOInput`s and `MIMOHead`s, trained as MIMO.
 
     Build it like a functional `keras.Model` (one or several inputs and
@@ -158,12 +161,35 @@ class MIMOModel(SavesBatchSeedState, _keras_compat.KeepArgumentsInClones, keras.
         """The stacked MIMO batch of `data` (`x`, `(x, y)` or `(x, y, w)`), one step's.
 
         See `keras_mimo.batching.form_training_batch`; draws from the model's
-        shuffling state (per replica under `tf.distribute`).
+        shuffling state: per replica under `tf.distribute` and
+        `torch.distributed`, per device shard under a JAX
+        `keras.distribution` (each shard forms its rows from its own
+        examples, so the step stays data-parallel).
         """
         return form_training_batch(
             data, self.ensemble_size, self.input_repetition_probability,
             self.batch_repetitions, seed=replica_seed(self._batch_seed_generator),
+            num_shards=data_shards(),
         )
+
+    def stacked_rows(self):
+        """Context in which the model runs on stacked training rows (custom loops).
+
+        Inside it, `model(x_rows)` takes the rows of `form_training_batch`
+        (`(N * M, ...)`, example-major: row `n * M + m` is member `m`'s) and
+        returns the members' stacked outputs, and `compute_loss` sums the
+        members' compiled losses: what `train_step` does. For loops that
+        Keras's `fit` does not run, e.g. PyTorch DDP (examples/torch_ddp.py):
+
+        ```python
+        x_rows, y_rows, w_rows = keras.utils.unpack_x_y_sample_weight(
+            model.form_training_batch((x, y)))
+        with model.stacked_rows():
+            y_pred = ddp_model(x_rows, training=True)
+            loss = model.compute_loss(x_rows, y_rows, y_pred, w_rows)
+        ```
+        """
+        return _layout.stacked_rows(self)
 
     def train_step(self, *args):
         if keras.backend.backend() == "jax":
@@ -267,3 +293,8 @@ class MIMOModel(SavesBatchSeedState, _keras_compat.KeepArgumentsInClones, keras.
 
     def get_config(self):
         return {**super().get_config(), **self.clone_arguments()}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        # files of earlier releases: their member-major mask splits, upgraded
+        return super().from_config(_saved_graphs.upgrade_config(config), custom_objects)

@@ -4,9 +4,15 @@ import keras
 import numpy as np
 import pytest
 
-from keras_mimo.batching import mimo_batch_indices
-from keras_mimo.batching import shuffled_row_count
+from keras_mimo.batching import form_training_batch
 from keras_mimo.batching import gather_members
+from keras_mimo.batching import members_last
+from keras_mimo.batching import merge_members
+from keras_mimo.batching import mimo_batch_indices
+from keras_mimo.batching import shard_batch_indices
+from keras_mimo.batching import shuffled_row_count
+from keras_mimo.batching import split_members
+from keras_mimo.batching import tile_members
 
 
 def indices(*args, **kwargs):
@@ -91,7 +97,7 @@ def test_gather_members_gathers_inputs_labels_and_weights_with_the_same_indices(
     w = np.arange(6, dtype="float32") * 10
     idx = mimo_batch_indices(6, 3, 0.0, 2, seed=2)
     sx, sy, sw = (keras.ops.convert_to_numpy(t) for t in gather_members((x, y, w), idx))
-    flat = keras.ops.convert_to_numpy(idx).reshape(-1)
+    flat = keras.ops.convert_to_numpy(idx).T.reshape(-1)  # example-major: row r * M + m is idx[m, r]
     assert sx.shape == (36, 2)
     np.testing.assert_array_equal(sx[:, 0] / 2, flat)
     np.testing.assert_array_equal(sy, flat)
@@ -115,3 +121,54 @@ def test_bad_arguments_name_the_argument(kwargs, error, match):
     args.update(kwargs)
     with pytest.raises(error, match=match):
         mimo_batch_indices(**args)
+
+
+def test_shards_draw_from_their_own_examples_with_their_own_permutations():
+    idx = keras.ops.convert_to_numpy(shard_batch_indices(16, 4, 3, 0.25, 2, seed=5))
+    assert idx.shape == (4, 3, 32) and idx.min() >= 0 and idx.max() < 16  # local to each shard
+    for shard in idx:
+        for member in shard:
+            np.testing.assert_array_equal(np.bincount(member, minlength=16), 2)
+        # rho = 0.25: the last 8 rows are shared by the shard's members
+        assert (shard[:, -8:] == shard[0, -8:]).all()
+    orders = {tuple(member) for shard in idx for member in shard}
+    assert len(orders) == 4 * 3  # no two shards (or members) get the same permutation
+
+
+def test_sharded_batch_keeps_each_shards_rows_in_its_own_block():
+    ids = np.arange(12, dtype="float32")
+    x, y = np.stack([ids, -ids], axis=1), ids.astype("int32")
+    sx, sy = (keras.ops.convert_to_numpy(t) for t in form_training_batch((x, y), 2, 0.0, 2, seed=1, num_shards=3))
+    assert sx.shape == (3 * 2 * 4 * 2, 2)
+    np.testing.assert_array_equal(sx[:, 0], sy)
+    np.testing.assert_array_equal(sx[:, 1], -sy)
+    for shard, block in enumerate(sy.reshape(3, -1)):  # shard s: rows of examples 4s..4s+3 only
+        assert set(block) == set(range(4 * shard, 4 * shard + 4))
+        members = block.reshape(-1, 2).T  # example-major inside the block: row r * M + m
+        for member in members:
+            np.testing.assert_array_equal(np.bincount(member - 4 * shard, minlength=4), 2)
+
+
+def test_one_shard_is_the_unsharded_batch():
+    x = np.arange(10, dtype="float32")[:, None]
+    idx = mimo_batch_indices(10, 3, 0.3, 2, seed=4)
+    expected = keras.ops.convert_to_numpy(gather_members(x, idx))
+    got = keras.ops.convert_to_numpy(form_training_batch(x, 3, 0.3, 2, seed=4))
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_a_batch_not_divisible_by_the_shards_is_refused():
+    x = np.zeros((15, 2), "float32")
+    with pytest.raises(ValueError, match="batch_size.*divisible by 2"):
+        form_training_batch(x, 2, num_shards=2)
+
+
+def test_layout_helpers_agree():
+    members = np.arange(3 * 4 * 2, dtype="float32").reshape(3, 4, 2)  # (M, R, ...)
+    stacked = keras.ops.convert_to_numpy(merge_members(members))
+    np.testing.assert_array_equal(stacked[1 * 3 + 2], members[2, 1])  # row r * M + m
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(split_members(stacked, 3)), members)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(members_last(stacked, 3)), members.transpose(1, 0, 2))
+    tiled = keras.ops.convert_to_numpy(tile_members(members[0], 3))
+    np.testing.assert_array_equal(tiled[::3], members[0])
+    np.testing.assert_array_equal(tiled[2::3], members[0])

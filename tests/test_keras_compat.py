@@ -122,3 +122,34 @@ def test_the_mask_keras_attaches_is_read_and_set_and_its_losses_use_it():
     # the masked mean over the 3 valid positions: -log 0.5, -log 0.8, -log 0.8
     expected = -np.mean(np.log([0.5, 0.8, 0.8]))
     np.testing.assert_allclose(float(keras.ops.convert_to_numpy(loss)), expected, rtol=1e-5)
+
+
+def test_process_local_rows_of_a_single_process_array_are_the_array():
+    x = keras.ops.ones((4, 2))
+    assert _keras_compat.process_local_rows(x) is x  # one process: untouched
+
+
+def test_keras_predict_function_is_set_by_make_predict_function():
+    # ProcessLocalPredictions wraps what make_predict_function leaves in predict_function
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    assert model.make_predict_function() is None or callable(model.predict_function)
+    assert callable(model.predict_function)
+
+
+def test_keras_torch_trainer_still_has_no_distribution():
+    """Reports when Keras ships a torch distribution (its train_step on a DDP-wrapped model).
+
+    Until then examples/torch_ddp.py is the torch multi-process path. Then
+    MIMOModel.train_step must run Keras's step with the model's per-rank
+    batch (`form_training_batch` already folds the rank into the seed) and
+    under `stacked_rows()` around the wrapped model's call; docs/distributed.md
+    and the example change with it.
+    """
+    import importlib.util
+    import inspect
+
+    from keras.src.backend.torch import trainer
+
+    assert importlib.util.find_spec("keras.src.backend.torch.distribution_lib") is None
+    assert "DistributedDataParallel" not in inspect.getsource(trainer)

@@ -99,7 +99,7 @@ def test_training_batch_gathers_x_y_and_weights_with_the_same_indices(mlp_mimo):
     assert sx.shape == (3 * 2 * 8, 4)
     np.testing.assert_array_equal(sx[:, 0], sy)
     np.testing.assert_array_equal(sw, sy * 10)
-    members = sy.reshape(3, 16)
+    members = sy.reshape(16, 3).T  # example-major rows: member m's are [m::3]
     for member in members:  # each example twice per member
         np.testing.assert_array_equal(np.bincount(member, minlength=8), 2)
     np.testing.assert_array_equal(members[0, 8:], members[1, 8:])  # shared tail (rho=0.5)

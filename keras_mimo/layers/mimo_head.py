@@ -22,7 +22,7 @@ class MIMOHead(keras.layers.Layer):
     backbone's final `Dense(units)`. It computes one dense layer with
     `ensemble_size * units` outputs, splits them into the members'
     predictions and applies `activation` to each member in float32 (also under
-    a mixed-precision policy). Its output is member-major stacked rows, the
+    a mixed-precision policy). Its output is example-major stacked rows, the
     layout `MIMOModel` trains on; `MIMOModel` combines them into the
     ensemble output with `ensemble_method` at inference.
 
@@ -52,7 +52,7 @@ class MIMOHead(keras.layers.Layer):
         `(N, ..., features)`.
 
     Output shape:
-        `(M * N, ..., units)`: member-major stacked rows, float32
+        `(N * M, ..., units)`: example-major stacked rows, float32
         (`2 * units` for `"gaussian"`: means then standard deviations).
 
     Example:
@@ -132,15 +132,15 @@ class MIMOHead(keras.layers.Layer):
         outputs = ops.reshape(
             outputs, tuple(shape[:-1]) + (self.ensemble_size, self.output_units)
         )
-        # (N, ..., M, units) -> (M, N, ..., units) -> (M * N, ..., units).
-        outputs = ops.moveaxis(outputs, rank - 1, 0)
+        # (N, ..., M, units) -> (N, M, ..., units) -> (N * M, ..., units).
+        outputs = ops.moveaxis(outputs, rank - 1, 1)
         outputs = ops.reshape(outputs, (-1,) + tuple(shape[1:-1]) + (self.output_units,))
         if self.ensemble_method == "gaussian":
             return gaussian_parameters(outputs)
         return self.activation(outputs)
 
     def compute_mask(self, inputs, mask=None):
-        """Each member's own mask, stacked: `(M * N, ...)`.
+        """Each member's own mask, stacked: `(N * M, ...)`.
 
         The mask reaching the head is the members' OR (`MIMOInput`); each
         member's rows are masked by its own input's mask, recorded by the
@@ -152,7 +152,7 @@ class MIMOHead(keras.layers.Layer):
         rank = len(mask.shape)
         own = [m for m in input_masks() if len(m.shape) == rank and m.shape[1:] == mask.shape[1:]]
         if not own:
-            return ops.concatenate([mask] * self.ensemble_size, axis=0)
+            return ops.repeat(mask, self.ensemble_size, axis=0)
         combined = ops.cast(own[0], "bool")
         for member_mask in own[1:]:
             combined = ops.logical_or(combined, ops.cast(member_mask, "bool"))

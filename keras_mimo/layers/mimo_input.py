@@ -14,8 +14,8 @@ class MIMOInput(keras.layers.Layer):
     """Concatenates the inputs of `ensemble_size` members along channels.
 
     The first of the two layers that make a MIMO network: put it right after
-    the model's input. It receives the members' inputs stacked member-major
-    on the batch axis (rows `[m * N, (m + 1) * N)` are member `m`'s) and
+    the model's input. It receives the members' inputs stacked example-major
+    on the batch axis (row `n * M + m` is member `m`'s `n`-th row) and
     concatenates them along the last (channel) axis, so the backbone's first
     layer sees `ensemble_size` times the channels and everything after it is
     shared. `MIMOModel` builds the stacked rows: during training each member
@@ -27,7 +27,7 @@ class MIMOInput(keras.layers.Layer):
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`).
 
     Input shape:
-        `(M * N, ..., C)`: member-major stacked rows.
+        `(N * M, ..., C)`: example-major stacked rows.
 
     Output shape:
         `(N, ..., M * C)`.
@@ -64,7 +64,7 @@ class MIMOInput(keras.layers.Layer):
     def _check_batch(self, batch):
         if batch is not None and batch % self.ensemble_size:
             raise ValueError(
-                "MIMOInput expects member-major stacked rows: a batch "
+                "MIMOInput expects example-major stacked rows: a batch "
                 f"dimension divisible by ensemble_size={self.ensemble_size}. "
                 f"Received: batch dimension {batch}"
             )
@@ -73,16 +73,15 @@ class MIMOInput(keras.layers.Layer):
         check_called_by_mimo_model(self)
         shape = ops.shape(inputs)
         rank = len(inputs.shape)
-        members = ops.reshape(inputs, (self.ensemble_size, -1) + tuple(shape[1:]))
-        # (M, N, ..., C) -> (N, ..., M, C): members next to the channels.
-        permutation = tuple(range(1, rank)) + (0, rank)
-        members = ops.transpose(members, permutation)
+        members = ops.reshape(inputs, (-1, self.ensemble_size) + tuple(shape[1:]))
+        # (N, M, ..., C) -> (N, ..., M, C): members next to the channels.
+        members = ops.moveaxis(members, 1, rank - 1)
         return ops.reshape(
             members, (-1,) + tuple(shape[1:-1]) + (self.ensemble_size * shape[-1],)
         )
 
     def compute_mask(self, inputs, mask=None):
-        """The members' masks `(M * N, ...)` combined by logical OR: `(N, ...)`.
+        """The members' masks `(N * M, ...)` combined by logical OR: `(N, ...)`.
 
         A position is valid where any member's input is valid there: the
         shared trunk sees every member's features at that position, and
@@ -92,8 +91,7 @@ class MIMOInput(keras.layers.Layer):
         if mask is None:
             return None
         record_input_mask(mask)  # the heads give each member its own mask back
-        # split, not reshape: no dimension is baked into a symbolic mask graph
-        members = ops.split(ops.cast(mask, "bool"), self.ensemble_size, axis=0)
+        members = MemberRows(self.ensemble_size)(ops.cast(mask, "bool"))
         combined = members[0]
         for member in members[1:]:
             combined = ops.logical_or(combined, member)
@@ -113,3 +111,28 @@ class MIMOInput(keras.layers.Layer):
         config = super().get_config()
         config.update({"ensemble_size": self.ensemble_size})
         return config
+
+
+@register
+class MemberRows(keras.Operation):
+    """Splits example-major stacked rows `(N * M, ...)` into the members' `M x (N, ...)`.
+
+    Member `m`'s rows are `[m::M]`. An operation (not a function) so that a
+    functional graph that records it (a mask passed on to a layer's call)
+    computes the same rows when it runs and after saving.
+    """
+
+    def __init__(self, ensemble_size: int, name=None):
+        super().__init__(name=name)
+        self.ensemble_size = check_ensemble_size(ensemble_size)
+
+    def call(self, stacked):
+        return [stacked[m :: self.ensemble_size] for m in range(self.ensemble_size)]
+
+    def compute_output_spec(self, stacked):
+        batch = stacked.shape[0]
+        shape = (None if batch is None else batch // self.ensemble_size,) + tuple(stacked.shape[1:])
+        return [keras.KerasTensor(shape, dtype=stacked.dtype) for _ in range(self.ensemble_size)]
+
+    def get_config(self):
+        return {"ensemble_size": self.ensemble_size, "name": self.name}

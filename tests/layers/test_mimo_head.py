@@ -6,15 +6,15 @@ from keras_mimo import MIMOHead
 
 
 def head_reference(layer, x):
-    """numpy: dense with M*K units, split into members, stacked member-major."""
+    """numpy: dense with M*K units, split into members, stacked example-major (row n * M + m)."""
     kernel = keras.ops.convert_to_numpy(layer.dense.kernel)
     bias = keras.ops.convert_to_numpy(layer.dense.bias)
     z = (x @ kernel + bias).reshape(len(x), layer.ensemble_size, layer.units)
-    return np.concatenate([z[:, m] for m in range(layer.ensemble_size)], axis=0)
+    return z.reshape(len(x) * layer.ensemble_size, layer.units)
 
 
 @pytest.mark.parametrize("ensemble_size,units", [(1, 3), (3, 10), (4, 1)])
-def test_output_is_member_major_stacked_logits(ensemble_size, units):
+def test_output_is_example_major_stacked_logits(ensemble_size, units):
     layer = MIMOHead(units, ensemble_size, ensemble_method="mean")
     x = np.random.default_rng(0).random((5, 6)).astype("float32")
     out = keras.ops.convert_to_numpy(layer(x))
@@ -96,7 +96,7 @@ def test_gaussian_head_outputs_means_and_positive_stds_per_member():
     assert out.shape == (15, 4) and layer.compute_output_shape((5, 6)) == (15, 4)
     kernel = keras.ops.convert_to_numpy(layer.dense.kernel)
     bias = keras.ops.convert_to_numpy(layer.dense.bias)
-    raw = (x @ kernel + bias).reshape(5, 3, 4).transpose(1, 0, 2).reshape(15, 4)
+    raw = (x @ kernel + bias).reshape(15, 4)  # row n * 3 + m: member m of example n
     np.testing.assert_allclose(out[:, :2], raw[:, :2], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(out[:, 2:], np.log1p(np.exp(raw[:, 2:])) + 1e-6, rtol=1e-5, atol=1e-5)
     assert (out[:, 2:] > 0).all()

@@ -7,12 +7,12 @@ from keras_mimo import MIMOInput
 
 @pytest.mark.parametrize("shape", [(6, 4), (6, 5, 3), (6, 4, 4, 2)])
 @pytest.mark.parametrize("ensemble_size", [1, 2, 3])
-def test_channels_are_member_major_concatenation(shape, ensemble_size):
+def test_channels_are_the_members_concatenation_from_example_major_rows(shape, ensemble_size):
     rows = shape[0] * ensemble_size
     x = np.random.default_rng(0).random((rows,) + shape[1:]).astype("float32")
     out = keras.ops.convert_to_numpy(MIMOInput(ensemble_size)(x))
-    # Independent reference: member m's rows are x[m*N:(m+1)*N].
-    members = [x[m * shape[0] : (m + 1) * shape[0]] for m in range(ensemble_size)]
+    # Independent reference: member m's rows are x[m::M] (row n * M + m).
+    members = [x[m::ensemble_size] for m in range(ensemble_size)]
     np.testing.assert_array_equal(out, np.concatenate(members, axis=-1))
 
 
