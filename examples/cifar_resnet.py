@@ -16,6 +16,12 @@ with `from_logits=True`.
     # a CPU-sized run on a local copy of CIFAR-10
     python examples/cifar_resnet.py --npz_dir path/to/cifar10_npz --depth 16 \
         --width_multiplier 1 --epochs 3 --output_dir runs/cpu
+    # several GPUs of one host (JAX): data-parallel
+    KERAS_BACKEND=jax python examples/cifar_resnet.py --distribution data_parallel --output_dir runs/dp
+    # several hosts (JAX processes): the same command on every host, i = 0 .. P-1
+    KERAS_BACKEND=jax KERAS_DISTRIBUTION_JOB_ADDRESSES=host0:1234 KERAS_DISTRIBUTION_NUM_PROCESSES=2 \
+        KERAS_DISTRIBUTION_PROCESS_ID=$i python examples/cifar_resnet.py --distribution data_parallel \
+        --jax_processes --output_dir runs/dp   # under Slurm: srun, without the variables
 
 Batch size, repetitions and learning rate: each step takes --batch_size
 unique examples in total, split across replicas, and trains every member on
@@ -28,7 +34,10 @@ unique = rows_per_step / batch_repetitions.
 Writes to --output_dir: TensorBoard logs (tb/), a resumable backup (backup/:
 rerun the same command after a crash to continue), model.keras and
 metrics.json (evaluate_ensemble on the test set, corruptions with
---corruptions, the flags and the wall time).
+--corruptions, the flags and the wall time). With several JAX processes
+each reads its own shard of the training set, every process evaluates the
+whole test set, and process 0 writes these files (the others write only
+their scratch copies of the backup and model under output_dir/.process_<i>).
 """
 
 import json
@@ -72,6 +81,10 @@ flags.DEFINE_bool("mixed_precision", False, "mixed_bfloat16 where the accelerato
                   "(no loss scaling), mixed_float16 only on GPUs without it.")
 flags.DEFINE_enum("distribution", "none", ["none", "mirrored", "multi_worker", "data_parallel"],
                   "mirrored / multi_worker: TensorFlow strategies; data_parallel: JAX.")
+flags.DEFINE_bool("jax_processes", False, "With --distribution=data_parallel: first join the other JAX processes "
+                  "(keras.distribution.initialize: KERAS_DISTRIBUTION_JOB_ADDRESSES / _NUM_PROCESSES / _PROCESS_ID, "
+                  "or Slurm/Open MPI/Kubernetes detection). Each process reads its own shard of the training "
+                  "data; process 0 writes the outputs.")
 flags.DEFINE_enum("pipeline", "auto", ["auto", "tf_data", "numpy"],
                   "Input pipeline: tf.data when TensorFlow is installed, else numpy.")
 flags.DEFINE_integer("train_examples", 0, "Use only the first N training examples (0: all). For smoke tests.")
@@ -90,7 +103,8 @@ def _strategy_scope(distribution):
     if distribution == "data_parallel":
         if keras.backend.backend() != "jax":
             raise ValueError("--distribution=data_parallel needs KERAS_BACKEND=jax.")
-        keras.distribution.set_distribution(keras.distribution.DataParallel())
+        # several processes: each feeds its own shard (see `process_shard`)
+        keras.distribution.set_distribution(keras.distribution.DataParallel(auto_shard_dataset=False))
         return contextlib.nullcontext(), len(keras.distribution.list_devices())
     if keras.backend.backend() != "tensorflow":
         raise ValueError(f"--distribution={distribution} needs KERAS_BACKEND=tensorflow.")
@@ -101,6 +115,23 @@ def _strategy_scope(distribution):
         else tf.distribute.MultiWorkerMirroredStrategy()
     )
     return strategy.scope(), strategy.num_replicas_in_sync
+
+
+def join_processes(config: dict) -> tuple:
+    """`(process index, process count)`; joins the JAX processes first with --jax_processes."""
+    if not config.get("jax_processes"):
+        return 0, 1
+    import keras
+
+    if config["distribution"] != "data_parallel" or keras.backend.backend() != "jax":
+        raise ValueError("--jax_processes needs --distribution=data_parallel and KERAS_BACKEND=jax.")
+    import jax
+
+    # CPU collectives between processes (no effect on GPU/TPU collectives);
+    # nothing may touch JAX's devices before initialize()
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    keras.distribution.initialize()
+    return jax.process_index(), jax.process_count()
 
 
 def batch_plan(config: dict, replicas: int) -> dict:
@@ -164,7 +195,7 @@ def mixed_precision_policy(capability="auto") -> str:
     return "mixed_bfloat16"
 
 
-def _callbacks(out, verbose):
+def _callbacks(out, verbose, tensorboard=True):
     import importlib.util
 
     import keras
@@ -180,7 +211,9 @@ def _callbacks(out, verbose):
     if verbose:
         callbacks.append(ValidationNotice())
     # Keras writes TensorBoard summaries through TensorFlow + tensorboard.
-    if cifar_data.tf_available() and importlib.util.find_spec("tensorboard"):
+    if not tensorboard:
+        pass
+    elif cifar_data.tf_available() and importlib.util.find_spec("tensorboard"):
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(out, "tb")))
     else:
         print("TensorBoard logs off: install tensorflow and tensorboard to write them.")
@@ -214,6 +247,7 @@ def run(config: dict, extra_callbacks=(), data=None, num_classes: int | None = N
     import keras_mimo
 
     start = time.time()
+    process, processes = join_processes(config)
     keras.utils.set_random_seed(config["seed"])
     if config["mixed_precision"]:
         keras.mixed_precision.set_global_policy(mixed_precision_policy())
@@ -230,7 +264,9 @@ def run(config: dict, extra_callbacks=(), data=None, num_classes: int | None = N
     if pipeline == "auto":
         pipeline = "tf_data" if cifar_data.tf_available() else "numpy"
     make = cifar_data.tf_train_dataset if pipeline == "tf_data" else cifar_data.numpy_train_dataset
-    train = make(x_train, y_train, unique_batch, config["seed"], crop_padding=config["crop_padding"])
+    # several processes: process p feeds examples p, p + P, ... in batches of unique / P
+    train = make(x_train[process::processes], y_train[process::processes], unique_batch // processes,
+                 config["seed"], crop_padding=config["crop_padding"])
 
     scale = config["epochs"] / 250.0
     schedule = keras_mimo.applications.WarmUpStepDecay(
@@ -253,13 +289,15 @@ def run(config: dict, extra_callbacks=(), data=None, num_classes: int | None = N
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy", keras_mimo.metrics.NegativeLogLikelihood(from_logits=True)],
         )
-    out = config["output_dir"]
+    # process 0 writes the outputs; the others take part in the collective
+    # steps of saving into a scratch folder (every process must call save)
+    out = config["output_dir"] if process == 0 else os.path.join(config["output_dir"], f".process_{process}")
     os.makedirs(out, exist_ok=True)
     x_test_input = cifar_data.normalize(x_test)
     model.fit(
         train, epochs=config["epochs"], steps_per_epoch=steps_per_epoch,
         validation_data=(x_test_input, y_test), validation_freq=config["validation_freq"] or max(1, config["epochs"] // 10),
-        callbacks=_callbacks(out, config["verbose"]) + list(extra_callbacks),
+        callbacks=_callbacks(out, config["verbose"], tensorboard=process == 0) + list(extra_callbacks),
         verbose=config["verbose"],
         shuffle=False,  # the input pipeline shuffles (Keras ignores shuffle=True on datasets, with a warning)
     )
@@ -286,9 +324,11 @@ def run(config: dict, extra_callbacks=(), data=None, num_classes: int | None = N
         per_replica_batch=plan["per_replica"], replicas=replicas,
         learning_rate=plan["learning_rate"],
         mixed_precision_policy=keras.config.dtype_policy().name,
+        processes=processes,
     )
-    with open(os.path.join(out, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=2, default=str)
+    if process == 0:
+        with open(os.path.join(out, "metrics.json"), "w") as f:
+            json.dump(metrics, f, indent=2, default=str)
     return metrics
 
 
@@ -299,7 +339,7 @@ def config_from_flags() -> dict:
         "crop_padding", "virtual_batch_size", "epochs",
         "base_learning_rate", "l2", "warmup_epochs", "lr_decay_epochs", "lr_decay_ratio", "seed",
         "output_dir", "corruptions", "corruption_source", "corruption_examples", "corruption_types",
-        "mixed_precision", "distribution", "pipeline", "train_examples", "test_examples",
+        "mixed_precision", "distribution", "jax_processes", "pipeline", "train_examples", "test_examples",
         "validation_freq", "verbose",
     ]
     return {name: getattr(FLAGS, name) for name in names}

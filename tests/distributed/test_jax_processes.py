@@ -55,22 +55,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_processes_train_one_mimo_model(tmp_path):
-    script = tmp_path / "worker.py"
-    script.write_text(textwrap.dedent(WORKER))
+def run_two_processes(argv) -> list:
+    """Runs `argv` as processes 0 and 1 of a local JAX job (one CPU device each); their stdouts."""
     port = free_port()
     workers = []
     for process_id in range(2):
         env = dict(os.environ, KERAS_BACKEND="jax", KERAS_DISTRIBUTION_JOB_ADDRESSES=f"localhost:{port}",
                    KERAS_DISTRIBUTION_NUM_PROCESSES="2", KERAS_DISTRIBUTION_PROCESS_ID=str(process_id),
                    XLA_FLAGS="--xla_force_host_platform_device_count=1")
-        workers.append(subprocess.Popen([sys.executable, str(script), str(tmp_path)], env=env,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    results = []
+        workers.append(subprocess.Popen([sys.executable, *argv], env=env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True))
+    outputs = []
     for worker in workers:
-        stdout, stderr = worker.communicate(timeout=300)
+        stdout, stderr = worker.communicate(timeout=600)
         assert worker.returncode == 0, stderr[-4000:]
-        results.append(json.loads(stdout.strip().splitlines()[-1]))
+        outputs.append(stdout)
+    return outputs
+
+
+def test_two_processes_train_one_mimo_model(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(textwrap.dedent(WORKER))
+    results = [json.loads(out.strip().splitlines()[-1]) for out in run_two_processes([str(script), str(tmp_path)])]
     assert [r["devices"] for r in results] == [2, 2]  # one global mesh over both processes
     assert results[0]["loss"] == results[1]["loss"] and all(np.isfinite(results[0]["loss"]))
     assert results[0]["eval"] == results[1]["eval"]
@@ -91,3 +97,21 @@ def test_two_processes_train_one_mimo_model(tmp_path):
         assert a["members"].shape == (32, 2, 4)
         np.testing.assert_allclose(a["members"], loaded.predict_members(rows, verbose=0), atol=1e-5)
         np.testing.assert_allclose(a["ensemble"], loaded.predict(rows, verbose=0), atol=1e-5)
+
+
+def test_cifar_example_runs_under_two_processes(tiny_npz, tmp_path):
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    out = tmp_path / "run"
+    run_two_processes([str(root / "examples" / "cifar_resnet.py"), f"--npz_dir={tiny_npz}", "--depth=10",
+                       "--width_multiplier=1", "--epochs=1", "--batch_size=16", "--batch_repetitions=2",
+                       "--virtual_batch_size=8", "--verbose=0", "--train_examples=64", "--test_examples=8",
+                       "--distribution=data_parallel", "--jax_processes", "--pipeline=numpy", f"--output_dir={out}"])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["processes"] == 2 and metrics["replicas"] == 2 and metrics["unique_batch"] == 16
+    assert 0.0 <= metrics["test"]["accuracy"] <= 1.0 and np.isfinite(metrics["test"]["nll"])
+    assert not (out / ".process_1" / "metrics.json").exists()  # process 0 alone writes the outputs
+    import keras_mimo
+
+    assert isinstance(keras.saving.load_model(out / "model.keras"), keras_mimo.MIMOModel)
