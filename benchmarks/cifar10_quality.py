@@ -31,6 +31,8 @@ import time
 
 import numpy as np
 
+from benchmarks import common
+from benchmarks.common import cached_corrupted_sets
 from keras_mimo.applications import cifar_data
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -39,31 +41,61 @@ ROOT = os.path.dirname(HERE)
 PROFILES = {
     # CPU: WRN-10-2 (0.30M parameters) trains at ~800 images/s on 2 cores, the
     # speed of ResNet-20 but twice its width: MIMO's subnetworks need width.
-    "cpu": dict(depth=10, width_multiplier=2, epochs=10, batch_repetitions=2,
-                input_repetition_probability=0.0, corruption_examples=1000),
-    "gpu": dict(depth=28, width_multiplier=10, epochs=250, batch_repetitions=4,
-                input_repetition_probability=0.0, corruption_examples=0),
+    "cpu": dict(
+        depth=10,
+        width_multiplier=2,
+        epochs=10,
+        batch_repetitions=2,
+        input_repetition_probability=0.0,
+        corruption_examples=1000,
+    ),
+    "gpu": dict(
+        depth=28,
+        width_multiplier=10,
+        epochs=250,
+        batch_repetitions=4,
+        input_repetition_probability=0.0,
+        corruption_examples=0,
+    ),
     # CPU, small data: the capacity sweep's point where MIMO wins (WRN-10-2 on
     # the first 2,000 training images, 100 epochs); singles of seeds 0 and 1
     # and MIMO M=2; clean test set only. Temperatures are fitted on the last
     # --calibration_examples training images, which training never sees.
-    "cpu_small_data": dict(depth=10, width_multiplier=2, epochs=100, batch_repetitions=2,
-                           input_repetition_probability=0.0, corruption_examples=-1, train_examples=2000,
-                           variants=["single_s0", "mimo2", "single_s1"]),
+    "cpu_small_data": dict(
+        depth=10,
+        width_multiplier=2,
+        epochs=100,
+        batch_repetitions=2,
+        input_repetition_probability=0.0,
+        corruption_examples=-1,
+        train_examples=2000,
+        variants=["single_s0", "mimo2", "single_s1"],
+    ),
     # One H100 in under 10 minutes (JAX, numpy pipeline): WRN-16-8 on the
     # first 10,000 training images, 60 epochs; singles of seeds 0-2 and MIMO
     # M=3 b=4 (the deep ensembles of 2 and 3 come from the singles); clean
     # test set only.
-    "gpu_short": dict(depth=16, width_multiplier=8, epochs=60, batch_repetitions=4,
-                      input_repetition_probability=0.0, corruption_examples=-1,
-                      train_examples=10000, variants=["single_s0", "single_s1", "single_s2", "mimo3"]),
+    "gpu_short": dict(
+        depth=16,
+        width_multiplier=8,
+        epochs=60,
+        batch_repetitions=4,
+        input_repetition_probability=0.0,
+        corruption_examples=-1,
+        train_examples=10000,
+        variants=["single_s0", "single_s1", "single_s2", "mimo3"],
+    ),
 }
 # Profile keys a command-line flag of the same name may override.
 OVERRIDABLE = ("depth", "width_multiplier", "batch_repetitions", "input_repetition_probability", "corruption_examples")
 # (name, ensemble_size, seed). Order: the first single and MIMO M=2 first,
 # so a cut-short run still gives a comparison.
 VARIANTS = [
-    ("single_s0", 1, 0), ("mimo2", 2, 0), ("single_s1", 1, 1), ("single_s2", 1, 2), ("mimo3", 3, 0),
+    ("single_s0", 1, 0),
+    ("mimo2", 2, 0),
+    ("single_s1", 1, 1),
+    ("single_s2", 1, 2),
+    ("mimo3", 3, 0),
 ]
 
 
@@ -83,33 +115,18 @@ class MemberCurve:
                 if (epoch + 1) % self.every and epoch + 1 != self.epochs:
                     return
                 members = self.model.predict_members(self.x, batch_size=500, verbose=0)
-                self.points.append({
-                    "epoch": epoch + 1,
-                    "rows_seen": (epoch + 1) * self.rows_per_epoch,
-                    "member_accuracy": [float(np.mean(members[:, m].argmax(-1) == self.y))
-                                        for m in range(members.shape[1])],
-                    "ensemble_accuracy": float(np.mean(members.mean(1).argmax(-1) == self.y)),
-                })
+                self.points.append(
+                    {
+                        "epoch": epoch + 1,
+                        "rows_seen": (epoch + 1) * self.rows_per_epoch,
+                        "member_accuracy": [
+                            float(np.mean(members[:, m].argmax(-1) == self.y)) for m in range(members.shape[1])
+                        ],
+                        "ensemble_accuracy": float(np.mean(members.mean(1).argmax(-1) == self.y)),
+                    }
+                )
 
         return _Curve(*args, **kwargs)
-
-
-def corrupted_sets(x_test, y_test, n, seed, cache):
-    """{(type, severity): uint8 images} for the first n test examples, cached on disk."""
-    from keras_mimo.evaluation import CORRUPTIONS
-    from keras_mimo.evaluation import corrupted_sets as make_sets
-
-    if os.path.exists(cache):
-        data = np.load(cache)
-        sets = {tuple(k.split("@")): data[k] for k in data.files if k != "labels"}
-        return {(c, int(s)): v for (c, s), v in sets.items()}, data["labels"]
-    images, labels = x_test[:n], y_test[:n]
-    sets = {}
-    for c in CORRUPTIONS:
-        sets.update(make_sets(images, corruptions=[c], seed=seed))
-        print(f"corrupted: {c}", flush=True)
-    np.savez(cache, labels=labels, **{f"{c}@{s}": v for (c, s), v in sets.items()})
-    return sets, labels
 
 
 def shared_corrupted_sets(args, profile, x_test, y_test):
@@ -117,7 +134,12 @@ def shared_corrupted_sets(args, profile, x_test, y_test):
     if profile["corruption_examples"] < 0:
         return None, None
     n = profile["corruption_examples"] or len(x_test)
-    return corrupted_sets(x_test, y_test, n, 0, corruption_cache(args, n))
+    from keras_mimo.evaluation import CORRUPTIONS
+    from keras_mimo.evaluation import SEVERITIES
+
+    return cached_corrupted_sets(
+        x_test[:n], y_test[:n], CORRUPTIONS, SEVERITIES, corruption_cache(args, n), progress=True
+    )
 
 
 def corruption_cache(args, n):
@@ -131,8 +153,9 @@ def score_corruptions(model, sets, labels):
 
     if sets is None:
         return None
-    result = evaluate_corruptions(model, None, labels, preprocess=cifar_data.normalize,
-                                  batch_size=500, verbose=0, sets=sets)
+    result = evaluate_corruptions(
+        model, None, labels, preprocess=cifar_data.normalize, batch_size=500, verbose=0, sets=sets
+    )
     for by_severity in result["per_corruption"].values():
         for s, r in by_severity.items():
             by_severity[s] = {k: r[k] for k in ("accuracy", "nll", "ece", "brier")}
@@ -182,31 +205,51 @@ def train_variants(args, profile):
         config = cifar_resnet.config_from_flags()
         reps = profile["batch_repetitions"] if ensemble_size > 1 else 1
         config.update(
-            npz_dir=args.npz_dir, data_dir=args.data_dir, depth=profile["depth"], width_multiplier=profile["width_multiplier"],
-            epochs=profile["epochs"], ensemble_size=ensemble_size, batch_repetitions=reps,
+            npz_dir=args.npz_dir,
+            data_dir=args.data_dir,
+            depth=profile["depth"],
+            width_multiplier=profile["width_multiplier"],
+            epochs=profile["epochs"],
+            ensemble_size=ensemble_size,
+            batch_repetitions=reps,
             input_repetition_probability=profile["input_repetition_probability"] if ensemble_size > 1 else 0.0,
-            seed=seed, output_dir=out, verbose=2, validation_freq=10**6, test_examples=args.test_examples,
+            seed=seed,
+            output_dir=out,
+            verbose=2,
+            validation_freq=10**6,
+            test_examples=args.test_examples,
             train_examples=train_examples,
         )
         steps = (train_examples or len(x_train)) // config["batch_size"]
-        curve = MemberCurve(cifar_data.normalize(x_test[:2000]), y_test[:2000],
-                            steps * config["batch_size"] * reps, config["epochs"])
+        curve = MemberCurve(
+            cifar_data.normalize(x_test[:2000]), y_test[:2000], steps * config["batch_size"] * reps, config["epochs"]
+        )
         start = time.time()
         metrics = cifar_resnet.run(config, extra_callbacks=[curve])
         model = keras.models.load_model(os.path.join(out, "model.keras"))
         result = {
-            "name": name, "ensemble_size": ensemble_size, "seed": seed, "batch_repetitions": reps,
+            "name": name,
+            "ensemble_size": ensemble_size,
+            "seed": seed,
+            "batch_repetitions": reps,
             "input_repetition_probability": config["input_repetition_probability"],
-            "test": metrics["test"], "corrupted": score_corruptions(model, sets, labels),
-            "train_seconds": metrics["train_seconds"], "wall_seconds": time.time() - start,
+            "test": metrics["test"],
+            "corrupted": score_corruptions(model, sets, labels),
+            "train_seconds": metrics["train_seconds"],
+            "wall_seconds": time.time() - start,
             "rows_processed": steps * config["batch_size"] * reps * config["epochs"],
             "unique_examples_seen": steps * config["batch_size"] * config["epochs"],
-            "parameters": metrics["parameters"], "learning_curve": curve.points, "config": config,
+            "parameters": metrics["parameters"],
+            "learning_curve": curve.points,
+            "config": config,
         }
         with open(os.path.join(out, "result.json"), "w") as f:
             json.dump(result, f, indent=1, default=str)
-        print(f"{name}: acc {metrics['test']['accuracy']:.4f} nll {metrics['test']['nll']:.4f} "
-              f"ece {metrics['test']['ece']:.4f} ({result['wall_seconds']:.0f} s)", flush=True)
+        print(
+            f"{name}: acc {metrics['test']['accuracy']:.4f} nll {metrics['test']['nll']:.4f} "
+            f"ece {metrics['test']['ece']:.4f} ({result['wall_seconds']:.0f} s)",
+            flush=True,
+        )
 
 
 def deep_ensembles(args):
@@ -227,7 +270,9 @@ def deep_ensembles(args):
     for k in range(2, len(done) + 1):
         members = models[:k]
         results[f"deep_ensemble{k}"] = {
-            "name": f"deep_ensemble{k}", "ensemble_size": k, "members": done[:k],
+            "name": f"deep_ensemble{k}",
+            "ensemble_size": k,
+            "members": done[:k],
             "test": keras_mimo.evaluate_ensemble(members, cifar_data.normalize(x_test), y_test, verbose=0),
             "corrupted": score_corruptions(members, sets, labels),
             "train_seconds": sum(r["train_seconds"] for r in singles_results[:k]),
@@ -300,23 +345,22 @@ def add_temperature_scaling(variants, args):
         after = scores_from_probabilities(np.exp(scaled), y_test, log_probs=scaled)
         keys = ("accuracy", "nll", "ece", "brier")
         result["temperature_scaling"] = {
-            "temperature": temperature, "calibration_examples": n,
+            "temperature": temperature,
+            "calibration_examples": n,
             "calibration_images": f"training images {len(x_train) - n}..{len(x_train) - 1}",
-            "before": {k: result["test"][k] for k in keys}, "after": {k: after[k] for k in keys},
+            "before": {k: result["test"][k] for k in keys},
+            "after": {k: after[k] for k in keys},
         }
-        print(f"{name}: T = {temperature:.3f}, NLL {result['test']['nll']:.4f} -> {after['nll']:.4f}, "
-              f"ECE {result['test']['ece']:.4f} -> {after['ece']:.4f}", flush=True)
+        print(
+            f"{name}: T = {temperature:.3f}, NLL {result['test']['nll']:.4f} -> {after['nll']:.4f}, "
+            f"ECE {result['test']['ece']:.4f} -> {after['ece']:.4f}",
+            flush=True,
+        )
 
 
 def finished_variants(run_dir):
     """{variant name: result} of every variant whose result.json is in run_dir."""
-    variants = {}
-    for name, _, _ in VARIANTS:
-        path = os.path.join(run_dir, name, "result.json")
-        if os.path.exists(path):
-            with open(path) as f:
-                variants[name] = json.load(f)
-    return variants
+    return common.finished_variants(run_dir, [name for name, _, _ in VARIANTS])
 
 
 def report(args):
@@ -338,14 +382,21 @@ def parser():
     parser.add_argument("--variants", nargs="*", default=[], help="subset of variant names")
     parser.add_argument("--run_dir", default=os.path.join(ROOT, "runs", "quality"))
     parser.add_argument("--docs_dir", default=os.path.join(ROOT, "docs"))
-    parser.add_argument("--corruption_cache", default=None, help="npz cache of the corrupted sets (default: in run_dir)")
+    parser.add_argument(
+        "--corruption_cache", default=None, help="npz cache of the corrupted sets (default: in run_dir)"
+    )
     parser.add_argument("--test_examples", type=int, default=0)
     parser.add_argument("--train_examples", type=int, default=0)
-    parser.add_argument("--calibration_examples", type=int, default=5000,
-                        help="the last N training images fit the temperatures (when training does not use them)")
+    parser.add_argument(
+        "--calibration_examples",
+        type=int,
+        default=5000,
+        help="the last N training images fit the temperatures (when training does not use them)",
+    )
     for key in OVERRIDABLE:
-        parser.add_argument(f"--{key}", type=type(PROFILES["cpu"][key]), default=None,
-                            help="override the profile's value")
+        parser.add_argument(
+            f"--{key}", type=type(PROFILES["cpu"][key]), default=None, help="override the profile's value"
+        )
     parser.add_argument("--report_only", action="store_true")
     return parser
 

@@ -33,6 +33,10 @@ import time
 
 import numpy as np
 
+from benchmarks import shift_ood_report
+from benchmarks.shift_ood_report import ALPHA  # noqa: F401 - the study's settings live with its report
+from benchmarks.shift_ood_report import CORRUPTION_TYPES  # noqa: F401
+from benchmarks.shift_ood_report import SEVERITIES  # noqa: F401
 from keras_mimo.applications import cifar_data
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -45,17 +49,28 @@ PROFILES = {
     # The capacity sweep's regime where MIMO has capacity to spare (WRN-10-2 on
     # 2,000 images, 100 epochs: docs/results.md "Where MIMO starts to win"),
     # sized for one core of the 2-core CPU machine.
-    "cpu": dict(depth=10, width_multiplier=2, epochs=100, batch_repetitions=2, train_examples=2000,
-                variants=["single_s0", "mimo2", "single_s1", "mimo3"], corruption_examples=1000),
+    "cpu": dict(
+        depth=10,
+        width_multiplier=2,
+        epochs=100,
+        batch_repetitions=2,
+        train_examples=2000,
+        variants=["single_s0", "mimo2", "single_s1", "mimo3"],
+        corruption_examples=1000,
+    ),
     # One H100/H200 in about 10 minutes (JAX): WRN-16-8 on 10,000 ID images, 60 epochs.
-    "gpu": dict(depth=16, width_multiplier=8, epochs=60, batch_repetitions=4, train_examples=10000,
-                variants=["single_s0", "mimo3", "single_s1"], corruption_examples=2000),
+    "gpu": dict(
+        depth=16,
+        width_multiplier=8,
+        epochs=60,
+        batch_repetitions=4,
+        train_examples=10000,
+        variants=["single_s0", "mimo3", "single_s1"],
+        corruption_examples=2000,
+    ),
 }
 # (name, ensemble_size, seed)
 VARIANTS = [("single_s0", 1, 0), ("mimo2", 2, 0), ("single_s1", 1, 1), ("mimo3", 3, 0)]
-CORRUPTION_TYPES = ("gaussian_noise", "defocus_blur", "fog", "contrast", "jpeg_compression")
-SEVERITIES = (1, 3, 5)
-ALPHA = 0.1  # 90 % prediction sets
 
 
 @functools.cache
@@ -141,23 +156,41 @@ def train_variants(args, profile):
         config = cifar_resnet.config_from_flags()
         reps = profile["batch_repetitions"] if ensemble_size > 1 else 1
         config.update(
-            npz_dir=args.npz_dir, data_dir=args.data_dir, depth=profile["depth"],
-            width_multiplier=profile["width_multiplier"], epochs=profile["epochs"],
-            ensemble_size=ensemble_size, batch_repetitions=reps, input_repetition_probability=0.0,
-            seed=seed, output_dir=out, verbose=2, validation_freq=10**6, batch_size=args.batch_size,
+            npz_dir=args.npz_dir,
+            data_dir=args.data_dir,
+            depth=profile["depth"],
+            width_multiplier=profile["width_multiplier"],
+            epochs=profile["epochs"],
+            ensemble_size=ensemble_size,
+            batch_repetitions=reps,
+            input_repetition_probability=0.0,
+            seed=seed,
+            output_dir=out,
+            verbose=2,
+            validation_freq=10**6,
+            batch_size=args.batch_size,
         )
         start = time.time()
         metrics = cifar_resnet.run(config, data=(*data["train"], *data["test"]), num_classes=IN_CLASSES)
         result = {
-            "name": name, "ensemble_size": ensemble_size, "seed": seed, "batch_repetitions": reps,
-            "train_examples": len(data["train"][0]), "train_seconds": metrics["train_seconds"],
-            "wall_seconds": time.time() - start, "parameters": metrics["parameters"],
-            "backend": metrics["backend"], "config": config,
+            "name": name,
+            "ensemble_size": ensemble_size,
+            "seed": seed,
+            "batch_repetitions": reps,
+            "train_examples": len(data["train"][0]),
+            "train_seconds": metrics["train_seconds"],
+            "wall_seconds": time.time() - start,
+            "parameters": metrics["parameters"],
+            "backend": metrics["backend"],
+            "config": config,
         }
         with open(os.path.join(out, "result.json"), "w") as f:
             json.dump(result, f, indent=1, default=str)
-        print(f"{name}: acc {metrics['test']['accuracy']:.4f} nll {metrics['test']['nll']:.4f} "
-              f"({result['wall_seconds']:.0f} s)", flush=True)
+        print(
+            f"{name}: acc {metrics['test']['accuracy']:.4f} nll {metrics['test']['nll']:.4f} "
+            f"({result['wall_seconds']:.0f} s)",
+            flush=True,
+        )
 
 
 def parser():
@@ -170,12 +203,20 @@ def parser():
     parser.add_argument("--depth", type=int, default=0, help="override the profile's depth")
     parser.add_argument("--width_multiplier", type=int, default=0, help="override the profile's width")
     parser.add_argument("--train_examples", type=int, default=0, help="override the profile's ID training images")
-    parser.add_argument("--calibration_examples", type=int, default=5000,
-                        help="the last N ID training images fit temperatures and conformal thresholds")
+    parser.add_argument(
+        "--calibration_examples",
+        type=int,
+        default=5000,
+        help="the last N ID training images fit temperatures and conformal thresholds",
+    )
     parser.add_argument("--batch_size", type=int, default=128, help="unique examples per step (the recipe's 128)")
     parser.add_argument("--test_examples", type=int, default=0, help="cut the ID and OOD test sets (smoke tests)")
-    parser.add_argument("--corruption_examples", type=int, default=-1,
-                        help="ID test images per corrupted set (-1: the profile's, 0: no corrupted sets)")
+    parser.add_argument(
+        "--corruption_examples",
+        type=int,
+        default=-1,
+        help="ID test images per corrupted set (-1: the profile's, 0: no corrupted sets)",
+    )
     parser.add_argument("--ood_dataset", default=None, help="an extra TFDS OOD set, e.g. svhn_cropped")
     parser.add_argument("--run_dir", default=None, help="default: runs/shift_ood_<profile>")
     parser.add_argument("--docs_dir", default=os.path.join(ROOT, "docs"))
@@ -194,7 +235,6 @@ def main():
 
 
 def report(args, profile):
-    from benchmarks import shift_ood_report
 
     shift_ood_report.write(args, profile, split(args, profile))
 

@@ -21,7 +21,6 @@ import keras
 import numpy as np
 
 import keras_mimo
-from keras_mimo import _layout
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKBONES = {"WRN-22-1 (ResNet-20 size)": (22, 1), "WRN-16-4": (16, 4)}
@@ -43,8 +42,11 @@ def flops_per_image(model) -> int:
 
 def build(depth, width, ensemble_size, batch_repetitions=1):
     return keras_mimo.applications.wide_resnet(
-        depth=depth, width_multiplier=width, ensemble_size=ensemble_size,
-        batch_repetitions=batch_repetitions, seed=0,
+        depth=depth,
+        width_multiplier=width,
+        ensemble_size=ensemble_size,
+        batch_repetitions=batch_repetitions,
+        seed=0,
     )
 
 
@@ -89,23 +91,32 @@ def inference(depth, width, args):
         params = sum(m.count_params() for m in ensemble) if name == "deep_ensemble3" else models[name].count_params()
         flops = 3 * flops_per_image(ensemble[0]) if name == "deep_ensemble3" else flops_per_image(models[name])
         rows[name] = {
-            "ensemble_size": size, "images_per_second": args.images / med, "median_seconds": med,
-            "time_ratio_to_single": med / base, "parameters": int(params), "flops_per_image": flops,
+            "ensemble_size": size,
+            "images_per_second": args.images / med,
+            "median_seconds": med,
+            "time_ratio_to_single": med / base,
+            "parameters": int(params),
+            "flops_per_image": flops,
             "all_seconds": t,
         }
     return rows
 
 
 class SameGraphWithoutBatching(keras.Model):
-    """The MIMO graph as a plain functional model fed stacked rows (M * unique per step).
+    """The MIMO graph as a plain Keras model fed stacked rows (M * unique per step).
 
-    It skips MIMOModel's batching (shuffles, repetitions, per-member losses);
-    its call is marked as a MIMO forward pass so the MIMO layers accept it.
+    It skips MIMOModel's batching (shuffles, repetitions, per-member losses):
+    its forward pass runs the MIMOModel inside `stacked_rows()` (the public
+    scope for custom loops), and `fit` is plain Keras's.
     """
 
-    def call(self, inputs, training=None, mask=None):
-        with _layout.mimo_forward():
-            return super().call(inputs, training=training, mask=mask)
+    def __init__(self, mimo, **kwargs):
+        super().__init__(**kwargs)
+        self.mimo = mimo
+
+    def call(self, inputs, training=None):
+        with self.mimo.stacked_rows():
+            return self.mimo(inputs, training=training)
 
 
 def training_overhead(depth, width, args):
@@ -115,27 +126,33 @@ def training_overhead(depth, width, args):
     x = rng.random((unique * args.steps, 32, 32, 3)).astype("float32")
     y = rng.integers(0, 10, unique * args.steps)
     mimo = build(depth, width, m)
-    plain = SameGraphWithoutBatching(mimo.inputs, mimo.outputs)  # same layers, no MIMO batching
+    plain = SameGraphWithoutBatching(mimo)  # same layers, no MIMO batching
     # plain gets M * unique rows per step (their order does not change the cost)
     x_stacked = np.concatenate([x] * m)
     y_stacked = np.concatenate([y] * m)
-    order = np.concatenate([np.arange(s * unique, (s + 1) * unique) + k * len(x)
-                            for s in range(args.steps) for k in range(m)])
+    order = np.concatenate(
+        [np.arange(s * unique, (s + 1) * unique) + k * len(x) for s in range(args.steps) for k in range(m)]
+    )
     x_stacked, y_stacked = x_stacked[order], y_stacked[order]
     for model in (mimo, plain):
         model.compile(keras.optimizers.SGD(0.01, momentum=0.9), "sparse_categorical_crossentropy")
     fns = {
         "mimo_fit": lambda: mimo.fit(x, y, batch_size=unique, epochs=1, shuffle=False, verbose=0),
-        "plain_fit_same_rows": lambda: plain.fit(x_stacked, y_stacked, batch_size=unique * m, epochs=1,
-                                                 shuffle=False, verbose=0),
+        "plain_fit_same_rows": lambda: plain.fit(
+            x_stacked, y_stacked, batch_size=unique * m, epochs=1, shuffle=False, verbose=0
+        ),
     }
     for fn in fns.values():
         fn()
     times = interleaved(fns, args.rounds)
     med = {k: statistics.median(v) for k, v in times.items()}
     return {
-        "ensemble_size": m, "unique_per_step": unique, "rows_per_step": unique * m, "steps": args.steps,
-        "median_seconds": med, "overhead_fraction": med["mimo_fit"] / med["plain_fit_same_rows"] - 1.0,
+        "ensemble_size": m,
+        "unique_per_step": unique,
+        "rows_per_step": unique * m,
+        "steps": args.steps,
+        "median_seconds": med,
+        "overhead_fraction": med["mimo_fit"] / med["plain_fit_same_rows"] - 1.0,
         "all_seconds": times,
     }
 
@@ -150,14 +167,22 @@ def repetition_cost(depth, width, args):
     for b in (1, 2, 4):
         models[b] = build(depth, width, 3, batch_repetitions=b)
         models[b].compile(keras.optimizers.SGD(0.01, momentum=0.9), "sparse_categorical_crossentropy")
-    fns = {f"b{b}": (lambda mm: lambda: mm.fit(x, y, batch_size=args.train_batch, epochs=1, verbose=0))(mm)
-           for b, mm in models.items()}
+    fns = {
+        f"b{b}": (lambda mm: lambda: mm.fit(x, y, batch_size=args.train_batch, epochs=1, verbose=0))(mm)
+        for b, mm in models.items()
+    }
     for fn in fns.values():
         fn()
     times = interleaved(fns, args.rounds)
     base = statistics.median(times["b1"])
-    return {k: {"median_seconds": statistics.median(v), "ratio_to_b1": statistics.median(v) / base,
-                "unique_images_per_second": n / statistics.median(v)} for k, v in times.items()}
+    return {
+        k: {
+            "median_seconds": statistics.median(v),
+            "ratio_to_b1": statistics.median(v) / base,
+            "unique_images_per_second": n / statistics.median(v),
+        }
+        for k, v in times.items()
+    }
 
 
 def markdown(result):
@@ -166,21 +191,31 @@ def markdown(result):
     for backbone, r in result["backbones"].items():
         inf = r["inference"]
         single_min = min(inf["single"]["all_seconds"])
-        lines += [f"**{backbone}**: inference, {result['args']['images']} images, batch {result['args']['batch_size']}, "
-                  f"{result['args']['rounds']} interleaved rounds", "",
-                  "| variant | M | images/s (median) | time / single (median) | time / single (min) | parameters | MFLOPs / image |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            f"**{backbone}**: inference, {result['args']['images']} images, batch {result['args']['batch_size']}, "
+            f"{result['args']['rounds']} interleaved rounds",
+            "",
+            "| variant | M | images/s (median) | time / single (median) | time / single (min) | parameters | MFLOPs / image |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for name, row in inf.items():
-            lines.append(f"| {name} | {row['ensemble_size']} | {row['images_per_second']:.0f} | "
-                         f"{row['time_ratio_to_single']:.3f} | {min(row['all_seconds']) / single_min:.3f} | "
-                         f"{row['parameters']:,} | {row['flops_per_image'] / 1e6:.1f} |")
+            lines.append(
+                f"| {name} | {row['ensemble_size']} | {row['images_per_second']:.0f} | "
+                f"{row['time_ratio_to_single']:.3f} | {min(row['all_seconds']) / single_min:.3f} | "
+                f"{row['parameters']:,} | {row['flops_per_image'] / 1e6:.1f} |"
+            )
         o = r["training_overhead"]
         mins = {k: min(v) for k, v in o["all_seconds"].items()}
-        lines += ["", f"Batch preparation overhead (MIMOModel.fit vs keras.Model.fit on the same graph, "
-                      f"{o['rows_per_step']} rows/step, {o['steps']} steps): median **{100 * o['overhead_fraction']:+.1f} %**, "
-                      f"min **{100 * (mins['mimo_fit'] / mins['plain_fit_same_rows'] - 1):+.1f} %** "
-                      f"(seconds: {json.dumps({k: [round(t, 2) for t in v] for k, v in o['all_seconds'].items()})})", "",
-                  "| batch_repetitions | s / epoch of unique data (median) | ratio to b=1 |", "|---|---|---|"]
+        lines += [
+            "",
+            f"Batch preparation overhead (MIMOModel.fit vs keras.Model.fit on the same graph, "
+            f"{o['rows_per_step']} rows/step, {o['steps']} steps): median **{100 * o['overhead_fraction']:+.1f} %**, "
+            f"min **{100 * (mins['mimo_fit'] / mins['plain_fit_same_rows'] - 1):+.1f} %** "
+            f"(seconds: {json.dumps({k: [round(t, 2) for t in v] for k, v in o['all_seconds'].items()})})",
+            "",
+            "| batch_repetitions | s / epoch of unique data (median) | ratio to b=1 |",
+            "|---|---|---|",
+        ]
         for k, row in r["repetitions"].items():
             lines.append(f"| {k[1:]} | {row['median_seconds']:.2f} | {row['ratio_to_b1']:.2f} |")
         lines.append("")
@@ -214,8 +249,13 @@ def main():
         args.images, args.batch_size, args.rounds, args.train_batch, args.steps = 64, 32, 2, 16, 2
         args.backbones = args.backbones[:1]
     keras.utils.set_random_seed(0)
-    result = {"backend": keras.backend.backend(), "keras": keras.__version__,
-              "machine": f"{platform.machine()}, {os.cpu_count()} cores", "args": vars(args), "backbones": {}}
+    result = {
+        "backend": keras.backend.backend(),
+        "keras": keras.__version__,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "args": vars(args),
+        "backbones": {},
+    }
     for name in args.backbones:
         depth, width = BACKBONES[name]
         result["backbones"][name] = {

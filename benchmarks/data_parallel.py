@@ -57,8 +57,12 @@ def build(args, mimo):
     import keras_mimo
 
     return keras_mimo.applications.wide_resnet(
-        depth=args["depth"], width_multiplier=args["width"], ensemble_size=args["members"] if mimo else 1,
-        batch_repetitions=args["batch_repetitions"] if mimo else 1, seed=0)
+        depth=args["depth"],
+        width_multiplier=args["width"],
+        ensemble_size=args["members"] if mimo else 1,
+        batch_repetitions=args["batch_repetitions"] if mimo else 1,
+        seed=0,
+    )
 
 
 def run(args) -> list:
@@ -68,10 +72,16 @@ def run(args) -> list:
         if args.platform == "cpu":
             env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={max(args.devices)}"
             env["JAX_PLATFORMS"] = "cpu"
-        payload = json.dumps({k: getattr(args, k) for k in ("batch_size", "depth", "width", "members",
-                                                             "batch_repetitions", "steps", "repeats")} | {"devices": d})
-        result = subprocess.run([sys.executable, "-c", WORKER, payload], capture_output=True, text=True, env=env,
-                                cwd=ROOT)
+        payload = json.dumps(
+            {
+                k: getattr(args, k)
+                for k in ("batch_size", "depth", "width", "members", "batch_repetitions", "steps", "repeats")
+            }
+            | {"devices": d}
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", WORKER, payload], capture_output=True, text=True, env=env, cwd=ROOT
+        )
         if result.returncode:
             raise SystemExit(result.stderr[-3000:])
         rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
@@ -81,15 +91,20 @@ def run(args) -> list:
 
 def table(rows, args) -> str:
     base = rows[0]["median_step_seconds"]
-    lines = [f"WRN-{args.depth}-{args.width}, {args.batch_size} unique examples per step (global), MIMO M={args.members} "
-             f"b={args.batch_repetitions}; {rows[0]['platform']} ({rows[0]['kind']}); median of {args.repeats} x "
-             f"{args.steps} steps", "",
-             "| devices | plain step (s) | plain speed-up | MIMO step (s) | MIMO speed-up | MIMO / plain |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"WRN-{args.depth}-{args.width}, {args.batch_size} unique examples per step (global), MIMO M={args.members} "
+        f"b={args.batch_repetitions}; {rows[0]['platform']} ({rows[0]['kind']}); median of {args.repeats} x "
+        f"{args.steps} steps",
+        "",
+        "| devices | plain step (s) | plain speed-up | MIMO step (s) | MIMO speed-up | MIMO / plain |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
         t = r["median_step_seconds"]
-        lines.append(f"| {r['devices']} | {t['plain']:.4f} | {base['plain'] / t['plain']:.2f}x | {t['mimo']:.4f} | "
-                     f"{base['mimo'] / t['mimo']:.2f}x | {t['mimo'] / t['plain']:.2f} |")
+        lines.append(
+            f"| {r['devices']} | {t['plain']:.4f} | {base['plain'] / t['plain']:.2f}x | {t['mimo']:.4f} | "
+            f"{base['mimo'] / t['mimo']:.2f}x | {t['mimo'] / t['plain']:.2f} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -37,16 +37,31 @@ RESULTS = os.path.join(ROOT, "docs", "results")
 BATCHING = [
     ("unique examples per step", "B (the loader's batch)", "B (the dataset's batch)"),
     ("rows per member", "b * B: indices 0..B-1 repeated b times", "b * B: every example repeated b times"),
-    ("shared (rho) rows", "the last rho * b * B rows of one main permutation keep the same order for every member",
-     "the last rho * b * B rows of one shuffle are shared by every member"),
-    ("member shuffles", "each member permutes the first (1 - rho) * b * B rows of the main permutation",
-     "each member reshuffles the first (1 - rho) * b * B rows independently"),
-    ("row layout", "member-major (M * b * B, C, H, W), channels stacked inside the model",
-     "example-major (b * B * M, H, W, C): row n * M + m is member m's; channels stacked by MIMOInput"),
-    ("loss", "cross-entropy averaged over all M * b * B rows (= the members' mean)",
-     "the compiled loss per member, summed over members (the reference's weighting: M x theirs)"),
-    ("inference", "the input repeated M times, logits per member, mean of softmax outside the model",
-     "the input tiled inside the model; the head combines the members (one output)"),
+    (
+        "shared (rho) rows",
+        "the last rho * b * B rows of one main permutation keep the same order for every member",
+        "the last rho * b * B rows of one shuffle are shared by every member",
+    ),
+    (
+        "member shuffles",
+        "each member permutes the first (1 - rho) * b * B rows of the main permutation",
+        "each member reshuffles the first (1 - rho) * b * B rows independently",
+    ),
+    (
+        "row layout",
+        "member-major (M * b * B, C, H, W), channels stacked inside the model",
+        "example-major (b * B * M, H, W, C): row n * M + m is member m's; channels stacked by MIMOInput",
+    ),
+    (
+        "loss",
+        "cross-entropy averaged over all M * b * B rows (= the members' mean)",
+        "the compiled loss per member, summed over members (the reference's weighting: M x theirs)",
+    ),
+    (
+        "inference",
+        "the input repeated M times, logits per member, mean of softmax outside the model",
+        "the input tiled inside the model; the head combines the members (one output)",
+    ),
 ]
 
 
@@ -56,10 +71,25 @@ def _torch_uncertainty_model(depth, width, num_classes, members):
 
     cifar = "cifar"
     if members == 1:
-        return _WideResNet(depth, widen_factor=width, in_channels=3, num_classes=num_classes, conv_bias=False,
-                           dropout_rate=0.0, style=cifar)
-    return tu_mimo._MIMOWideResNet(depth, widen_factor=width, in_channels=3, num_classes=num_classes,
-                                   num_estimators=members, conv_bias=False, dropout_rate=0.0, style=cifar)
+        return _WideResNet(
+            depth,
+            widen_factor=width,
+            in_channels=3,
+            num_classes=num_classes,
+            conv_bias=False,
+            dropout_rate=0.0,
+            style=cifar,
+        )
+    return tu_mimo._MIMOWideResNet(
+        depth,
+        widen_factor=width,
+        in_channels=3,
+        num_classes=num_classes,
+        num_estimators=members,
+        conv_bias=False,
+        dropout_rate=0.0,
+        style=cifar,
+    )
 
 
 def _keras_model(depth, width, num_classes, members, repetitions, lr=0.1):
@@ -67,11 +97,19 @@ def _keras_model(depth, width, num_classes, members, repetitions, lr=0.1):
 
     import keras_mimo
 
-    model = keras_mimo.applications.wide_resnet(depth=depth, width_multiplier=width, num_classes=num_classes,
-                                                ensemble_size=members, batch_repetitions=repetitions if members > 1
-                                                else 1, seed=0, head_activation=None)
-    model.compile(keras.optimizers.SGD(lr, momentum=0.9, nesterov=True),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model = keras_mimo.applications.wide_resnet(
+        depth=depth,
+        width_multiplier=width,
+        num_classes=num_classes,
+        ensemble_size=members,
+        batch_repetitions=repetitions if members > 1 else 1,
+        seed=0,
+        head_activation=None,
+    )
+    model.compile(
+        keras.optimizers.SGD(lr, momentum=0.9, nesterov=True),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     return model
 
 
@@ -149,11 +187,17 @@ def speed(args):
     def ours_infer(model):
         model.predict_on_batch(x_infer)
 
-    timings = {k: [] for k in ("tu_train", "ours_train", "tu_infer", "tu_single_infer", "ours_infer",
-                               "ours_single_infer")}
-    calls = {"tu_train": tu_step, "ours_train": ours_step, "tu_infer": lambda: tu_infer(tu),
-             "tu_single_infer": lambda: tu_infer(tu_single), "ours_infer": lambda: ours_infer(ours),
-             "ours_single_infer": lambda: ours_infer(ours_single)}
+    timings = {
+        k: [] for k in ("tu_train", "ours_train", "tu_infer", "tu_single_infer", "ours_infer", "ours_single_infer")
+    }
+    calls = {
+        "tu_train": tu_step,
+        "ours_train": ours_step,
+        "tu_infer": lambda: tu_infer(tu),
+        "tu_single_infer": lambda: tu_infer(tu_single),
+        "ours_infer": lambda: ours_infer(ours),
+        "ours_single_infer": lambda: ours_infer(ours_single),
+    }
     for fn in calls.values():  # warm-up: compilation, allocation
         fn()
     for _ in range(args.repeats):
@@ -163,21 +207,49 @@ def speed(args):
             timings[name].append(time.perf_counter() - start)
     med = {k: statistics.median(v) for k, v in timings.items()}
     result = {
-        "backend": keras.backend.backend(), "torch": torch.__version__, "keras": keras.__version__,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores", "device": _device_name(device),
-        "depth": args.depth, "width": args.width, "members": m, "batch_repetitions": b,
-        "unique_batch": unique, "rows_per_step": unique * b, "inference_batch": args.inference_batch,
-        "repeats": args.repeats, "median_seconds": med, "all_seconds": timings,
-        "parameters": {"torch_uncertainty_mimo": _count(tu), "torch_uncertainty_single": _count(tu_single),
-                       "keras_mimo_mimo": int(ours.count_params()), "keras_mimo_single": int(ours_single.count_params())},
+        "backend": keras.backend.backend(),
+        "torch": torch.__version__,
+        "keras": keras.__version__,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "device": _device_name(device),
+        "depth": args.depth,
+        "width": args.width,
+        "members": m,
+        "batch_repetitions": b,
+        "unique_batch": unique,
+        "rows_per_step": unique * b,
+        "inference_batch": args.inference_batch,
+        "repeats": args.repeats,
+        "median_seconds": med,
+        "all_seconds": timings,
+        "parameters": {
+            "torch_uncertainty_mimo": _count(tu),
+            "torch_uncertainty_single": _count(tu_single),
+            "keras_mimo_mimo": int(ours.count_params()),
+            "keras_mimo_single": int(ours_single.count_params()),
+        },
         "train_step_ratio_ours_over_theirs": med["ours_train"] / med["tu_train"],
-        "inference_ratio_mimo_over_single": {"keras_mimo": med["ours_infer"] / med["ours_single_infer"],
-                                             "torch_uncertainty": med["tu_infer"] / med["tu_single_infer"]},
+        "inference_ratio_mimo_over_single": {
+            "keras_mimo": med["ours_infer"] / med["ours_single_infer"],
+            "torch_uncertainty": med["tu_infer"] / med["tu_single_infer"],
+        },
     }
     where = "gpu" if device.type == "cuda" else "cpu"
     _write(f"peers_speed_{result['backend']}_wrn{args.depth}-{args.width}_{where}.json", result, args.results_dir)
-    print(json.dumps({k: result[k] for k in ("median_seconds", "parameters", "train_step_ratio_ours_over_theirs",
-                                             "inference_ratio_mimo_over_single")}, indent=1))
+    print(
+        json.dumps(
+            {
+                k: result[k]
+                for k in (
+                    "median_seconds",
+                    "parameters",
+                    "train_step_ratio_ours_over_theirs",
+                    "inference_ratio_mimo_over_single",
+                )
+            },
+            indent=1,
+        )
+    )
     return result
 
 
@@ -191,8 +263,8 @@ def quality(args):
     from keras_mimo.applications import cifar_data
 
     x_train, y_train, x_test, y_test = cifar_data.load_npz(args.npz_dir)
-    x_train, y_train = x_train[:args.train_examples], y_train[:args.train_examples]
-    x_test, y_test = x_test[:args.test_examples], y_test[:args.test_examples]
+    x_train, y_train = x_train[: args.train_examples], y_train[: args.train_examples]
+    x_test, y_test = x_test[: args.test_examples], y_test[: args.test_examples]
     m, b, unique = args.members, args.batch_repetitions, 128
     steps = len(x_train) // unique
     rng = np.random.default_rng(0)
@@ -200,7 +272,7 @@ def quality(args):
     for _ in range(args.epochs):
         order = rng.permutation(len(x_train))
         for s in range(steps):
-            idx = order[s * unique:(s + 1) * unique]
+            idx = order[s * unique : (s + 1) * unique]
             batches.append((cifar_data.normalize(cifar_data.augment_numpy(x_train[idx], rng)), y_train[idx]))
     test_inputs = cifar_data.normalize(x_test)
 
@@ -209,14 +281,23 @@ def quality(args):
     fmt = MIMOBatchFormat(num_estimators=m, rho=0.0, batch_repeat=b)
     # Keras's l2(3e-4) on every weight adds 2 * 3e-4 * w to the gradient: the same as weight decay 6e-4.
     optimizer = torch.optim.SGD(tu.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=6e-4)
-    ours = keras_mimo.applications.wide_resnet(depth=args.depth, width_multiplier=args.width, num_classes=10,
-                                               ensemble_size=m, batch_repetitions=b, seed=0, l2=3e-4,
-                                               head_activation=None)
+    ours = keras_mimo.applications.wide_resnet(
+        depth=args.depth,
+        width_multiplier=args.width,
+        num_classes=10,
+        ensemble_size=m,
+        batch_repetitions=b,
+        seed=0,
+        l2=3e-4,
+        head_activation=None,
+    )
     schedule = keras_mimo.applications.WarmUpStepDecay(
-        0.1, warmup_steps=steps, decay_steps=[int(args.epochs * f * steps) for f in (0.4, 0.8, 0.9)],
-        decay_ratio=0.2)
-    ours.compile(keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True),
-                 keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        0.1, warmup_steps=steps, decay_steps=[int(args.epochs * f * steps) for f in (0.4, 0.8, 0.9)], decay_ratio=0.2
+    )
+    ours.compile(
+        keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     seconds = {"keras_mimo": 0.0, "torch_uncertainty": 0.0}
     loss_fn = torch.nn.CrossEntropyLoss()
     for step, (xb, yb) in enumerate(batches):
@@ -234,21 +315,38 @@ def quality(args):
         seconds["torch_uncertainty"] += time.perf_counter() - start
     tu.eval()
     with torch.no_grad():
-        logits = torch.cat([tu(torch.from_numpy(test_inputs[i:i + 500]).permute(0, 3, 1, 2).contiguous())
-                            .view(m, -1, 10).permute(1, 0, 2) for i in range(0, len(test_inputs), 500)])
+        logits = torch.cat(
+            [
+                tu(torch.from_numpy(test_inputs[i : i + 500]).permute(0, 3, 1, 2).contiguous())
+                .view(m, -1, 10)
+                .permute(1, 0, 2)
+                for i in range(0, len(test_inputs), 500)
+            ]
+        )
     theirs_log_probs = torch.log_softmax(logits, -1).numpy().astype("float64")
-    ours_log_probs = keras.ops.convert_to_numpy(keras.ops.log_softmax(
-        ours.predict_members(test_inputs, batch_size=500, verbose=0), axis=-1)).astype("float64")
+    ours_log_probs = keras.ops.convert_to_numpy(
+        keras.ops.log_softmax(ours.predict_members(test_inputs, batch_size=500, verbose=0), axis=-1)
+    ).astype("float64")
     results = {}
     for name, log_p in (("keras_mimo", ours_log_probs), ("torch_uncertainty", theirs_log_probs)):
         scores = keras_mimo.evaluation.scores_from_probabilities(np.exp(log_p), y_test, log_probs=log_p)
-        results[name] = {k: scores[k] for k in ("accuracy", "nll", "ece", "disagreement", "average_kl",
-                                                "mean_member_accuracy")}
+        results[name] = {
+            k: scores[k] for k in ("accuracy", "nll", "ece", "disagreement", "average_kl", "mean_member_accuracy")
+        }
         results[name]["train_seconds"] = seconds[name]
-    result = {"backend": keras.backend.backend(), "torch": torch.__version__, "keras": keras.__version__,
-              "depth": args.depth, "width": args.width, "members": m, "batch_repetitions": b,
-              "train_examples": len(x_train), "test_examples": len(x_test), "epochs": args.epochs,
-              "results": results}
+    result = {
+        "backend": keras.backend.backend(),
+        "torch": torch.__version__,
+        "keras": keras.__version__,
+        "depth": args.depth,
+        "width": args.width,
+        "members": m,
+        "batch_repetitions": b,
+        "train_examples": len(x_train),
+        "test_examples": len(x_test),
+        "epochs": args.epochs,
+        "results": results,
+    }
     _write(f"peers_quality_{result['backend']}.json", result, args.results_dir)
     print(json.dumps(results, indent=1))
     return result
@@ -262,10 +360,13 @@ def _write(name, result, results_dir=RESULTS):
 
 def tables(speeds: list, qualities: list) -> str:
     """The Markdown report: speed ratios, quality, batching differences."""
-    lines = ["### Step and inference time (median seconds; interleaved in one process)", "",
-             "| keras backend | device | network | rows/step | keras-mimo step | torch-uncertainty step | ratio (ours / theirs) "
-             "| MIMO / single inference: keras-mimo | torch-uncertainty | target step <= 1.0x | target inference |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "### Step and inference time (median seconds; interleaved in one process)",
+        "",
+        "| keras backend | device | network | rows/step | keras-mimo step | torch-uncertainty step | ratio (ours / theirs) "
+        "| MIMO / single inference: keras-mimo | torch-uncertainty | target step <= 1.0x | target inference |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in speeds:
         med, inf = r["median_seconds"], r["inference_ratio_mimo_over_single"]
         ratio = r["train_step_ratio_ours_over_theirs"]
@@ -274,27 +375,46 @@ def tables(speeds: list, qualities: list) -> str:
             f"b={r['batch_repetitions']} | "
             f"{r['rows_per_step']} | {med['ours_train']:.3f} | {med['tu_train']:.3f} | {ratio:.2f} | "
             f"{inf['keras_mimo']:.2f} | {inf['torch_uncertainty']:.2f} | {'met' if ratio <= 1.0 else 'not met'} | "
-            f"{'met' if inf['keras_mimo'] <= inf['torch_uncertainty'] else 'not met'} |")
-    lines += ["", "### Parameters", "", "| network | keras-mimo MIMO | torch-uncertainty MIMO | keras-mimo single | "
-              "torch-uncertainty single |", "|---|---|---|---|---|"]
+            f"{'met' if inf['keras_mimo'] <= inf['torch_uncertainty'] else 'not met'} |"
+        )
+    lines += [
+        "",
+        "### Parameters",
+        "",
+        "| network | keras-mimo MIMO | torch-uncertainty MIMO | keras-mimo single | torch-uncertainty single |",
+        "|---|---|---|---|---|",
+    ]
     networks = {}
     for r in speeds:  # one row per network (every run of it counts the same parameters)
         networks.setdefault((r["depth"], r["width"], r["members"]), r)
     for r in networks.values():
         p = r["parameters"]
-        lines.append(f"| WRN-{r['depth']}-{r['width']} M={r['members']} | {p['keras_mimo_mimo']:,} | "
-                     f"{p['torch_uncertainty_mimo']:,} | {p['keras_mimo_single']:,} | {p['torch_uncertainty_single']:,} |")
+        lines.append(
+            f"| WRN-{r['depth']}-{r['width']} M={r['members']} | {p['keras_mimo_mimo']:,} | "
+            f"{p['torch_uncertainty_mimo']:,} | {p['keras_mimo_single']:,} | {p['torch_uncertainty_single']:,} |"
+        )
     for q in qualities:
-        lines += ["", f"### Quality: WRN-{q['depth']}-{q['width']} M={q['members']} b={q['batch_repetitions']}, "
-                  f"{q['train_examples']:,} CIFAR-10 images, {q['epochs']} epochs, {q['test_examples']:,} test images "
-                  f"(keras backend {q['backend']})", "",
-                  "| library | accuracy | NLL | ECE | mean member accuracy | disagreement | train seconds |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"### Quality: WRN-{q['depth']}-{q['width']} M={q['members']} b={q['batch_repetitions']}, "
+            f"{q['train_examples']:,} CIFAR-10 images, {q['epochs']} epochs, {q['test_examples']:,} test images "
+            f"(keras backend {q['backend']})",
+            "",
+            "| library | accuracy | NLL | ECE | mean member accuracy | disagreement | train seconds |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for name, r in q["results"].items():
-            lines.append(f"| {name} | {r['accuracy']:.4f} | {r['nll']:.4f} | {r['ece']:.4f} | "
-                         f"{r['mean_member_accuracy']:.4f} | {r['disagreement']:.4f} | {r['train_seconds']:.0f} |")
-    lines += ["", "### How the two form batches and weigh the loss", "", "| | torch-uncertainty | keras-mimo |",
-              "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in BATCHING]
+            lines.append(
+                f"| {name} | {r['accuracy']:.4f} | {r['nll']:.4f} | {r['ece']:.4f} | "
+                f"{r['mean_member_accuracy']:.4f} | {r['disagreement']:.4f} | {r['train_seconds']:.0f} |"
+            )
+    lines += [
+        "",
+        "### How the two form batches and weigh the loss",
+        "",
+        "| | torch-uncertainty | keras-mimo |",
+        "|---|---|---|",
+    ] + [f"| {a} | {b} | {c} |" for a, b, c in BATCHING]
     return "\n".join(lines) + "\n"
 
 

@@ -31,8 +31,11 @@ def table(variants):
     for name, r in variants.items():
         passes = r["ensemble_size"] if name.startswith("deep") else 1
         cells = [_fmt(f(r)) for _, _, f in ROWS]
-        lines.append(f"| {name} | {r['ensemble_size']} | {passes} | " + " | ".join(cells)
-                     + f" | {r.get('rows_processed', 0):,} | {r.get('train_seconds', 0):.0f} |")
+        lines.append(
+            f"| {name} | {r['ensemble_size']} | {passes} | "
+            + " | ".join(cells)
+            + f" | {r.get('rows_processed', 0):,} | {r.get('train_seconds', 0):.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -46,8 +49,10 @@ def temperature_table(variants):
     for name, t in scaled.items():
         passes = variants[name]["ensemble_size"] if name.startswith("deep") else 1
         b, a = t["before"], t["after"]
-        lines.append(f"| {name} | {passes} | {t['temperature']:.3f} | {a['accuracy']:.4f} | {b['nll']:.4f} | "
-                     f"{a['nll']:.4f} | {b['ece']:.4f} | {a['ece']:.4f} | {b['brier']:.4f} | {a['brier']:.4f} |")
+        lines.append(
+            f"| {name} | {passes} | {t['temperature']:.3f} | {a['accuracy']:.4f} | {b['nll']:.4f} | "
+            f"{a['nll']:.4f} | {b['ece']:.4f} | {a['ece']:.4f} | {b['brier']:.4f} | {a['brier']:.4f} |"
+        )
     return "\n".join(lines)
 
 
@@ -59,9 +64,12 @@ def gap_closure(variants):
         return {}
     gap = single["test"]["nll"] - de["test"]["nll"]
     return {
-        name: {"nll_gap_closed": (single["test"]["nll"] - r["test"]["nll"]) / gap if gap else None,
-               "against": de["name"]}
-        for name, r in variants.items() if name.startswith("mimo")
+        name: {
+            "nll_gap_closed": (single["test"]["nll"] - r["test"]["nll"]) / gap if gap else None,
+            "against": de["name"],
+        }
+        for name, r in variants.items()
+        if name.startswith("mimo")
     }
 
 
@@ -82,10 +90,14 @@ def plots(variants, out_dir, prefix="quality"):
             axes[0].plot(xs, [r["test"]["accuracy"]] + [sev[s]["accuracy"] for s in sev], marker="o", label=name)
             axes[1].plot(xs, [r["test"]["nll"]] + [sev[s]["nll"] for s in sev], marker="o", label=name)
         for ax, t in zip(axes, ("accuracy", "NLL")):
-            ax.set_xlabel("corruption severity (0 = clean)"); ax.set_ylabel(t); ax.grid(alpha=0.3)
+            ax.set_xlabel("corruption severity (0 = clean)")
+            ax.set_ylabel(t)
+            ax.grid(alpha=0.3)
         axes[0].legend(fontsize=8)
         paths["severity"] = os.path.join(out_dir, f"{prefix}_severity.png")
-        fig.tight_layout(); fig.savefig(paths["severity"], dpi=90); plt.close(fig)
+        fig.tight_layout()
+        fig.savefig(paths["severity"], dpi=90)
+        plt.close(fig)
     # NLL vs ensemble size
     fig, ax = plt.subplots(figsize=(5, 4))
     single = variants.get("single_s0")
@@ -95,9 +107,14 @@ def plots(variants, out_dir, prefix="quality"):
             pts = [(1, single["test"]["nll"])] + pts
         if pts:
             ax.plot(*zip(*pts), marker="o", label=label)
-    ax.set_xlabel("ensemble size M"); ax.set_ylabel("test NLL"); ax.grid(alpha=0.3); ax.legend()
+    ax.set_xlabel("ensemble size M")
+    ax.set_ylabel("test NLL")
+    ax.grid(alpha=0.3)
+    ax.legend()
     paths["ensemble_size"] = os.path.join(out_dir, f"{prefix}_nll_vs_m.png")
-    fig.tight_layout(); fig.savefig(paths["ensemble_size"], dpi=90); plt.close(fig)
+    fig.tight_layout()
+    fig.savefig(paths["ensemble_size"], dpi=90)
+    plt.close(fig)
     # learning curves
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, r in variants.items():
@@ -109,10 +126,14 @@ def plots(variants, out_dir, prefix="quality"):
         if r["ensemble_size"] > 1:
             members = np.array([p["member_accuracy"] for p in curve])
             ax.plot(rows, members.mean(1), linestyle="--", label=f"{name} mean member")
-    ax.set_xlabel("rows seen per member"); ax.set_ylabel("test accuracy (2000 examples)")
-    ax.grid(alpha=0.3); ax.legend(fontsize=8)
+    ax.set_xlabel("rows seen per member")
+    ax.set_ylabel("test accuracy (2000 examples)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     paths["learning_curves"] = os.path.join(out_dir, f"{prefix}_learning_curves.png")
-    fig.tight_layout(); fig.savefig(paths["learning_curves"], dpi=90); plt.close(fig)
+    fig.tight_layout()
+    fig.savefig(paths["learning_curves"], dpi=90)
+    plt.close(fig)
     # reliability diagrams
     shown = ("single_s0", "mimo2", "mimo3", "deep_ensemble2", "deep_ensemble3")
     named = [(n, r) for n, r in variants.items() if n in shown and "reliability" in r["test"]]
@@ -126,10 +147,14 @@ def plots(variants, out_dir, prefix="quality"):
             ax.bar(centers, acc, width=width, edgecolor="black", alpha=0.7, label="accuracy")
             ax.plot([0, 1], [0, 1], "k--", linewidth=1)
             ax.set_title(f"{name}\nECE {r['test']['ece']:.4f}", fontsize=9)
-            ax.set_xlabel("confidence"); ax.set_xlim(0, 1); ax.set_ylim(0, 1)
+            ax.set_xlabel("confidence")
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1)
         axes[0][0].set_ylabel("accuracy")
         paths["reliability"] = os.path.join(out_dir, f"{prefix}_reliability.png")
-        fig.tight_layout(); fig.savefig(paths["reliability"], dpi=90); plt.close(fig)
+        fig.tight_layout()
+        fig.savefig(paths["reliability"], dpi=90)
+        plt.close(fig)
     return paths
 
 

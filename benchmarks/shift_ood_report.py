@@ -11,39 +11,24 @@ import os
 
 import numpy as np
 
+from benchmarks.common import cached_corrupted_sets
+from benchmarks.common import finished_variants
 from keras_mimo import calibration
 from keras_mimo import conformal
 from keras_mimo import metrics
+from keras_mimo import predictive
 from keras_mimo.applications import cifar_data
+from keras_mimo.evaluation import member_predictions
 from keras_mimo.evaluation import scores_from_probabilities
-from keras_mimo.evaluation.predictions import log_mean_exp
+
+# The study's shift and conformal settings (benchmarks/cifar10_shift_ood.py reads them here).
+CORRUPTION_TYPES = ("gaussian_noise", "defocus_blur", "fog", "contrast", "jpeg_compression")
+SEVERITIES = (1, 3, 5)
+ALPHA = 0.1  # 90 % prediction sets
 
 CLEAN_KEYS = ("accuracy", "nll", "ece", "adaptive_ece", "aurc", "augrc", "risk_at_80_coverage")
 OOD_SCORES = ("max_prob", "entropy", "mutual_information")
 CONFORMAL_SCORES = ("lac", "aps")
-
-
-def finished_variants(run_dir, names) -> dict:
-    """{name: result.json} of the trained variants, in `names` order."""
-    found = {}
-    for name in names:
-        path = os.path.join(run_dir, name, "result.json")
-        if os.path.exists(path):
-            with open(path) as f:
-                found[name] = json.load(f)
-    return found
-
-
-def corrupted_sets(images, labels, types, severities, cache):
-    """{(type, severity): uint8 images} of the first ID test images, cached on disk."""
-    from keras_mimo.evaluation import corrupted_sets as make_sets
-
-    if os.path.exists(cache):
-        data = np.load(cache)
-        return {(k.split("@")[0], int(k.split("@")[1])): data[k] for k in data.files if k != "labels"}
-    sets = make_sets(images, corruptions=types, severities=severities, seed=0)
-    np.savez(cache, labels=labels, **{f"{c}@{s}": v for (c, s), v in sets.items()})
-    return sets
 
 
 class Predictions:
@@ -57,27 +42,23 @@ class Predictions:
         if name not in self.cache:
             import keras
 
-            from keras_mimo.evaluation.predictions import member_predictions
-
             model = keras.models.load_model(os.path.join(self.run_dir, name, "model.keras"))
             self.cache[name] = {
-                key: member_predictions(model, cifar_data.normalize(x), 500, verbose=0)
-                for key, x in self.sets.items()
+                key: member_predictions(model, cifar_data.normalize(x), 500, verbose=0) for key, x in self.sets.items()
             }
         return self.cache[name]
 
     def ensemble(self, names):
         """The deep ensemble's members: the singles' concatenated."""
         parts = [self.of(n) for n in names]
-        return {key: tuple(np.concatenate([p[key][i] for p in parts], axis=1) for i in range(2))
-                for key in self.sets}
+        return {key: tuple(np.concatenate([p[key][i] for p in parts], axis=1) for i in range(2)) for key in self.sets}
 
 
 def ensemble_log_probs(probs, log_probs):
     """`(N, K)` log of the mean member probability (log space for logits models)."""
     if log_probs is None:
-        return np.log(np.clip(probs.mean(1), 1e-300, 1.0))
-    return log_mean_exp(log_probs, axis=1)
+        return predictive.to_numpy(predictive.log_probabilities(predictive.ensemble_probabilities(probs)))
+    return predictive.to_numpy(predictive.ensemble_log_probabilities(log_probs))
 
 
 def clean_scores(log_p, labels) -> dict:
@@ -109,8 +90,10 @@ def conformal_scores(cal_log_p, cal_labels, evaluations, alpha) -> dict:
         out[score] = {"threshold": q}
         for key, (log_p, labels) in evaluations.items():
             sets = conformal.prediction_sets(np.exp(log_p), q, score)
-            out[score][key] = {"coverage": float(sets[np.arange(len(labels)), labels].mean()),
-                               "mean_size": float(sets.sum(-1).mean())}
+            out[score][key] = {
+                "coverage": float(sets[np.arange(len(labels)), labels].mean()),
+                "mean_size": float(sets.sum(-1).mean()),
+            }
     return out
 
 
@@ -128,17 +111,28 @@ def score_variant(preds, labels, alpha) -> dict:
         corrupted = {f"{c}@{s}": clean_scores(scaled[(c, s)], corr_labels) for c, s in corrupted_keys}
         severities = sorted({s for _, s in corrupted_keys})
         evaluations = {"test": (scaled["test"], test_labels)}
-        evaluations.update({f"severity_{s}": (
-            np.concatenate([scaled[k] for k in corrupted_keys if k[1] == s]),
-            np.tile(corr_labels, sum(1 for k in corrupted_keys if k[1] == s)),
-        ) for s in severities})
+        evaluations.update(
+            {
+                f"severity_{s}": (
+                    np.concatenate([scaled[k] for k in corrupted_keys if k[1] == s]),
+                    np.tile(corr_labels, sum(1 for k in corrupted_keys if k[1] == s)),
+                )
+                for s in severities
+            }
+        )
         result[state] = {
             "clean": clean_scores(scaled["test"], test_labels),
             "corrupted": corrupted,
-            "per_severity": {str(s): {k: float(np.mean([corrupted[f"{c}@{s2}"][k] for c, s2 in corrupted_keys
-                                                       if s2 == s])) for k in CLEAN_KEYS} for s in severities},
-            "ood": {key[4:]: ood_scores(scaled["test"], scaled[key], preds["test"][0], preds[key][0])
-                    for key in ood_keys},
+            "per_severity": {
+                str(s): {
+                    k: float(np.mean([corrupted[f"{c}@{s2}"][k] for c, s2 in corrupted_keys if s2 == s]))
+                    for k in CLEAN_KEYS
+                }
+                for s in severities
+            },
+            "ood": {
+                key[4:]: ood_scores(scaled["test"], scaled[key], preds["test"][0], preds[key][0]) for key in ood_keys
+            },
             "conformal": conformal_scores(scaled["calibration"], cal_labels, evaluations, alpha),
         }
     return result
@@ -146,10 +140,6 @@ def score_variant(preds, labels, alpha) -> dict:
 
 def write(args, profile, data):
     """Scores every finished variant and writes docs/results/shift_ood_<profile>.{json,md,png}."""
-    from benchmarks.cifar10_shift_ood import ALPHA
-    from benchmarks.cifar10_shift_ood import CORRUPTION_TYPES
-    from benchmarks.cifar10_shift_ood import SEVERITIES
-
     names = [n for n in profile["variants"]]
     variants = finished_variants(args.run_dir, names)
     if not variants:
@@ -162,7 +152,9 @@ def write(args, profile, data):
     sets.update({f"ood:{k}": v for k, v in data["ood"].items()})
     if n_corrupt:
         cache = os.path.join(args.run_dir, f"corrupted_{n_corrupt}.npz")
-        sets.update(corrupted_sets(x_test[:n_corrupt], y_test[:n_corrupt], CORRUPTION_TYPES, SEVERITIES, cache))
+        sets.update(
+            cached_corrupted_sets(x_test[:n_corrupt], y_test[:n_corrupt], CORRUPTION_TYPES, SEVERITIES, cache)[0]
+        )
     labels = {"calibration": data["calibration"][1], "test": y_test, "corrupted": y_test[:n_corrupt]}
     predictions = Predictions(args.run_dir, sets)
     scored = {}
@@ -175,14 +167,22 @@ def write(args, profile, data):
         scored[f"deep_ensemble{len(singles)}"]["members"] = singles
     report = {
         "protocol": {
-            "in_distribution": "CIFAR-10 classes 0-5", "ood": sorted(data["ood"]),
-            "train_images": len(data["train"][0]), "calibration_images": data["calibration_range"],
-            "test_images": len(x_test), "corrupted_images_per_set": n_corrupt,
-            "corruptions": list(CORRUPTION_TYPES) if n_corrupt else [], "severities": list(SEVERITIES),
-            "alpha": ALPHA, "profile": args.profile, **{k: v for k, v in profile.items() if k != "variants"},
+            "in_distribution": "CIFAR-10 classes 0-5",
+            "ood": sorted(data["ood"]),
+            "train_images": len(data["train"][0]),
+            "calibration_images": data["calibration_range"],
+            "test_images": len(x_test),
+            "corrupted_images_per_set": n_corrupt,
+            "corruptions": list(CORRUPTION_TYPES) if n_corrupt else [],
+            "severities": list(SEVERITIES),
+            "alpha": ALPHA,
+            "profile": args.profile,
+            **{k: v for k, v in profile.items() if k != "variants"},
         },
-        "training": {n: {k: r[k] for k in ("train_seconds", "parameters", "ensemble_size", "batch_repetitions",
-                                              "backend")} for n, r in variants.items()},
+        "training": {
+            n: {k: r[k] for k in ("train_seconds", "parameters", "ensemble_size", "batch_repetitions", "backend")}
+            for n, r in variants.items()
+        },
         "variants": scored,
     }
     out = os.path.join(args.docs_dir, "results")
@@ -204,42 +204,70 @@ def _passes(name, result):
 def tables(report) -> str:
     """The Markdown tables of the report."""
     v = report["variants"]
-    lines = ["### Clean in-distribution test images (before -> after temperature scaling)", "",
-             "| variant | passes | T | Acc | NLL | ECE | adaptive ECE | AURC | AUGRC | Risk@80Cov |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "### Clean in-distribution test images (before -> after temperature scaling)",
+        "",
+        "| variant | passes | T | Acc | NLL | ECE | adaptive ECE | AURC | AUGRC | Risk@80Cov |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, r in v.items():
         b, a = r["before"]["clean"], r["after"]["clean"]
         cells = [f"{b[k]:.4f} -> {a[k]:.4f}" for k in CLEAN_KEYS[1:]]
-        lines.append(f"| {name} | {_passes(name, r)} | {r['temperature']:.3f} | {a['accuracy']:.4f} | "
-                     + " | ".join(cells) + " |")
+        lines.append(
+            f"| {name} | {_passes(name, r)} | {r['temperature']:.3f} | {a['accuracy']:.4f} | "
+            + " | ".join(cells)
+            + " |"
+        )
     severities = sorted({s for r in v.values() for s in r["after"]["per_severity"]}, key=int)
     if severities:
-        lines += ["", "### Corrupted test images, mean over corruption types (clean-fitted temperature)", "",
-                  "| variant | severity | Acc | NLL | ECE | adaptive ECE | AURC | NLL before T |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "### Corrupted test images, mean over corruption types (clean-fitted temperature)",
+            "",
+            "| variant | severity | Acc | NLL | ECE | adaptive ECE | AURC | NLL before T |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for name, r in v.items():
             for s in severities:
                 a, b = r["after"]["per_severity"][s], r["before"]["per_severity"][s]
-                lines.append(f"| {name} | {s} | {a['accuracy']:.4f} | {a['nll']:.4f} | {a['ece']:.4f} | "
-                             f"{a['adaptive_ece']:.4f} | {a['aurc']:.4f} | {b['nll']:.4f} |")
+                lines.append(
+                    f"| {name} | {s} | {a['accuracy']:.4f} | {a['nll']:.4f} | {a['ece']:.4f} | "
+                    f"{a['adaptive_ece']:.4f} | {a['aurc']:.4f} | {b['nll']:.4f} |"
+                )
     for ood in sorted({k for r in v.values() for k in r["after"]["ood"]}):
-        lines += ["", f"### OOD detection: {ood} (AUROC higher is better, FPR95 lower; after temperature scaling)",
-                  "", "| variant | AUROC max-prob | AUROC entropy | AUROC MI | FPR95 max-prob | FPR95 entropy | "
-                  "FPR95 MI |", "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"### OOD detection: {ood} (AUROC higher is better, FPR95 lower; after temperature scaling)",
+            "",
+            "| variant | AUROC max-prob | AUROC entropy | AUROC MI | FPR95 max-prob | FPR95 entropy | FPR95 MI |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for name, r in v.items():
             o = r["after"]["ood"][ood]
-            lines.append(f"| {name} | " + " | ".join(f"{o[s]['auroc']:.4f}" for s in OOD_SCORES) + " | "
-                         + " | ".join(f"{o[s]['fpr95']:.4f}" for s in OOD_SCORES) + " |")
+            lines.append(
+                f"| {name} | "
+                + " | ".join(f"{o[s]['auroc']:.4f}" for s in OOD_SCORES)
+                + " | "
+                + " | ".join(f"{o[s]['fpr95']:.4f}" for s in OOD_SCORES)
+                + " |"
+            )
     alpha = report["protocol"]["alpha"]
     keys = ["test"] + [f"severity_{s}" for s in severities]
-    lines += ["", f"### Conformal prediction sets, target coverage {1 - alpha:.0%} (after temperature scaling)", "",
-              "| variant | score | " + " | ".join(f"{k} coverage | {k} size" for k in keys) + " |",
-              "|---|---|" + "---|---|" * len(keys)]
+    lines += [
+        "",
+        f"### Conformal prediction sets, target coverage {1 - alpha:.0%} (after temperature scaling)",
+        "",
+        "| variant | score | " + " | ".join(f"{k} coverage | {k} size" for k in keys) + " |",
+        "|---|---|" + "---|---|" * len(keys),
+    ]
     for name, r in v.items():
         for score in CONFORMAL_SCORES:
             c = r["after"]["conformal"][score]
-            lines.append(f"| {name} | {score} | " + " | ".join(
-                f"{c[k]['coverage']:.3f} | {c[k]['mean_size']:.2f}" for k in keys) + " |")
+            lines.append(
+                f"| {name} | {score} | "
+                + " | ".join(f"{c[k]['coverage']:.3f} | {c[k]['mean_size']:.2f}" for k in keys)
+                + " |"
+            )
     return "\n".join(lines) + "\n"
 
 

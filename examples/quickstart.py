@@ -48,8 +48,7 @@ def cnn(width, ensemble_size=None):
     x = keras.layers.GlobalAveragePooling2D()(x)
     if ensemble_size:
         outputs = keras_mimo.MIMOHead(10, ensemble_size, activation="softmax")(x)  # added line 2
-        return keras_mimo.MIMOModel(inputs, outputs, batch_repetitions=FLAGS.batch_repetitions,
-                                    seed=FLAGS.seed)
+        return keras_mimo.MIMOModel(inputs, outputs, batch_repetitions=FLAGS.batch_repetitions, seed=FLAGS.seed)
     outputs = keras.layers.Dense(10, activation="softmax")(x)
     return keras.Model(inputs, outputs)
 
@@ -94,8 +93,10 @@ def compare():
     print(f"\n{'model':<10} {'accuracy':>9} {'NLL':>7} {'ECE':>7} {'Brier':>7} {'members':>16} {'train s':>8}")
     for name, r in rows.items():
         members = " ".join(f"{a:.3f}" for a in r["member_accuracy"])
-        print(f"{name:<10} {r['accuracy']:>9.4f} {r['nll']:>7.4f} {r['ece']:>7.4f} "
-              f"{r['brier']:>7.4f} {members:>16} {r['train_seconds']:>8.0f}")
+        print(
+            f"{name:<10} {r['accuracy']:>9.4f} {r['nll']:>7.4f} {r['ece']:>7.4f} "
+            f"{r['brier']:>7.4f} {members:>16} {r['train_seconds']:>8.0f}"
+        )
     return rows
 
 

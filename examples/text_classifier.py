@@ -78,8 +78,9 @@ def load_imdb(data_dir):
     import tensorflow_datasets as tfds
 
     def load(download):
-        splits = tfds.load("imdb_reviews", split=["train", "test"], data_dir=data_dir,
-                           as_supervised=True, download=download)
+        splits = tfds.load(
+            "imdb_reviews", split=["train", "test"], data_dir=data_dir, as_supervised=True, download=download
+        )
         arrays = []
         for ds in splits:
             batches = list(tfds.as_numpy(ds.batch(4096)))
@@ -111,16 +112,33 @@ def text_model(config: dict, ensemble_size=None):
     if ensemble_size:
         outputs = keras_mimo.MIMOHead(2, ensemble_size, activation="softmax")(x)  # added line 2
         return keras_mimo.MIMOModel(
-            tokens, outputs, batch_repetitions=config["batch_repetitions"],
-            input_repetition_probability=config["input_repetition_probability"], seed=config["seed"],
+            tokens,
+            outputs,
+            batch_repetitions=config["batch_repetitions"],
+            input_repetition_probability=config["input_repetition_probability"],
+            seed=config["seed"],
         )
     return keras.Model(tokens, keras.layers.Dense(2, activation="softmax")(x))
 
 
 _FLAG_NAMES = (
-    "data_dir", "output_dir", "ensemble_size", "batch_repetitions", "input_repetition_probability",
-    "epochs", "batch_size", "learning_rate", "max_length", "vocab_size", "embed_dim", "num_heads",
-    "ff_dim", "train_examples", "test_examples", "seed", "verbose",
+    "data_dir",
+    "output_dir",
+    "ensemble_size",
+    "batch_repetitions",
+    "input_repetition_probability",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "max_length",
+    "vocab_size",
+    "embed_dim",
+    "num_heads",
+    "ff_dim",
+    "train_examples",
+    "test_examples",
+    "seed",
+    "verbose",
 )
 
 
@@ -148,11 +166,11 @@ def run(config: dict) -> dict:
     for name, ensemble_size in (("single", None), ("mimo", config["ensemble_size"])):
         keras.utils.set_random_seed(config["seed"])
         model = text_model(config, ensemble_size)
-        model.compile(keras.optimizers.Adam(config["learning_rate"]), "sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+        model.compile(
+            keras.optimizers.Adam(config["learning_rate"]), "sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
         start = time.time()
-        model.fit(x_train, y_train, batch_size=config["batch_size"], epochs=config["epochs"],
-                  verbose=config["verbose"])
+        model.fit(x_train, y_train, batch_size=config["batch_size"], epochs=config["epochs"], verbose=config["verbose"])
         train_seconds = time.time() - start
         model.save(os.path.join(config["output_dir"], f"{name}.keras"))
         results[name] = {
@@ -175,8 +193,10 @@ def main(argv):
     print(f"{'model':8} {'params':>9} {'acc':>7} {'nll':>7} {'ece':>7}")
     for name in ("single", "mimo"):
         r = results[name]
-        print(f"{name:8} {r['parameters']:9d} {r['test']['accuracy']:7.4f} {r['test']['nll']:7.4f} "
-              f"{r['test']['ece']:7.4f}")
+        print(
+            f"{name:8} {r['parameters']:9d} {r['test']['accuracy']:7.4f} {r['test']['nll']:7.4f} "
+            f"{r['test']['ece']:7.4f}"
+        )
 
 
 if __name__ == "__main__":

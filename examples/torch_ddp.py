@@ -71,8 +71,8 @@ def train(rank, world_size, x, y, steps=5, batch_size=8, epochs=1, on_step=None)
         for start in range(0, len(x_rank) - batch_size + 1, batch_size):
             if step == steps:
                 return model
-            xb = torch.as_tensor(x_rank[start:start + batch_size], device=device)
-            yb = torch.as_tensor(y_rank[start:start + batch_size], device=device)
+            xb = torch.as_tensor(x_rank[start : start + batch_size], device=device)
+            yb = torch.as_tensor(y_rank[start : start + batch_size], device=device)
             loss = train_step(model, ddp_model, xb, yb)
             if on_step is not None:
                 on_step(step, model, loss)

@@ -6,11 +6,15 @@ one forward pass at test time gives their ensemble (Havasi et al., ICLR 2021).
 """
 
 from keras_mimo import applications
+from keras_mimo import batching
 from keras_mimo import calibration
 from keras_mimo import conformal
+from keras_mimo import distribution
 from keras_mimo import ensembling
+from keras_mimo import evaluation
 from keras_mimo import losses
 from keras_mimo import metrics
+from keras_mimo import predictive
 from keras_mimo.batching import mimo_batch_indices
 from keras_mimo.convert import convert
 from keras_mimo.ensembling import combine_members
@@ -19,5 +23,30 @@ from keras_mimo.evaluation import evaluate_regression
 from keras_mimo.layers import MIMOHead
 from keras_mimo.layers import MIMOInput
 from keras_mimo.model import MIMOModel
+from keras_mimo import uncertainty
 from keras_mimo.uncertainty import with_uncertainty
 from keras_mimo.version import __version__
+
+__all__ = [
+    "MIMOHead",
+    "MIMOInput",
+    "MIMOModel",
+    "__version__",
+    "applications",
+    "batching",
+    "calibration",
+    "combine_members",
+    "conformal",
+    "convert",
+    "distribution",
+    "ensembling",
+    "evaluate_ensemble",
+    "evaluate_regression",
+    "evaluation",
+    "losses",
+    "metrics",
+    "mimo_batch_indices",
+    "predictive",
+    "uncertainty",
+    "with_uncertainty",
+]

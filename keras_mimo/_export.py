@@ -15,9 +15,7 @@ def write_saved_model(model, filepath, verbose=None, input_signature=None):
             specs for several inputs), with their shapes and dtypes.
     """
     spec = input_signature or [
-        keras.tree.map_structure(
-            lambda t: keras.InputSpec(shape=tuple(t.shape), dtype=t.dtype), model.input
-        )
+        keras.tree.map_structure(lambda t: keras.InputSpec(shape=tuple(t.shape), dtype=t.dtype), model.input)
     ]
     archive = keras.export.ExportArchive()
     archive.track(model)

@@ -79,9 +79,7 @@ def find_mimo_layers(model) -> MIMOGraph:
         found = ", ".join(
             f"{type(l).__name__} {l.name!r} (ensemble_size={l.ensemble_size})" for l in mimo_inputs + heads
         )
-        raise ValueError(
-            f"All MIMOInput and MIMOHead layers must have the same ensemble_size. Received: {found}"
-        )
+        raise ValueError(f"All MIMOInput and MIMOHead layers must have the same ensemble_size. Received: {found}")
     outputs = keras.tree.flatten(model.output)
     producers = [_keras_compat.producing_layer(t) for t in outputs]
     for tensor, layer in zip(outputs, producers):
@@ -114,9 +112,7 @@ def find_mimo_layers(model) -> MIMOGraph:
 def fits_shape(expected, dims) -> bool:
     """Whether per-example `dims` match `expected` (None matches anything)."""
     expected = tuple(expected)
-    return len(dims) == len(expected) and all(
-        e is None or d is None or e == d for e, d in zip(expected, dims)
-    )
+    return len(dims) == len(expected) and all(e is None or d is None or e == d for e, d in zip(expected, dims))
 
 
 def declared_inputs(model, inputs):

@@ -8,8 +8,11 @@ The rows are example-major now: such a `Split` becomes `MemberRows`, which
 takes each member's rows as the current layout lays them out.
 """
 
-_MEMBER_ROWS = {"module": "keras_mimo.layers.mimo_input", "class_name": "MemberRows",
-                "registered_name": "keras_mimo>MemberRows"}
+_MEMBER_ROWS = {
+    "module": "keras_mimo.layers.mimo_input",
+    "class_name": "MemberRows",
+    "registered_name": "keras_mimo>MemberRows",
+}
 
 
 def _is_member_mask_split(entry, bool_casts) -> bool:
@@ -29,13 +32,19 @@ def upgrade_config(config: dict) -> dict:
     layers = config.get("layers")
     if not layers:
         return config
-    bool_casts = {entry["name"] for entry in layers
-                  if entry.get("class_name") == "Cast" and entry.get("config", {}).get("dtype") == "bool"}
+    bool_casts = {
+        entry["name"]
+        for entry in layers
+        if entry.get("class_name") == "Cast" and entry.get("config", {}).get("dtype") == "bool"
+    }
     upgraded = []
     for entry in layers:
         if _is_member_mask_split(entry, bool_casts):
             sections = entry["config"]["indices_or_sections"]
-            entry = {**entry, **_MEMBER_ROWS,
-                     "config": {"name": entry["config"].get("name", entry["name"]), "ensemble_size": sections}}
+            entry = {
+                **entry,
+                **_MEMBER_ROWS,
+                "config": {"name": entry["config"].get("name", entry["name"]), "ensemble_size": sections},
+            }
         upgraded.append(entry)
     return {**config, "layers": upgraded}

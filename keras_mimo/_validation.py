@@ -1,6 +1,9 @@
-"""Argument checks shared by the layers and the model: one message style."""
+"""Every argument check of the package: one place, one message style."""
 
+import math
 import numbers
+
+import numpy as np
 
 
 def check_ensemble_size(value, name: str = "ensemble_size") -> int:
@@ -12,10 +15,7 @@ def check_ensemble_size(value, name: str = "ensemble_size") -> int:
             f"{type(value).__name__}"
         )
     if value < 1:
-        raise ValueError(
-            f"`{name}` must be a positive int (the number of ensemble "
-            f"members). Received: {name}={value}"
-        )
+        raise ValueError(f"`{name}` must be a positive int (the number of ensemble members). Received: {name}={value}")
     return int(value)
 
 
@@ -23,23 +23,17 @@ def check_probability(value, name: str) -> float:
     """Returns `value` as a float if it lies in [0, 1], else raises."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(
-            f"`{name}` must be a float in [0, 1]. Received: {name}={value!r} "
-            f"of type {type(value).__name__}"
+            f"`{name}` must be a float in [0, 1]. Received: {name}={value!r} of type {type(value).__name__}"
         )
     if not 0.0 <= float(value) <= 1.0:
-        raise ValueError(
-            f"`{name}` must be a float in [0, 1]. Received: {name}={value}"
-        )
+        raise ValueError(f"`{name}` must be a float in [0, 1]. Received: {name}={value}")
     return float(value)
 
 
 def check_positive_int(value, name: str) -> int:
     """Returns `value` if it is an int >= 1, else raises naming `name`."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(
-            f"`{name}` must be an int >= 1. Received: {name}={value!r} of "
-            f"type {type(value).__name__}"
-        )
+        raise TypeError(f"`{name}` must be an int >= 1. Received: {name}={value!r} of type {type(value).__name__}")
     if value < 1:
         raise ValueError(f"`{name}` must be an int >= 1. Received: {name}={value}")
     return int(value)
@@ -64,3 +58,168 @@ def check_mimo_arguments(input_repetition_probability, batch_repetitions, seed) 
         check_positive_int(batch_repetitions, "batch_repetitions"),
         check_seed(seed),
     )
+
+
+# -- post-hoc and evaluation arguments: every message names the public
+# function the user called (`caller`) and the argument.
+
+
+def check_positive_finite(value, name: str, caller: str) -> float:
+    """`value` (a number or a 0-d array) as a float if positive and finite, else raises."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{caller}: `{name}` must be a positive finite float. Received: {name}={value!r}")
+    if not math.isfinite(float(value)) or float(value) <= 0.0:
+        raise ValueError(f"{caller}: `{name}` must be a positive finite float. Received: {name}={value!r}")
+    return float(value)
+
+
+def check_threshold(value, name: str, caller: str) -> float:
+    """A float >= 0 or +inf (a calibration set too small for alpha), else raises."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value) or value < 0:
+        raise ValueError(f"{caller}: `{name}` must be a float >= 0 (e.g. from fit_*). Received: {name}={value!r}")
+    return float(value)
+
+
+def check_alpha(alpha, caller: str) -> float:
+    """The miscoverage rate `alpha` as a float in (0, 1), else raises."""
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0.0 < float(alpha) < 1.0:
+        raise ValueError(
+            f"{caller}: `alpha` (the miscoverage rate) must be a float in (0, 1). Received: alpha={alpha!r}"
+        )
+    return float(alpha)
+
+
+def check_bounds(bounds, caller: str) -> tuple:
+    """`(log low, log high)` of a pair `(low, high)` of positive floats with low < high."""
+    try:
+        low, high = bounds
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{caller}: `bounds` must be a pair (low, high) of positive floats. Received: bounds={bounds!r}"
+        ) from None
+    low, high = check_positive_finite(low, "bounds", caller), check_positive_finite(high, "bounds", caller)
+    if not low < high:
+        raise ValueError(f"{caller}: `bounds` must be (low, high) with low < high. Received: bounds={bounds!r}")
+    return math.log(low), math.log(high)
+
+
+RAPS_DEFAULTS = {"lam": 0.01, "k_reg": 5}
+SCORES = ("lac", "aps", "raps")
+
+
+def check_score(score: str, score_args: dict, caller: str) -> dict:
+    """A conformal score's keyword arguments with defaults (`lam`, `k_reg` for RAPS), checked."""
+    if score not in SCORES:
+        raise ValueError(f"{caller}: `score` must be one of {SCORES}. Received: score={score!r}")
+    if score != "raps":
+        if score_args:
+            raise TypeError(f"{caller}: score={score!r} takes no arguments; received {sorted(score_args)}.")
+        return {}
+    unknown = set(score_args) - set(RAPS_DEFAULTS)
+    if unknown:
+        raise TypeError(f"{caller}: score='raps' takes `lam` and `k_reg`; received unknown {sorted(unknown)}.")
+    args = {**RAPS_DEFAULTS, **score_args}
+    lam, k_reg = args["lam"], args["k_reg"]
+    if isinstance(lam, bool) or not isinstance(lam, numbers.Real) or not 0.0 <= float(lam) < math.inf:
+        raise ValueError(f"{caller}: `lam` must be a finite float >= 0. Received: lam={lam!r}")
+    if isinstance(k_reg, bool) or not isinstance(k_reg, numbers.Integral) or k_reg < 0:
+        raise ValueError(f"{caller}: `k_reg` must be an int >= 0. Received: k_reg={k_reg!r}")
+    return {"lam": float(lam), "k_reg": int(k_reg)}
+
+
+def check_label_range(labels, num_classes: int, name: str = "y_true", caller: str | None = None):
+    """Raises a `ValueError` naming `name` if a label lies outside `[0, num_classes)`."""
+    values = np.asarray(labels).reshape(-1)
+    bad = (values < 0) | (values >= num_classes)
+    if bad.any():
+        prefix = f"{caller}: " if caller else ""
+        raise ValueError(
+            f"{prefix}`{name}` must hold class indices in [0, {num_classes}). "
+            f"Received {int(bad.sum())} labels outside it: "
+            f"{sorted(set(values[bad].tolist()))[:10]}"
+        )
+
+
+def check_num_rows(num_rows: int, num_examples: int, name: str, caller: str):
+    """Raises unless `name` has one row per prediction."""
+    if num_rows != num_examples:
+        what = "label" if name == "y" else "row"
+        raise ValueError(
+            f"{caller}: got {num_examples} predictions but {num_rows} rows in `{name}`: `{name}` must "
+            f"have one {what} per example."
+        )
+
+
+def check_labels(y, num_examples: int, num_classes: int, caller: str) -> np.ndarray:
+    """Integer labels `(N,)` from `(N,)`, `(N, 1)` or one-hot `(N, K)` `y`, checked."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[-1] > 1:
+        y = y.argmax(-1)
+    labels = y.reshape(-1)
+    if labels.dtype.kind == "f":
+        bad = ~np.isfinite(labels) | (np.isfinite(labels) & (labels != np.round(labels)))
+        if bad.any():
+            raise ValueError(
+                f"{caller}: `y` must hold integer class indices (or one-hot rows). Received "
+                f"{int(bad.sum())} non-integer values, e.g. {labels[bad][:5].tolist()}."
+            )
+    elif labels.dtype.kind not in "iub":
+        raise ValueError(f"{caller}: `y` must hold integer class indices. Received dtype {labels.dtype}.")
+    check_num_rows(len(labels), num_examples, "y", caller)
+    check_label_range(labels, num_classes, "y", caller)
+    return labels.astype(np.int64)
+
+
+def check_targets(y, units: int, num_examples: int, caller: str) -> np.ndarray:
+    """Regression targets `(N, units)` float64, one row per prediction, finite; else raises."""
+    y = np.asarray(y, dtype=np.float64)
+    y = y.reshape(len(y), -1) if y.ndim else y.reshape(1, -1)
+    if y.shape[-1] != units:
+        raise ValueError(
+            f"{caller}: `y` must have one value per unit of the Gaussian head: shape (N, {units}). "
+            f"Received: shape {y.shape}"
+        )
+    check_num_rows(len(y), num_examples, "y", caller)
+    if not np.all(np.isfinite(y)):
+        raise ValueError(
+            f"{caller}: `y` holds {int((~np.isfinite(y)).sum())} NaN or infinite targets: drop those rows first."
+        )
+    return y
+
+
+def check_y_scale(y_scale, units: int, caller: str) -> np.ndarray:
+    """`y_scale` as `(units,)` float64: a positive finite float, or one such value per unit."""
+    expected = f"a positive finite float, or an array of {units} positive finite floats (one per output unit)"
+    message = f"{caller}: `y_scale` must be {expected}. Received: y_scale={y_scale!r}"
+    if isinstance(y_scale, (str, bytes, bool)) or y_scale is None:
+        raise ValueError(message)
+    try:
+        scale = np.asarray(y_scale, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(message) from None
+    if np.asarray(y_scale).dtype.kind not in "fiu":
+        raise ValueError(message)
+    if scale.ndim > 1 or (scale.ndim == 1 and len(scale) != units):
+        raise ValueError(f"{caller}: `y_scale` must be {expected}. Received an array of shape {scale.shape}.")
+    if not (np.isfinite(scale).all() and (scale > 0).all()):
+        raise ValueError(message)
+    return np.broadcast_to(scale, (units,))
+
+
+def check_probabilities(probs, model_name: str, caller: str):
+    """Raises when outputs read as probabilities are not (the form: logits vs probabilities).
+
+    Rows must be non-negative and sum to 1 (a one-unit output lies in [0, 1]);
+    otherwise the model likely outputs logits.
+    """
+    probs = np.asarray(probs)
+    bad = (probs < -1e-6).any(-1) | (np.abs(probs.sum(-1) - 1.0) > 1e-2)  # float16 outputs round to ~1e-3
+    if bad.any():
+        raise ValueError(
+            f"{caller}: model {model_name!r}'s outputs are read as probabilities, but {int(bad.sum())} rows "
+            "are negative or do not sum to 1: if the model outputs logits, pass from_logits=True."
+        )

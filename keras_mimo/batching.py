@@ -21,6 +21,7 @@ References:
     prediction", ICLR 2021.
 """
 
+import math
 from fractions import Fraction
 
 import keras
@@ -42,9 +43,7 @@ def shuffled_row_count(num_rows, input_repetition_probability: float):
     Computed in integer arithmetic. `num_rows` may be a Python int or a
     scalar integer tensor (a dynamic batch size).
     """
-    rho = check_probability(
-        input_repetition_probability, "input_repetition_probability"
-    )
+    rho = check_probability(input_repetition_probability, "input_repetition_probability")
     keep = Fraction(1.0 - rho).limit_denominator(_MAX_FRACTION_DENOMINATOR)
     return (num_rows * keep.numerator) // keep.denominator
 
@@ -93,9 +92,7 @@ def mimo_batch_indices(
         int32 tensor of shape `(ensemble_size, batch_repetitions * batch_size)`
         with values in `[0, batch_size)`: member `m` takes `x[indices[m]]`.
     """
-    return shard_batch_indices(
-        batch_size, 1, ensemble_size, input_repetition_probability, batch_repetitions, seed
-    )[0]
+    return shard_batch_indices(batch_size, 1, ensemble_size, input_repetition_probability, batch_repetitions, seed)[0]
 
 
 def shard_batch_indices(
@@ -144,62 +141,6 @@ def shard_batch_indices(
     return ops.cast(ops.take_along_axis(shared, member_order, axis=-1), "int32")
 
 
-def replica_seed(seed_generator):
-    """The shuffling seed of one training step on this replica.
-
-    Under a multi-replica `tf.distribute` strategy all replicas read the
-    same mirrored seed state, and under `torch.distributed` every rank holds
-    the same state; the replica id (rank) is folded in, so each replica
-    draws its own permutations of its own shard, as the reference does per
-    core. Elsewhere the generator itself is the seed (a JAX data-parallel
-    step draws every shard's permutations at once: `data_shards`).
-    """
-    replica, replicas = _replica_id()
-    if replicas == 1:
-        return seed_generator
-    seed = seed_generator.next()
-    offset = ops.cast(ops.stack([0, replica]), seed.dtype)
-    return seed + offset
-
-
-def _replica_id():
-    """`(replica id, replicas)` of a per-replica step: tf.distribute or torch.distributed."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        context = tf.distribute.get_replica_context()
-        if context is not None and context.num_replicas_in_sync > 1:
-            return context.replica_id_in_sync_group, context.num_replicas_in_sync
-    elif backend == "torch":
-        import torch.distributed as dist
-
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def data_shards() -> int:
-    """Devices a JAX `keras.distribution` splits each batch across; 1 elsewhere.
-
-    Under `DataParallel` (or any distribution that shards the batch axis)
-    JAX compiles one program over the global batch, split into this many
-    contiguous shards in device order; forming each shard's MIMO rows from
-    its own examples keeps the step data-parallel.
-    """
-    if keras.backend.backend() != "jax":
-        return 1
-    distribution = keras.distribution.distribution()
-    if distribution is None:
-        return 1
-    axes = distribution.get_data_layout((None, 1)).axes[0]
-    mesh = distribution.device_mesh
-    shards = 1
-    for axis in (axes,) if isinstance(axes, str) else (axes or ()):
-        shards *= mesh.shape[mesh.axis_names.index(axis)]
-    return shards
-
-
 def gather_members(structure, indices):
     """Gathers every member's rows by index and stacks them example-major.
 
@@ -225,18 +166,11 @@ def gather_members(structure, indices):
         shape = ops.shape(tensor)
         # a batched gather per shard: local rows only, so a data-parallel
         # step partitions it without moving rows between devices
-        flat = ops.reshape(tensor, (num_shards, -1, _size(shape[1:])))
+        flat = ops.reshape(tensor, (num_shards, -1, math.prod(shape[1:])))
         gathered = ops.take_along_axis(flat, rows, axis=1)
         return ops.reshape(gathered, (-1,) + tuple(shape[1:]))
 
     return keras.tree.map_structure(gather, structure)
-
-
-def _size(dims) -> int:
-    size = 1
-    for d in dims:
-        size *= d
-    return size
 
 
 def form_training_batch(
@@ -285,10 +219,35 @@ def form_training_batch(
     return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
 
 
+def members_last(outputs, ensemble_size: int):
+    """Unstacks members: stacked rows `(N * M, ...)` (a tensor or a nest) to `(N, M, ...)`.
+
+    With `stack_members`, the one pair of primitives of the example-major
+    layout (row `n * M + m` is member `m`'s `n`-th row); every other view
+    derives from them. `keras_mimo.layers.mimo_input.MemberRows` is the
+    symbolic twin of `split_members` for Keras masks, a graph op.
+    """
+
+    def unstack(tensor):
+        shape = ops.shape(tensor)
+        return ops.reshape(tensor, (-1, ensemble_size) + tuple(shape[1:]))
+
+    return keras.tree.map_structure(unstack, outputs)
+
+
+def stack_members(members):
+    """Stacks members: `(N, M, ...)` (a tensor or a nest) to stacked rows `(N * M, ...)`."""
+
+    def stack(tensor):
+        shape = ops.shape(tensor)
+        return ops.reshape(tensor, (-1,) + tuple(shape[2:]))
+
+    return keras.tree.map_structure(stack, members)
+
+
 def split_members(tensor, ensemble_size: int):
-    """Stacked rows `(R * M, ...)` (example-major) to `(M, R, ...)`."""
-    shape = ops.shape(tensor)
-    return ops.moveaxis(ops.reshape(tensor, (-1, ensemble_size) + tuple(shape[1:])), 1, 0)
+    """Stacked rows `(R * M, ...)` to member-major `(M, R, ...)`: `members_last` with the axes swapped."""
+    return ops.moveaxis(members_last(tensor, ensemble_size), 1, 0)
 
 
 def split_member_structures(structure, ensemble_size: int) -> list:
@@ -298,19 +257,13 @@ def split_member_structures(structure, ensemble_size: int) -> list:
         A list of `ensemble_size` copies of `structure`, member `m`'s holding
         its rows `(R, ...)` of every tensor.
     """
-    split = keras.tree.map_structure(
-        lambda t: None if t is None else split_members(t, ensemble_size), structure
-    )
-    return [
-        keras.tree.map_structure(lambda t: None if t is None else t[m], split)
-        for m in range(ensemble_size)
-    ]
+    split = keras.tree.map_structure(lambda t: None if t is None else split_members(t, ensemble_size), structure)
+    return [keras.tree.map_structure(lambda t: None if t is None else t[m], split) for m in range(ensemble_size)]
 
 
 def merge_members(tensor):
-    """Reshapes `(M, R, ...)` to stacked rows `(R * M, ...)` (example-major)."""
-    shape = ops.shape(tensor)
-    return ops.reshape(ops.moveaxis(tensor, 0, 1), (-1,) + tuple(shape[2:]))
+    """Member-major `(M, R, ...)` to stacked rows `(R * M, ...)`: the inverse of `split_members`."""
+    return stack_members(ops.moveaxis(tensor, 0, 1))
 
 
 def tile_members(tensor, ensemble_size: int):
@@ -331,19 +284,6 @@ def stack_inputs(inputs, ensemble_size: int, member_axes):
     forms = iter(member_axes)
 
     def stack(tensor):
-        if next(forms):
-            shape = ops.shape(tensor)
-            return ops.reshape(tensor, (-1,) + tuple(shape[2:]))
-        return tile_members(tensor, ensemble_size)
+        return stack_members(tensor) if next(forms) else tile_members(tensor, ensemble_size)
 
     return keras.tree.map_structure(stack, inputs)
-
-
-def members_last(outputs, ensemble_size: int):
-    """Stacked outputs `(N * M, ...)` (a tensor or a nest) to `(N, M, ...)`."""
-
-    def unstack(tensor):
-        shape = ops.shape(tensor)
-        return ops.reshape(tensor, (-1, ensemble_size) + tuple(shape[1:]))
-
-    return keras.tree.map_structure(unstack, outputs)

@@ -18,21 +18,20 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_mimo import _ensemble_graph
+from keras_mimo import _members
+from keras_mimo import predictive
 from keras_mimo._serialization import register
-from keras_mimo.ensembling import split_gaussian
-from keras_mimo.evaluation.evaluate import _checked_labels
-from keras_mimo.evaluation.predictions import log_mean_exp
-from keras_mimo.evaluation.predictions import member_predictions
-from keras_mimo.evaluation.regression import _check_targets
-from keras_mimo.evaluation.regression import check_y_scale
-from keras_mimo.evaluation.regression import member_gaussians
-from keras_mimo.evaluation.regression import moment_matched
+from keras_mimo._validation import check_bounds
+from keras_mimo._validation import check_labels
+from keras_mimo._validation import check_positive_finite
+from keras_mimo._validation import check_targets
+from keras_mimo.ensembling import logits_method
+from keras_mimo.ensembling import to_probabilities
 from keras_mimo.model import MIMOModel
 
 __all__ = [
-    "TemperatureScaling",
     "StdScaling",
+    "TemperatureScaling",
     "ensemble_log_probabilities",
     "fit_std_scale",
     "fit_temperature",
@@ -44,16 +43,7 @@ __all__ = [
 ]
 
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
-
-
-def _check_positive_finite(value, name: str) -> float:
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value.item()  # a 0-d array, e.g. np.array(1.5)
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"`{name}` must be a positive finite float. Received: {name}={value!r}")
-    if not math.isfinite(float(value)) or float(value) <= 0.0:
-        raise ValueError(f"`{name}` must be a positive finite float. Received: {name}={value!r}")
-    return float(value)
+_GAUSSIAN_ALTERNATIVE = "keras_mimo.calibration.fit_temperature"
 
 
 def ensemble_log_probabilities(model, x, batch_size: int = 128, from_logits: bool | None = None) -> np.ndarray:
@@ -65,17 +55,17 @@ def ensemble_log_probabilities(model, x, batch_size: int = 128, from_logits: boo
     `temperature_nll(ensemble_log_probabilities(...), labels, T)` is the NLL
     that `fit_temperature` minimizes.
     """
-    probs, log_probs = member_predictions(model, x, batch_size, from_logits, verbose=0)
-    if log_probs is None:
-        return np.log(np.clip(probs.mean(1), 1e-300, 1.0))
-    return log_mean_exp(log_probs, axis=1)
+    models = _members.as_model_list(model, "ensemble_log_probabilities")
+    return _members.ensemble_log_probabilities(models, x, batch_size, from_logits, "ensemble_log_probabilities")
 
 
 def scaled_log_probabilities(log_probs, temperature: float) -> np.ndarray:
-    """`log softmax(log_probs / temperature)`, `(N, K)` float64 (numpy)."""
-    scaled = np.asarray(log_probs, np.float64) / _check_positive_finite(temperature, "temperature")
-    scaled = scaled - scaled.max(-1, keepdims=True)
-    return scaled - np.log(np.exp(scaled).sum(-1, keepdims=True))
+    """`log softmax(log_probs / temperature)`, `(N, K)` float64 (numpy).
+
+    `keras_mimo.predictive.scaled_log_probabilities` (float32) on arrays.
+    """
+    temperature = check_positive_finite(temperature, "temperature", "scaled_log_probabilities")
+    return predictive.to_numpy(predictive.scaled_log_probabilities(log_probs, temperature))
 
 
 def temperature_nll(log_probs, labels, temperature: float) -> float:
@@ -84,9 +74,7 @@ def temperature_nll(log_probs, labels, temperature: float) -> float:
     return float(-np.mean(log_softmax[np.arange(len(labels)), labels]))
 
 
-def fit_temperature(
-    model, x, y, batch_size: int = 128, from_logits: bool | None = None, bounds=(0.05, 20.0)
-) -> float:
+def fit_temperature(model, x, y, batch_size: int = 128, from_logits: bool | None = None, bounds=(0.05, 20.0)) -> float:
     """The temperature minimizing the ensemble's NLL on held-out `(x, y)`.
 
     A golden-section search over `log T` in `bounds` (the NLL of a
@@ -102,10 +90,12 @@ def fit_temperature(
     Returns:
         `T` (float): > 1 softens an over-confident ensemble, < 1 sharpens it.
     """
-    _ensemble_graph.check_classifier(model, "fit_temperature", "keras_mimo.calibration.fit_std_scale")
-    log_probs = ensemble_log_probabilities(model, x, batch_size, from_logits)
-    labels = _checked_labels(y, len(log_probs), log_probs.shape[-1])
-    return temperature_from_log_probabilities(log_probs, labels, bounds)
+    models = _members.as_model_list(model, "fit_temperature")
+    _members.check_classifier(models, "fit_temperature", "keras_mimo.calibration.fit_std_scale")
+    check_bounds(bounds, "fit_temperature")
+    log_probs = _members.ensemble_log_probabilities(models, x, batch_size, from_logits, "fit_temperature")
+    labels = check_labels(y, len(log_probs), log_probs.shape[-1], "fit_temperature")
+    return _golden_section_temperature(log_probs, labels, bounds)
 
 
 def temperature_from_log_probabilities(log_probs, labels, bounds=(0.05, 20.0)) -> float:
@@ -114,9 +104,15 @@ def temperature_from_log_probabilities(log_probs, labels, bounds=(0.05, 20.0)) -
     `fit_temperature` on predictions you already have: `log_probs` `(N, K)`
     (e.g. from `ensemble_log_probabilities`), integer `labels` `(N,)`.
     """
-    low, high = _checked_bounds(bounds)
+    caller = "temperature_from_log_probabilities"
+    check_bounds(bounds, caller)
     log_probs = np.asarray(log_probs, np.float64)
-    labels = _checked_labels(labels, len(log_probs), log_probs.shape[-1])
+    labels = check_labels(labels, len(log_probs), log_probs.shape[-1], caller)
+    return _golden_section_temperature(log_probs, labels, bounds)
+
+
+def _golden_section_temperature(log_probs, labels, bounds) -> float:
+    low, high = check_bounds(bounds, "fit_temperature")
 
     def loss(log_t):
         return temperature_nll(log_probs, labels, math.exp(log_t))
@@ -139,36 +135,50 @@ def temperature_from_log_probabilities(log_probs, labels, bounds=(0.05, 20.0)) -
             f"The fitted temperature {temperature:.4g} lies at a bound of bounds={tuple(bounds)}: the "
             "held-out NLL may keep falling beyond it. Widen `bounds` (or check the labels and "
             "the model's output form).",
-            stacklevel=2,
+            stacklevel=3,
         )
     return float(temperature)
 
 
-def _checked_bounds(bounds) -> tuple:
-    """`(log low, log high)` of a `(low, high)` pair of positive floats with low < high."""
-    try:
-        low, high = bounds
-    except (TypeError, ValueError):
-        raise ValueError(f"`bounds` must be a pair (low, high) of positive floats. Received: bounds={bounds!r}") from None
-    low, high = _check_positive_finite(low, "bounds"), _check_positive_finite(high, "bounds")
-    if not low < high:
-        raise ValueError(f"`bounds` must be (low, high) with low < high. Received: bounds={bounds!r}")
-    return math.log(low), math.log(high)
-
-
-def fit_std_scale(model, x, y, y_scale=1.0, batch_size: int = 128) -> float:
+def fit_std_scale(model, x, y, batch_size: int = 128, **deprecated) -> float:
     """The factor `s` on the predicted std minimizing the held-out Gaussian NLL.
 
     For the moment-matched Gaussian `(mu, sigma)` of a Gaussian ensemble, the
     NLL of `(mu, s * sigma)` is minimal at `s^2 = mean((y - mu)^2 / sigma^2)`
-    (closed form). `y_scale` is accepted (and checked) for symmetry with
-    `evaluate_regression`; the factor does not depend on it.
+    (closed form).
+
+    Args:
+        model: a `MIMOModel` with a `"gaussian"` head, a list of models (a
+            deep ensemble) or one model predicting `(N, 2 * units)`.
+        x, y: held-out inputs and targets `(N, units)`, one row per input.
+        batch_size: prediction batch size.
+
+    `y_scale` (ignored: the factor does not depend on it) is deprecated.
     """
-    mu, sigma = member_gaussians(model, x, batch_size, verbose=0)
-    check_y_scale(y_scale, mu.shape[-1])
-    y = _check_targets(y, mu.shape[-1])
-    mean, std = moment_matched(mu, sigma)
+    batch_size = _deprecated_y_scale(batch_size, deprecated)
+    models = _members.as_model_list(model, "fit_std_scale")
+    mu, sigma = _members.member_gaussians(models, x, batch_size, 0, "fit_std_scale", _GAUSSIAN_ALTERNATIVE)
+    y = check_targets(y, mu.shape[-1], len(mu), "fit_std_scale")
+    mean, std = predictive.to_numpy(predictive.moment_matched(mu, sigma))
     return float(np.sqrt(np.mean(np.square((y - mean) / std))))
+
+
+def _deprecated_y_scale(batch_size, deprecated: dict):
+    """`fit_std_scale(model, x, y, y_scale, batch_size)` of the previous release: warn, ignore y_scale."""
+    unknown = set(deprecated) - {"y_scale"}
+    if unknown:
+        raise TypeError(f"fit_std_scale got unexpected keyword arguments {sorted(unknown)}.")
+    if "y_scale" in deprecated or not isinstance(batch_size, int) or isinstance(batch_size, bool):
+        if "y_scale" not in deprecated:  # positional y_scale in the batch_size slot
+            deprecated = {"y_scale": batch_size}
+            batch_size = 128
+        warnings.warn(
+            "fit_std_scale's `y_scale` argument is deprecated and ignored (the factor does not depend on "
+            "it); it will be removed in the next release.",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+    return batch_size
 
 
 @register
@@ -186,7 +196,7 @@ class TemperatureScaling(keras.layers.Layer):
 
     def __init__(self, temperature: float, ensemble_method: str = "mean", **kwargs):
         super().__init__(**kwargs)
-        self.temperature = _check_positive_finite(temperature, "temperature")
+        self.temperature = check_positive_finite(temperature, "temperature", "TemperatureScaling")
         if ensemble_method not in ("mean", "softmax_logits", "sigmoid_logits"):
             raise ValueError(
                 "TemperatureScaling scales classifier outputs: ensemble_method must be "
@@ -197,32 +207,28 @@ class TemperatureScaling(keras.layers.Layer):
     def call(self, inputs):
         outputs = ops.cast(inputs, "float32")
         if self.ensemble_method != "mean":
-            return outputs / self.temperature
-        eps = keras.config.epsilon()
-        if outputs.shape[-1] == 1:
-            p = ops.clip(outputs, eps, 1.0 - eps)
-            return ops.sigmoid((ops.log(p) - ops.log(1.0 - p)) / self.temperature)
-        return ops.softmax(ops.log(ops.clip(outputs, 1e-30, 1.0)) / self.temperature, axis=-1)
+            return outputs / self.temperature  # the logits of softmax(log p / T)
+        log_probs = predictive.log_probabilities(to_probabilities(outputs, "mean"))
+        scaled = ops.exp(predictive.scaled_log_probabilities(log_probs, self.temperature))
+        return scaled[..., 1:] if outputs.shape[-1] == 1 else scaled  # one unit: p of class 1
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "temperature": self.temperature,
-                "ensemble_method": self.ensemble_method}
+        return {**super().get_config(), "temperature": self.temperature, "ensemble_method": self.ensemble_method}
 
 
 @register
 class StdScaling(keras.layers.Layer):
-    """Multiplies the standard deviations of a Gaussian output `[means, stds]` by `scale`."""
+    """Multiplies the standard deviations of a Gaussian output `[means, stds]` `(N, 2 * units)` by `scale`."""
 
     def __init__(self, scale: float, **kwargs):
         super().__init__(**kwargs)
-        self.scale = _check_positive_finite(scale, "scale")
+        self.scale = check_positive_finite(scale, "scale", "StdScaling")
 
     def call(self, inputs):
-        mean, std = split_gaussian(ops.cast(inputs, "float32"))
-        return ops.concatenate([mean, std * self.scale], axis=-1)
+        return predictive.scaled_stds(inputs, self.scale)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -232,7 +238,7 @@ class StdScaling(keras.layers.Layer):
 
 
 def _wrap(model, layer, suffix):
-    inputs = _ensemble_graph.new_inputs(model)
+    inputs = _members.new_inputs(model)
     return keras.Model(inputs, layer(model(inputs)), name=f"{model.name}_{suffix}")
 
 
@@ -256,25 +262,21 @@ def with_temperature(model, temperature: float, from_logits: bool | None = None)
         ensembles, or the logits divided by `T` for logits heads. Saves and
         loads as `.keras`.
     """
-    temperature = _check_positive_finite(temperature, "temperature")
-    if isinstance(model, (list, tuple)):
-        inputs, probs = _ensemble_graph.ensemble_probabilities(model, from_logits)
+    temperature = check_positive_finite(temperature, "temperature", "with_temperature")
+    models = _members.as_model_list(model, "with_temperature")
+    _members.check_classifier(models, "with_temperature", "keras_mimo.calibration.with_std_scale")
+    if not isinstance(model, keras.Model):  # a deep ensemble: its mean probability
+        inputs, probs = _members.symbolic_probabilities(models, from_logits, "with_temperature")
         outputs = TemperatureScaling(temperature, "mean", name="temperature_scaling")(probs)
-        return keras.Model(inputs, outputs, name=f"{_ensemble_graph.name(model)}_temperature")
-    if not isinstance(model, keras.Model):
-        raise TypeError(
-            "`model` must be a keras.Model (a MIMOModel or a single model) or a list of them "
-            f"(a deep ensemble). Received: {model!r}"
-        )
+        return keras.Model(inputs, outputs, name=f"{_members.name(models)}_temperature")
     if isinstance(model, MIMOModel):
-        if model.ensemble_method == "gaussian":
-            raise ValueError("with_temperature needs a classifier; use with_std_scale for a Gaussian head.")
         method = model.ensemble_method
     else:
-        method = ("sigmoid_logits" if model.output.shape[-1] == 1 else "softmax_logits") if from_logits else "mean"
+        method = logits_method(model.output.shape[-1]) if from_logits else "mean"
     return _wrap(model, TemperatureScaling(temperature, method, name="temperature_scaling"), "temperature")
 
 
 def with_std_scale(model, scale: float) -> keras.Model:
     """`model` (Gaussian outputs `[means, stds]`) with its stds multiplied by `scale`."""
-    return _wrap(model, StdScaling(_check_positive_finite(scale, "scale"), name="std_scaling"), "std_scaled")
+    scale = check_positive_finite(scale, "scale", "with_std_scale")
+    return _wrap(model, StdScaling(scale, name="std_scaling"), "std_scaled")

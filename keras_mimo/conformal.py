@@ -22,12 +22,15 @@ member probabilities):
 Intervals of a Gaussian head: the score is `|y - mean| / std` of the
 ensemble's moment-matched Gaussian; the interval is `mean +- q * std`.
 
-`fit_set_threshold` / `with_prediction_sets` and `fit_interval_scale` /
-`with_prediction_intervals` follow the fit/with pattern of
-`keras_mimo.calibration`: fit on held-out data, then wrap the model into a
-`keras.Model` that predicts the sets or intervals, saves as `.keras` and
-exports. The numpy functions `class_scores`, `conformal_quantile` and
-`prediction_sets` work on predictions you already have.
+`fit_prediction_sets` -> threshold / `with_prediction_sets` and
+`fit_prediction_intervals` -> quantile / `with_prediction_intervals` follow
+the fit/with pattern of `keras_mimo.calibration`: fit a number on held-out
+data, then wrap the model into a `keras.Model` that predicts the sets or
+intervals, saves as `.keras` and exports. The numpy functions
+`class_scores`, `conformal_quantile` and `prediction_sets` work on
+predictions you already have. The scores are
+`keras_mimo.predictive.class_scores`, the same function the wrapper runs.
+`fit_set_threshold` and `fit_interval_scale` are deprecated aliases.
 
 References:
     Vovk et al., "Algorithmic learning in a random world", 2005; Sadinle et
@@ -38,71 +41,38 @@ References:
 """
 
 import math
-import numbers
 import warnings
 
 import keras
 import numpy as np
 from keras import ops
 
-from keras_mimo import _ensemble_graph
+from keras_mimo import _members
+from keras_mimo import predictive
 from keras_mimo._serialization import register
-from keras_mimo.evaluation.evaluate import _checked_labels
-from keras_mimo.evaluation.predictions import member_predictions
-from keras_mimo.evaluation.regression import _check_targets
-from keras_mimo.evaluation.regression import member_gaussians
-from keras_mimo.evaluation.regression import moment_matched
+from keras_mimo._validation import RAPS_DEFAULTS
+from keras_mimo._validation import SCORES
+from keras_mimo._validation import check_alpha
+from keras_mimo._validation import check_labels
+from keras_mimo._validation import check_score
+from keras_mimo._validation import check_targets
+from keras_mimo._validation import check_threshold
 
 __all__ = [
+    "RAPS_DEFAULTS",
     "SCORES",
     "PredictionIntervals",
     "PredictionSets",
     "class_scores",
     "conformal_quantile",
     "fit_interval_scale",
+    "fit_prediction_intervals",
+    "fit_prediction_sets",
     "fit_set_threshold",
     "prediction_sets",
     "with_prediction_intervals",
     "with_prediction_sets",
 ]
-
-SCORES = ("lac", "aps", "raps")
-RAPS_DEFAULTS = {"lam": 0.01, "k_reg": 5}
-
-
-def _check_score(score: str, score_args: dict) -> dict:
-    """The score's keyword arguments with defaults, validated."""
-    if score not in SCORES:
-        raise ValueError(f"`score` must be one of {SCORES}. Received: score={score!r}")
-    if score != "raps":
-        if score_args:
-            raise TypeError(f"score={score!r} takes no arguments; received {sorted(score_args)}.")
-        return {}
-    unknown = set(score_args) - set(RAPS_DEFAULTS)
-    if unknown:
-        raise TypeError(f"score='raps' takes `lam` and `k_reg`; received unknown {sorted(unknown)}.")
-    args = {**RAPS_DEFAULTS, **score_args}
-    lam, k_reg = args["lam"], args["k_reg"]
-    if isinstance(lam, bool) or not isinstance(lam, numbers.Real) or not (0.0 <= float(lam) < math.inf):
-        raise ValueError(f"`lam` must be a finite float >= 0. Received: lam={lam!r}")
-    if isinstance(k_reg, bool) or not isinstance(k_reg, numbers.Integral) or k_reg < 0:
-        raise ValueError(f"`k_reg` must be an int >= 0. Received: k_reg={k_reg!r}")
-    return {"lam": float(lam), "k_reg": int(k_reg)}
-
-
-def _check_alpha(alpha) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not (0.0 < float(alpha) < 1.0):
-        raise ValueError(f"`alpha` (the miscoverage rate) must be a float in (0, 1). Received: alpha={alpha!r}")
-    return float(alpha)
-
-
-def _check_threshold(value, name: str) -> float:
-    """A non-negative float or +inf (a calibration set too small for alpha)."""
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value) or value < 0:
-        raise ValueError(f"`{name}` must be a float >= 0 (e.g. from fit_*). Received: {name}={value!r}")
-    return float(value)
 
 
 def class_scores(probs, score: str = "lac", **score_args) -> np.ndarray:
@@ -113,18 +83,11 @@ def class_scores(probs, score: str = "lac", **score_args) -> np.ndarray:
         score: one of `SCORES` (see the module docstring).
         **score_args: `lam`, `k_reg` for `"raps"`.
     """
-    args = _check_score(score, score_args)
-    probs = np.asarray(probs, dtype=np.float64)
+    args = check_score(score, score_args, "class_scores")
+    probs = np.asarray(probs)
     if probs.ndim != 2:
-        raise ValueError(f"`probs` must be (N, K) class probabilities. Received shape {probs.shape}.")
-    if score == "lac":
-        return 1.0 - probs
-    at_least = probs[:, None, :] >= probs[:, :, None]  # [n, c, j]: p_j >= p_c
-    scores = np.sum(probs[:, None, :] * at_least, axis=-1)
-    if score == "raps":
-        rank = at_least.sum(-1)
-        scores = scores + args["lam"] * np.maximum(0, rank - args["k_reg"])
-    return scores
+        raise ValueError(f"class_scores: `probs` must be (N, K) class probabilities. Received shape {probs.shape}.")
+    return predictive.to_numpy(predictive.class_scores(probs, score, **args))
 
 
 def conformal_quantile(scores, alpha: float = 0.1) -> float:
@@ -137,12 +100,12 @@ def conformal_quantile(scores, alpha: float = 0.1) -> float:
     guarantee needs). `+inf` (with a warning) when that rank exceeds `n`
     (too few calibration rows for `alpha`: every set then holds every class).
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha, "conformal_quantile")
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     if not len(scores):
-        raise ValueError("`scores` is empty: conformal calibration needs at least one row.")
+        raise ValueError("conformal_quantile: `scores` is empty: conformal calibration needs at least one row.")
     if np.isnan(scores).any():
-        raise ValueError(f"`scores` holds {int(np.isnan(scores).sum())} NaN values.")
+        raise ValueError(f"conformal_quantile: `scores` holds {int(np.isnan(scores).sum())} NaN values.")
     n = len(scores)
     rank = math.ceil((n + 1) * (1.0 - alpha) - 1e-9)
     if rank > n:
@@ -158,18 +121,19 @@ def conformal_quantile(scores, alpha: float = 0.1) -> float:
 
 def prediction_sets(probs, threshold: float, score: str = "lac", **score_args) -> np.ndarray:
     """`(N, K)` bool: class `c` is in row `n`'s set when its score <= `threshold`."""
-    threshold = _check_threshold(threshold, "threshold")
+    threshold = check_threshold(threshold, "threshold", "prediction_sets")
     return class_scores(probs, score, **score_args) <= threshold
 
 
-def _ensemble_probabilities(model, x, batch_size, from_logits):
-    probs, _ = member_predictions(model, x, batch_size, from_logits, verbose=0)
-    return probs.mean(1)
-
-
-def fit_set_threshold(
-    model, x, y, alpha: float = 0.1, score: str = "lac", batch_size: int = 128,
-    from_logits: bool | None = None, **score_args,
+def fit_prediction_sets(
+    model,
+    x,
+    y,
+    alpha: float = 0.1,
+    score: str = "lac",
+    batch_size: int = 128,
+    from_logits: bool | None = None,
+    **score_args,
 ) -> float:
     """The split-conformal threshold of a classifier on held-out `(x, y)`.
 
@@ -188,43 +152,66 @@ def fit_set_threshold(
         The threshold `q` (float; `+inf` with a warning if there are too few
         rows), for `with_prediction_sets(model, q, score, **score_args)`.
     """
-    alpha = _check_alpha(alpha)
-    _check_score(score, score_args)
-    _ensemble_graph.check_classifier(model, "fit_set_threshold", "keras_mimo.conformal.fit_interval_scale")
-    probs = _ensemble_probabilities(model, x, batch_size, from_logits)
-    labels = _checked_labels(y, len(probs), probs.shape[-1])
-    scores = class_scores(probs, score, **score_args)[np.arange(len(labels)), labels]
-    return conformal_quantile(scores, alpha)
+    return _fit_prediction_sets("fit_prediction_sets", model, x, y, alpha, score, batch_size, from_logits, score_args)
 
 
-def fit_interval_scale(model, x, y, alpha: float = 0.1, batch_size: int = 128) -> float:
-    """The split-conformal scale `q` of a Gaussian head on held-out `(x, y)`.
+def _fit_prediction_sets(caller, model, x, y, alpha, score, batch_size, from_logits, score_args) -> float:
+    alpha = check_alpha(alpha, caller)
+    args = check_score(score, score_args, caller)
+    models = _members.as_model_list(model, caller)
+    _members.check_classifier(models, caller, "keras_mimo.conformal.fit_prediction_intervals")
+    member_probs, _ = _members.member_predictions(models, x, batch_size, from_logits, 0, caller)
+    probs = predictive.ensemble_probabilities(member_probs)
+    labels = check_labels(y, probs.shape[0], probs.shape[-1], caller)
+    scores = predictive.to_numpy(predictive.class_scores(probs, score, **args))
+    return conformal_quantile(scores[np.arange(len(labels)), labels], alpha)
+
+
+def fit_prediction_intervals(model, x, y, alpha: float = 0.1, batch_size: int = 128) -> float:
+    """The split-conformal quantile `q` of a Gaussian head's scores on held-out `(x, y)`.
 
     Scores `|y - mean| / std` of the ensemble's moment-matched Gaussian (per
     target unit, so each unit's interval has the coverage); `q` is their
-    conformal quantile. A calibrated Gaussian gives `q` near the normal
-    quantile (1.645 for alpha = 0.1).
+    conformal quantile, and the interval is `mean +- q * std`. A calibrated
+    Gaussian gives `q` near the normal quantile (1.645 for alpha = 0.1).
 
     Args:
         model: a `MIMOModel` with a `"gaussian"` head, a list of models (a
             deep ensemble) or one model predicting `(N, 2 * units)`.
         x, y: calibration inputs and targets `(N, units)`.
         alpha: miscoverage rate in (0, 1).
+        batch_size: prediction batch size.
     """
-    alpha = _check_alpha(alpha)
-    if not _ensemble_graph.is_gaussian(model):
-        first = model[0] if isinstance(model, (list, tuple)) and model else model
-        if hasattr(first, "ensemble_method") or _ensemble_graph.output_form(first, None) != "mean":
-            raise ValueError(
-                "fit_interval_scale needs a Gaussian (regression) head, ensemble_method='gaussian'; "
-                "this is a classifier: use keras_mimo.conformal.fit_set_threshold."
-            )
-    mu, sigma = member_gaussians(model, x, batch_size, verbose=0)
-    y = _check_targets(y, mu.shape[-1])
-    if len(y) != len(mu):
-        raise ValueError(f"Got {len(mu)} predictions but {len(y)} targets: one target row per example.")
-    mean, std = moment_matched(mu, sigma)
+    return _fit_prediction_intervals("fit_prediction_intervals", model, x, y, alpha, batch_size)
+
+
+def _fit_prediction_intervals(caller, model, x, y, alpha, batch_size) -> float:
+    alpha = check_alpha(alpha, caller)
+    models = _members.as_model_list(model, caller)
+    mu, sigma = _members.member_gaussians(models, x, batch_size, 0, caller, "keras_mimo.conformal.fit_prediction_sets")
+    y = check_targets(y, mu.shape[-1], len(mu), caller)
+    mean, std = predictive.to_numpy(predictive.moment_matched(mu, sigma))
     return conformal_quantile(np.abs(y - mean) / std, alpha)
+
+
+def _deprecated(old: str, new: str):
+    warnings.warn(
+        f"keras_mimo.conformal.{old} is deprecated and will be removed in the next release: use {new}.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
+
+def fit_set_threshold(model, x, y, alpha=0.1, score="lac", batch_size=128, from_logits=None, **score_args) -> float:
+    """Deprecated alias of `fit_prediction_sets`."""
+    _deprecated("fit_set_threshold", "fit_prediction_sets")
+    return _fit_prediction_sets("fit_set_threshold", model, x, y, alpha, score, batch_size, from_logits, score_args)
+
+
+def fit_interval_scale(model, x, y, alpha=0.1, batch_size=128) -> float:
+    """Deprecated alias of `fit_prediction_intervals`."""
+    _deprecated("fit_interval_scale", "fit_prediction_intervals")
+    return _fit_prediction_intervals("fit_interval_scale", model, x, y, alpha, batch_size)
 
 
 @register
@@ -232,7 +219,7 @@ class PredictionSets(keras.layers.Layer):
     """Conformal prediction sets from class probabilities.
 
     Args:
-        threshold: the conformal threshold (`fit_set_threshold`), >= 0 or inf.
+        threshold: the conformal threshold (`fit_prediction_sets`), >= 0 or inf.
         score: `"lac"`, `"aps"` or `"raps"`.
         lam, k_reg: the RAPS penalty (ignored by the other scores).
 
@@ -243,54 +230,56 @@ class PredictionSets(keras.layers.Layer):
 
     def __init__(self, threshold: float, score: str = "lac", lam: float = 0.01, k_reg: int = 5, **kwargs):
         super().__init__(**kwargs)
-        self.threshold = _check_threshold(threshold, "threshold")
-        args = _check_score(score, {"lam": lam, "k_reg": k_reg} if score == "raps" else {})
+        self.threshold = check_threshold(threshold, "threshold", "PredictionSets")
+        args = check_score(score, {"lam": lam, "k_reg": k_reg} if score == "raps" else {}, "PredictionSets")
         self.score = score
         self.lam, self.k_reg = args.get("lam", float(lam)), args.get("k_reg", int(k_reg))
 
     def call(self, probs):
-        probs = ops.cast(probs, "float32")
-        if self.score == "lac":
-            scores = 1.0 - probs
-        else:
-            at_least = ops.cast(probs[:, None, :] >= probs[:, :, None], "float32")
-            scores = ops.sum(probs[:, None, :] * at_least, axis=-1)
-            if self.score == "raps":
-                rank = ops.sum(at_least, axis=-1)
-                scores = scores + self.lam * ops.maximum(0.0, rank - self.k_reg)
+        scores = predictive.class_scores(probs, self.score, self.lam, self.k_reg)
         return ops.cast(scores <= self.threshold, "float32")
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "threshold": self.threshold, "score": self.score,
-                "lam": self.lam, "k_reg": self.k_reg}
+        return {
+            **super().get_config(),
+            "threshold": self.threshold,
+            "score": self.score,
+            "lam": self.lam,
+            "k_reg": self.k_reg,
+        }
 
 
 @register
 class PredictionIntervals(keras.layers.Layer):
-    """`[mean - scale * std, mean + scale * std]` from a Gaussian output `[means, stds]`.
+    """`[mean - quantile * std, mean + quantile * std]` from a Gaussian output `[means, stds]`.
 
     Input shape: `(N, 2 * units)`; output shape: `(N, 2 * units)`, lower
     bounds then upper bounds.
     """
 
-    def __init__(self, scale: float, **kwargs):
+    def __init__(self, quantile: float, **kwargs):
         super().__init__(**kwargs)
-        self.scale = _check_threshold(scale, "scale")
+        self.quantile = check_threshold(quantile, "quantile", "PredictionIntervals")
 
     def call(self, inputs):
-        inputs = ops.cast(inputs, "float32")
-        units = inputs.shape[-1] // 2
-        mean, std = inputs[..., :units], inputs[..., units:]
-        return ops.concatenate([mean - self.scale * std, mean + self.scale * std], axis=-1)
+        mean, std = predictive.split_gaussian(ops.cast(inputs, "float32"))
+        return ops.concatenate([mean - self.quantile * std, mean + self.quantile * std], axis=-1)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "scale": self.scale}
+        return {**super().get_config(), "quantile": self.quantile}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if "scale" in config:  # files of the previous release
+            config["quantile"] = config.pop("scale")
+        return cls(**config)
 
 
 def with_prediction_sets(
@@ -299,29 +288,39 @@ def with_prediction_sets(
     """`model` predicting conformal sets: `(N, K)` 0/1 membership.
 
     Args:
-        model: what `fit_set_threshold` took (the same model).
-        threshold: from `fit_set_threshold` (with the same `score`).
-        score, **score_args: as in `fit_set_threshold`.
-        from_logits: as in `fit_set_threshold`, for plain models.
+        model: what `fit_prediction_sets` took (the same model).
+        threshold: from `fit_prediction_sets` (with the same `score`).
+        score, **score_args: as in `fit_prediction_sets`.
+        from_logits: as in `fit_prediction_sets`, for plain models.
 
     Returns:
         A functional `keras.Model` with `model`'s inputs; saves and loads as
         `.keras` and exports.
     """
-    threshold = _check_threshold(threshold, "threshold")
-    args = _check_score(score, score_args)
-    inputs, probs = _ensemble_graph.ensemble_probabilities(model, from_logits)
+    threshold = check_threshold(threshold, "threshold", "with_prediction_sets")
+    args = check_score(score, score_args, "with_prediction_sets")
+    models = _members.as_model_list(model, "with_prediction_sets")
+    inputs, probs = _members.symbolic_probabilities(models, from_logits, "with_prediction_sets")
     sets = PredictionSets(threshold, score, **args, name="prediction_sets")(probs)
-    return keras.Model(inputs, sets, name=f"{_ensemble_graph.name(model)}_sets")
+    return keras.Model(inputs, sets, name=f"{_members.name(models)}_sets")
 
 
-def with_prediction_intervals(model, scale: float) -> keras.Model:
-    """A Gaussian `model` predicting `(N, 2 * units)` = `[mean - scale * std, mean + scale * std]`.
+def with_prediction_intervals(model, quantile: float = None, **deprecated) -> keras.Model:
+    """A Gaussian `model` predicting `(N, 2 * units)` = `[mean - q * std, mean + q * std]`.
 
-    `scale` from `fit_interval_scale`; the mean and std are the ensemble's
-    moment-matched Gaussian. Saves and loads as `.keras` and exports.
+    `quantile` `q` from `fit_prediction_intervals` (`scale=` is its
+    deprecated name); the mean and std are the ensemble's moment-matched
+    Gaussian. Saves and loads as `.keras` and exports.
     """
-    scale = _check_threshold(scale, "scale")
-    inputs, gaussian = _ensemble_graph.ensemble_gaussian(model)
-    intervals = PredictionIntervals(scale, name="prediction_intervals")(gaussian)
-    return keras.Model(inputs, intervals, name=f"{_ensemble_graph.name(model)}_intervals")
+    if set(deprecated) - {"scale"}:
+        raise TypeError(f"with_prediction_intervals got unexpected keyword arguments {sorted(deprecated)}.")
+    if "scale" in deprecated:
+        _deprecated("with_prediction_intervals(scale=...)", "with_prediction_intervals(quantile=...)")
+        quantile = deprecated["scale"]
+    quantile = check_threshold(quantile, "quantile", "with_prediction_intervals")
+    models = _members.as_model_list(model, "with_prediction_intervals")
+    inputs, gaussian = _members.symbolic_gaussian(
+        models, "with_prediction_intervals", "keras_mimo.conformal.with_prediction_sets"
+    )
+    intervals = PredictionIntervals(quantile, name="prediction_intervals")(gaussian)
+    return keras.Model(inputs, intervals, name=f"{_members.name(models)}_intervals")

@@ -46,8 +46,7 @@ def _methods_per_dense(model, denses: list, ensemble_method) -> dict:
         )
     if len(flat) != len(denses):
         raise ValueError(
-            f"`ensemble_method` needs one method per output ({len(denses)}). Received {len(flat)}: "
-            f"{ensemble_method!r}"
+            f"`ensemble_method` needs one method per output ({len(denses)}). Received {len(flat)}: {ensemble_method!r}"
         )
     return {d.name: m for d, m in zip(denses, flat)}
 
@@ -135,10 +134,7 @@ def convert(
     """
     ensemble_size = check_ensemble_size(ensemble_size)
     if not isinstance(model, keras.Model) or not _keras_compat.is_graph_model(model):
-        raise TypeError(
-            "convert() takes a functional or Sequential keras.Model. "
-            f"Received: {type(model).__name__}"
-        )
+        raise TypeError(f"convert() takes a functional or Sequential keras.Model. Received: {type(model).__name__}")
     final = _final_dense_layers(model)
     methods = _methods_per_dense(model, final, ensemble_method)
     denses = {layer.name: layer for layer in final}

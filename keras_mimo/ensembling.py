@@ -25,11 +25,16 @@ import math
 import keras
 from keras import ops
 
+from keras_mimo.predictive import MIN_STD
+from keras_mimo.predictive import moment_matched
+from keras_mimo.predictive import split_gaussian
+
 __all__ = [
     "ENSEMBLE_METHODS",
     "check_ensemble_method",
     "combine_members",
     "default_ensemble_method",
+    "MIN_STD",
     "gaussian_parameters",
     "split_gaussian",
     "logits_method",
@@ -38,16 +43,13 @@ __all__ = [
 ]
 
 ENSEMBLE_METHODS = ("mean", "softmax_logits", "sigmoid_logits", "gaussian")
-# Standard deviations never fall below this (float32), so NLLs stay finite.
-MIN_STD = 1e-6
 
 
 def check_ensemble_method(ensemble_method: str) -> str:
     """Returns `ensemble_method` if it is known, else raises `ValueError`."""
     if ensemble_method not in ENSEMBLE_METHODS:
         raise ValueError(
-            f"`ensemble_method` must be one of {ENSEMBLE_METHODS}. "
-            f"Received: ensemble_method={ensemble_method!r}"
+            f"`ensemble_method` must be one of {ENSEMBLE_METHODS}. Received: ensemble_method={ensemble_method!r}"
         )
     return ensemble_method
 
@@ -93,12 +95,6 @@ def logits_method(units: int) -> str:
     return "sigmoid_logits" if units == 1 else "softmax_logits"
 
 
-def split_gaussian(outputs):
-    """`(..., 2 * units)` Gaussian outputs to `(means, stds)`, each `(..., units)`."""
-    units = outputs.shape[-1] // 2
-    return outputs[..., :units], outputs[..., units:]
-
-
 def gaussian_parameters(raw):
     """Raw head outputs `(..., 2 * units)` to `[means, stds]`, float32.
 
@@ -126,11 +122,8 @@ def combine_members(members, ensemble_method: str, axis: int = 1):
     if ensemble_method == "mean":
         return ops.mean(members, axis=axis)
     if ensemble_method == "gaussian":
-        means, stds = split_gaussian(members)
-        mean = ops.mean(means, axis=axis)
-        second_moment = ops.mean(ops.square(stds) + ops.square(means), axis=axis)
-        variance = ops.maximum(second_moment - ops.square(mean), MIN_STD**2)
-        return ops.concatenate([mean, ops.sqrt(variance)], axis=-1)
+        mean, std = moment_matched(*split_gaussian(ops.moveaxis(members, axis, 1)))
+        return ops.concatenate([mean, std], axis=-1)
     log_size = math.log(ops.shape(members)[axis])
     if ensemble_method == "softmax_logits":
         log_probs = ops.log_softmax(members, axis=-1)
@@ -177,7 +170,5 @@ def to_log_probabilities(outputs, ensemble_method: str, epsilon: float):
         return ops.log(ops.clip(to_probabilities(outputs, "mean"), epsilon, 1.0))
     outputs = ops.cast(outputs, "float32")
     if ensemble_method == "sigmoid_logits" or outputs.shape[-1] == 1:
-        return ops.concatenate(
-            [ops.log_sigmoid(-outputs), ops.log_sigmoid(outputs)], axis=-1
-        )
+        return ops.concatenate([ops.log_sigmoid(-outputs), ops.log_sigmoid(outputs)], axis=-1)
     return ops.log_softmax(outputs, axis=-1)

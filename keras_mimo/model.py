@@ -11,10 +11,10 @@ from keras_mimo._members_view import members_view
 from keras_mimo._seed_state import SavesBatchSeedState
 from keras_mimo._serialization import register
 from keras_mimo._validation import check_mimo_arguments
-from keras_mimo.batching import data_shards
+from keras_mimo.distribution import data_shards
 from keras_mimo.batching import form_training_batch
 from keras_mimo.batching import members_last
-from keras_mimo.batching import replica_seed
+from keras_mimo.distribution import replica_seed
 from keras_mimo.batching import split_member_structures
 from keras_mimo.batching import split_members
 from keras_mimo.batching import stack_inputs
@@ -44,8 +44,9 @@ def _with_mask(tensor, mask):
 
 
 @register
-class MIMOModel(SavesBatchSeedState, _keras_compat.KeepArgumentsInClones,
-                _keras_compat.ProcessLocalPredictions, keras.Model):
+class MIMOModel(
+    SavesBatchSeedState, _keras_compat.KeepArgumentsInClones, _keras_compat.ProcessLocalPredictions, keras.Model
+):
     """A functional model with `MIMOInput`s and `MIMOHead`s, trained as MIMO.
 
     Build it like a functional `keras.Model` (one or several inputs and
@@ -108,13 +109,12 @@ class MIMOModel(SavesBatchSeedState, _keras_compat.KeepArgumentsInClones,
                 "supported."
             )
         super().__init__(*args, **kwargs)
-        arguments = dict(input_repetition_probability=input_repetition_probability,
-                         batch_repetitions=batch_repetitions, seed=seed)
+        arguments = dict(
+            input_repetition_probability=input_repetition_probability, batch_repetitions=batch_repetitions, seed=seed
+        )
         if arguments == _DEFAULTS:  # keras.models.clone_model passes none
             arguments = _keras_compat.clone_source_arguments(self.outputs) or arguments
-        (self.input_repetition_probability, self.batch_repetitions, self.seed) = (
-            check_mimo_arguments(**arguments)
-        )
+        (self.input_repetition_probability, self.batch_repetitions, self.seed) = check_mimo_arguments(**arguments)
         self._mimo_graph = _graph.find_mimo_layers(self)
         self._batch_seed_generator = keras.random.SeedGenerator(self.seed, name="mimo_batch_seed")
 
@@ -124,9 +124,14 @@ class MIMOModel(SavesBatchSeedState, _keras_compat.KeepArgumentsInClones,
         return self._mimo_graph.ensemble_size
 
     @property
+    def heads(self) -> tuple:
+        """The `MIMOHead` layers (read-only): `heads[i]` produces flat output `i`."""
+        return self._mimo_graph.heads
+
+    @property
     def ensemble_method(self):
         """Each head's combination rule (read-only), in the structure of `outputs`."""
-        methods = [head.ensemble_method for head in self._mimo_graph.heads]
+        methods = [head.ensemble_method for head in self.heads]
         # as Keras returns outputs: a one-element list or tuple is unwrapped
         single = isinstance(self.output, (list, tuple)) and len(self.output) == 1
         return methods[0] if single else keras.tree.pack_sequence_as(self.output, methods)
@@ -143,9 +148,11 @@ class MIMOModel(SavesBatchSeedState, _keras_compat.KeepArgumentsInClones,
             stacked = keras.tree.map_structure(lambda t: tile_members(t, self.ensemble_size), inputs)
             members = super().call(stacked, training=training, mask=mask)
             combined = [
-                _with_mask(head.combine(split_members(out, self.ensemble_size)),
-                           _member_masks(out, self.ensemble_size, first_only=True))
-                for head, out in zip(self._mimo_graph.heads, keras.tree.flatten(members))
+                _with_mask(
+                    head.combine(split_members(out, self.ensemble_size)),
+                    _member_masks(out, self.ensemble_size, first_only=True),
+                )
+                for head, out in zip(self.heads, keras.tree.flatten(members))
             ]
             return keras.tree.pack_sequence_as(members, combined)
 
@@ -167,27 +174,22 @@ class MIMOModel(SavesBatchSeedState, _keras_compat.KeepArgumentsInClones,
         examples, so the step stays data-parallel).
         """
         return form_training_batch(
-            data, self.ensemble_size, self.input_repetition_probability,
-            self.batch_repetitions, seed=replica_seed(self._batch_seed_generator),
+            data,
+            self.ensemble_size,
+            self.input_repetition_probability,
+            self.batch_repetitions,
+            seed=replica_seed(self._batch_seed_generator),
             num_shards=data_shards(),
         )
 
     def stacked_rows(self):
         """Context in which the model runs on stacked training rows (custom loops).
 
-        Inside it, `model(x_rows)` takes the rows of `form_training_batch`
-        (`(N * M, ...)`, example-major: row `n * M + m` is member `m`'s) and
-        returns the members' stacked outputs, and `compute_loss` sums the
-        members' compiled losses: what `train_step` does. For loops that
-        Keras's `fit` does not run, e.g. PyTorch DDP (examples/torch_ddp.py):
-
-        ```python
-        x_rows, y_rows, w_rows = keras.utils.unpack_x_y_sample_weight(
-            model.form_training_batch((x, y)))
-        with model.stacked_rows():
-            y_pred = ddp_model(x_rows, training=True)
-            loss = model.compute_loss(x_rows, y_rows, y_pred, w_rows)
-        ```
+        Inside it, `model(x_rows)` takes the example-major rows of
+        `form_training_batch` (`(N * M, ...)`) and returns the members'
+        stacked outputs, and `compute_loss` sums the members' compiled losses,
+        as `train_step` does: for loops Keras's `fit` does not run, e.g.
+        PyTorch DDP (examples/torch_ddp.py, docs/distributed.md).
         """
         return _layout.stacked_rows(self)
 
@@ -238,10 +240,7 @@ class MIMOModel(SavesBatchSeedState, _keras_compat.KeepArgumentsInClones,
         return total
 
     def predict_members(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-        """Each member's prediction, in one forward pass per batch.
-
-        Thread-safe, also next to `predict` (TF, torch): it runs Keras's
-        `predict` on a view sharing this model's layers; no state is left.
+        """Each member's prediction, in one forward pass per batch (thread-safe: a view's `predict`).
 
         Args:
             x: what `predict` accepts (arrays, datasets, `PyDataset`). Each
@@ -287,8 +286,7 @@ class MIMOModel(SavesBatchSeedState, _keras_compat.KeepArgumentsInClones,
         `"onnx"`) are Keras's own export of the ensemble output.
         """
         if format != "tf_saved_model":
-            return super().export(filepath, format=format, verbose=verbose,
-                                  input_signature=input_signature, **kwargs)
+            return super().export(filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs)
         write_saved_model(self, filepath, verbose, input_signature)
 
     def get_config(self):

@@ -46,6 +46,9 @@ pip install -q --no-deps keras-hub==0.32.0
 pip install -q regex rich kagglehub sentencepiece tokenizers packaging
 
 status=0
+echo "=== ruff check, ruff format --check (line length and rules: pyproject.toml)"
+ruff check . || status=1
+ruff format --check . || status=1
 for backend in $BACKENDS; do
   echo "=== pytest, KERAS_BACKEND=$backend"
   set +e

@@ -88,8 +88,14 @@ def tiny_npz(tmp_path):
     d = tmp_path / "npz"
     d.mkdir()
     for k in range(5):
-        np.savez(d / f"train_{k}.npz", x=rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8),
-                 y=rng.integers(0, 10, 40).astype(np.uint8))
-    np.savez(d / "test.npz", x=rng.integers(0, 256, (30, 32, 32, 3), dtype=np.uint8),
-             y=rng.integers(0, 10, 30).astype(np.uint8))
+        np.savez(
+            d / f"train_{k}.npz",
+            x=rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8),
+            y=rng.integers(0, 10, 40).astype(np.uint8),
+        )
+    np.savez(
+        d / "test.npz",
+        x=rng.integers(0, 256, (30, 32, 32, 3), dtype=np.uint8),
+        y=rng.integers(0, 10, 30).astype(np.uint8),
+    )
     return str(d)

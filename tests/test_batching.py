@@ -28,9 +28,7 @@ def test_every_member_sees_each_example_batch_repetitions_times(batch_size, ense
         np.testing.assert_array_equal(np.bincount(member, minlength=batch_size), reps)
 
 
-@pytest.mark.parametrize(
-    "rows,rho", [(10, 0.6), (512, 0.0), (4096, 0.6), (100, 0.7), (7, 1.0), (30, 0.1)]
-)
+@pytest.mark.parametrize("rows,rho", [(10, 0.6), (512, 0.0), (4096, 0.6), (100, 0.7), (7, 1.0), (30, 0.1)])
 def test_shuffled_row_count_is_the_exact_floor(rows, rho):
     exact = int(rows * (1 - Fraction(str(rho))))  # exact decimal arithmetic
     assert shuffled_row_count(rows, rho) == exact

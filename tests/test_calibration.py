@@ -68,8 +68,11 @@ def test_with_temperature_predicts_exactly_the_scaled_ensemble_and_saves(logits_
     expected = np.exp(z - z.max(-1, keepdims=True))
     expected /= expected.sum(-1, keepdims=True)
     out = scaled.predict(x, verbose=0)
-    got = np.exp(out - out.max(-1, keepdims=True)) / np.exp(out - out.max(-1, keepdims=True)).sum(-1, keepdims=True) \
-        if logits_head else out
+    got = (
+        np.exp(out - out.max(-1, keepdims=True)) / np.exp(out - out.max(-1, keepdims=True)).sum(-1, keepdims=True)
+        if logits_head
+        else out
+    )
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
     if not logits_head:
         np.testing.assert_allclose(out.sum(-1), 1.0, rtol=1e-5)  # probabilities in, probabilities out
@@ -124,8 +127,10 @@ def test_with_temperature_wraps_a_deep_ensemble_and_saves(tmp_path):
 def test_a_zero_d_array_temperature_is_accepted():
     model = overconfident_classifier()
     x, _ = noisy_data(10)
-    np.testing.assert_allclose(calibration.with_temperature(model, np.array(1.5)).predict(x, verbose=0),
-                               calibration.with_temperature(model, 1.5).predict(x, verbose=0))
+    np.testing.assert_allclose(
+        calibration.with_temperature(model, np.array(1.5)).predict(x, verbose=0),
+        calibration.with_temperature(model, 1.5).predict(x, verbose=0),
+    )
 
 
 def test_fit_temperature_refuses_fractional_labels_and_reversed_bounds_and_warns_at_a_bound():
@@ -150,14 +155,70 @@ def plain_logits_model():
 def test_logits_read_as_probabilities_raise_and_say_from_logits():
     model = plain_logits_model()
     x, y = noisy_data(50)
-    for call in (lambda: calibration.fit_temperature(model, x, y),
-                 lambda: keras_mimo.evaluate_ensemble(model, x, y, verbose=0),
-                 lambda: keras_mimo.conformal.fit_set_threshold(model, x, y)):
+    for call in (
+        lambda: calibration.fit_temperature(model, x, y),
+        lambda: keras_mimo.evaluate_ensemble(model, x, y, verbose=0),
+        lambda: keras_mimo.conformal.fit_prediction_sets(model, x, y),
+    ):
         with pytest.raises(ValueError, match="from_logits=True"):
             call()
     t = calibration.fit_temperature(model, x, y, from_logits=True)
     scaled = calibration.with_temperature(model, t, from_logits=True)
     # the wrapper keeps the logits form, and readers take it from the wrapper itself
     assert keras_mimo.evaluate_ensemble(scaled, x, y, verbose=0)["nll"] == pytest.approx(
-        calibration.temperature_nll(calibration.ensemble_log_probabilities(model, x, from_logits=True), y, t),
-        rel=1e-4)
+        calibration.temperature_nll(calibration.ensemble_log_probabilities(model, x, from_logits=True), y, t), rel=1e-4
+    )
+
+
+# -- defects of the previous release, each failing there
+
+
+def plain_gaussian_model(units=1):
+    """A plain Keras regressor predicting `(N, 2 * units)` = [means, positive stds]."""
+    inputs = keras.Input((2,))
+    raw = keras.layers.Dense(2 * units)(inputs)
+    outputs = keras.layers.Lambda(
+        lambda t: keras.ops.concatenate([t[:, :units], keras.ops.softplus(t[:, units:]) + 0.1], axis=-1)
+    )(raw)
+    return keras.Model(inputs, outputs)
+
+
+def test_prediction_intervals_of_a_plain_gaussian_model_are_fitted_not_crashed():
+    # The previous release crashed: output_form() missing 1 required positional argument: 'units'
+    model = plain_gaussian_model()
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(50, 2)).astype("float32")
+    y = rng.normal(size=(50, 1)).astype("float32")
+    q = keras_mimo.conformal.fit_prediction_intervals(model, x, y, alpha=0.2)
+    pred = model.predict(x, verbose=0).astype("float64")
+    scores = np.sort(np.abs(y[:, 0] - pred[:, 0]) / pred[:, 1])
+    assert q == pytest.approx(scores[int(np.ceil(51 * 0.8)) - 1], rel=1e-5)
+
+
+def test_fit_std_scale_refuses_targets_of_another_length():
+    # The previous release broadcast one target row against 20 predictions and returned a number.
+    model = gaussian_model()
+    x = np.random.default_rng(0).normal(size=(20, 1)).astype("float32")
+    y = np.zeros((20, 1), "float32")
+    with pytest.raises(ValueError, match=r"fit_std_scale: got 20 predictions but 1 rows in `y`"):
+        calibration.fit_std_scale(model, x, y[:1])
+
+
+def test_fit_std_scale_on_a_classifier_names_itself_and_the_alternative():
+    # The previous release said "evaluate_regression needs a MIMOHead with ensemble_method='gaussian'".
+    x, _ = noisy_data(20)
+    with pytest.raises(ValueError, match=r"^fit_std_scale needs a Gaussian .*fit_temperature") as info:
+        calibration.fit_std_scale(overconfident_classifier(), x, np.zeros((20, 1)))
+    assert "evaluate_regression" not in str(info.value)
+
+
+def test_fit_std_scale_y_scale_is_deprecated_and_ignored():
+    model = gaussian_model()
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(30, 1)).astype("float32")
+    y = rng.normal(size=(30, 1)).astype("float32")
+    expected = calibration.fit_std_scale(model, x, y)
+    with pytest.warns(DeprecationWarning, match="y_scale"):
+        assert calibration.fit_std_scale(model, x, y, y_scale=3.0) == expected
+    with pytest.warns(DeprecationWarning, match="y_scale"):  # positional, as the previous signature took it
+        assert calibration.fit_std_scale(model, x, y, 3.0) == expected

@@ -30,9 +30,7 @@ def test_functional_model_gets_mimo_layers_and_keeps_its_input_shape():
 
 
 def test_sequential_model_converts():
-    seq = keras.Sequential(
-        [keras.Input((6,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)]
-    )
+    seq = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)])
     model = keras_mimo.convert(seq, 2)
     assert model.ensemble_method == "softmax_logits"
     assert model.predict_members(np.zeros((4, 6), "float32"), verbose=0).shape == (4, 2, 3)
@@ -101,9 +99,17 @@ def test_two_input_two_output_model_converts(as_dict):
     pred = model.predict(x, verbose=0)
     cls_pred, reg_pred = (pred["cls"], pred["reg"]) if as_dict else pred
     assert cls_pred.shape == (6, 3) and reg_pred.shape == (6, 1)
-    y = {"cls": rng.integers(0, 3, 6), "reg": rng.random((6, 1))} if as_dict else [rng.integers(0, 3, 6), rng.random((6, 1))]
-    model.compile("adam", {"cls": "sparse_categorical_crossentropy", "reg": "mse"} if as_dict
-                  else ["sparse_categorical_crossentropy", "mse"])
+    y = (
+        {"cls": rng.integers(0, 3, 6), "reg": rng.random((6, 1))}
+        if as_dict
+        else [rng.integers(0, 3, 6), rng.random((6, 1))]
+    )
+    model.compile(
+        "adam",
+        {"cls": "sparse_categorical_crossentropy", "reg": "mse"}
+        if as_dict
+        else ["sparse_categorical_crossentropy", "mse"],
+    )
     assert np.isfinite(model.fit(x, y, epochs=1, verbose=0).history["loss"][0])
 
 
@@ -127,11 +133,14 @@ def test_a_one_unit_linear_output_is_named_in_the_error():
         keras_mimo.convert(classifier_and_regressor(False), 2)
 
 
-@pytest.mark.parametrize("as_dict,methods,expected", [
-    (False, [None, "mean"], ["softmax_logits", "mean"]),
-    (False, ("softmax_logits", "gaussian"), ["softmax_logits", "gaussian"]),
-    (True, {"c": None, "p": "gaussian"}, {"c": "softmax_logits", "p": "gaussian"}),
-])
+@pytest.mark.parametrize(
+    "as_dict,methods,expected",
+    [
+        (False, [None, "mean"], ["softmax_logits", "mean"]),
+        (False, ("softmax_logits", "gaussian"), ["softmax_logits", "gaussian"]),
+        (True, {"c": None, "p": "gaussian"}, {"c": "softmax_logits", "p": "gaussian"}),
+    ],
+)
 def test_ensemble_method_per_output(as_dict, methods, expected):
     model = keras_mimo.convert(classifier_and_regressor(as_dict), 2, ensemble_method=methods)
     assert model.ensemble_method == expected
@@ -141,10 +150,15 @@ def test_ensemble_method_per_output(as_dict, methods, expected):
     assert sorted(widths) == sorted([3, 2 if "gaussian" in str(methods) else 1])
 
 
-@pytest.mark.parametrize("as_dict,methods,match", [
-    (True, ["mean", "mean"], "structure"), (True, {"c": None}, "every output"),
-    (False, ["mean"], "one method per output"), (False, {"cls": None, "price": "mean"}, "structure"),
-])
+@pytest.mark.parametrize(
+    "as_dict,methods,match",
+    [
+        (True, ["mean", "mean"], "structure"),
+        (True, {"c": None}, "every output"),
+        (False, ["mean"], "one method per output"),
+        (False, {"cls": None, "price": "mean"}, "structure"),
+    ],
+)
 def test_a_mismatched_ensemble_method_structure_is_refused(as_dict, methods, match):
     with pytest.raises(ValueError, match=match):
         keras_mimo.convert(classifier_and_regressor(as_dict), 2, ensemble_method=methods)

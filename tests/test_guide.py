@@ -17,9 +17,16 @@ def which_models_blocks():
 
 def test_every_row_of_the_table_has_snippets():
     text = "\n".join(which_models_blocks())
-    for needle in ("MIMOModel({", "MIMOHead(1, 2, ensemble_method", "mask_zero=True",
-                   "backbone(keras_mimo.MIMOInput", "Block()", "keras_hub", "keras.Sequential",
-                   "keras_mimo.convert("):
+    for needle in (
+        "MIMOModel({",
+        "MIMOHead(1, 2, ensemble_method",
+        "mask_zero=True",
+        "backbone(keras_mimo.MIMOInput",
+        "Block()",
+        "keras_hub",
+        "keras.Sequential",
+        "keras_mimo.convert(",
+    ):
         assert needle in text, needle
 
 

@@ -112,8 +112,9 @@ def test_an_untracked_attribute_is_neither_tracked_nor_saved(tmp_path):
 def test_the_mask_keras_attaches_is_read_and_set_and_its_losses_use_it():
     tokens = keras.ops.convert_to_tensor(np.array([[3, 4, 0], [5, 0, 0]], "int32"))
     embedded = keras.layers.Embedding(8, 2, mask_zero=True)(tokens)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(_keras_compat.get_mask(embedded)),
-                                  [[True, True, False], [True, False, False]])
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(_keras_compat.get_mask(embedded)), [[True, True, False], [True, False, False]]
+    )
     y_pred = keras.ops.convert_to_tensor(np.full((2, 3, 2), 0.5, "float32"))
     y_pred = y_pred * keras.ops.convert_to_tensor(np.array([[[1.0, 1.0]] * 3, [[1.6, 0.4]] * 3], "float32"))
     assert _keras_compat.get_mask(y_pred) is None

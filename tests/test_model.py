@@ -1,4 +1,3 @@
-
 import keras
 import numpy as np
 import pytest
@@ -196,9 +195,7 @@ def test_regression_head_averages(readable_data):
     h = keras_mimo.MIMOInput(2)(inputs)
     outputs = keras_mimo.MIMOHead(1, 2, ensemble_method="mean")(h)
     model = keras_mimo.MIMOModel(inputs, outputs)
-    np.testing.assert_allclose(
-        model.predict(x, verbose=0), model.predict_members(x, verbose=0).mean(1), rtol=1e-5
-    )
+    np.testing.assert_allclose(model.predict(x, verbose=0), model.predict_members(x, verbose=0).mean(1), rtol=1e-5)
 
 
 def test_evaluate_scores_the_ensemble(cnn_mimo, image_data):
@@ -291,7 +288,9 @@ def test_fit_with_jit_and_steps_per_execution(cnn_mimo, image_data, jit_compile,
     x, y = image_data
     model = cnn_mimo(batch_repetitions=2, seed=0)
     model.compile(
-        "adam", "sparse_categorical_crossentropy", jit_compile=jit_compile,
+        "adam",
+        "sparse_categorical_crossentropy",
+        jit_compile=jit_compile,
         steps_per_execution=steps_per_execution,
     )
     history = model.fit(x, y, batch_size=8, epochs=2, sample_weight=np.ones(40), verbose=0)
@@ -327,9 +326,7 @@ def test_keras_file_round_trip_restores_predictions_arguments_and_seed_state(cnn
     assert (loaded.input_repetition_probability, loaded.batch_repetitions, loaded.seed) == (0.25, 3, 42)
     assert loaded.ensemble_size == 3
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
-    np.testing.assert_allclose(
-        loaded.predict_members(x, verbose=0), model.predict_members(x, verbose=0), rtol=1e-6
-    )
+    np.testing.assert_allclose(loaded.predict_members(x, verbose=0), model.predict_members(x, verbose=0), rtol=1e-6)
     # the next training batch continues from the saved shuffling state
     np.testing.assert_array_equal(
         keras.ops.convert_to_numpy(loaded.form_training_batch(x)),
@@ -376,7 +373,9 @@ def test_mixed_precision_trains_and_outputs_float32(mlp_mimo, readable_data, pol
 # -- reliability -----------------------------------------------------------
 
 
-@pytest.mark.skipif(BACKEND == "jax", reason="concurrent predict breaks plain Keras models on JAX too (docs/guide.md FAQ)")
+@pytest.mark.skipif(
+    BACKEND == "jax", reason="concurrent predict breaks plain Keras models on JAX too (docs/guide.md FAQ)"
+)
 def test_predict_and_predict_members_are_safe_from_several_threads(mlp_mimo, readable_data):
     from concurrent.futures import ThreadPoolExecutor
 
@@ -411,7 +410,12 @@ def test_clone_model_keeps_the_mimo_arguments(mlp_mimo, readable_data):
 
 def _sequential_with_mimo_layers():
     return keras.Sequential(
-        [keras.Input((4,)), keras_mimo.MIMOInput(2), keras.layers.Dense(8), keras_mimo.MIMOHead(3, 2, activation="softmax")]
+        [
+            keras.Input((4,)),
+            keras_mimo.MIMOInput(2),
+            keras.layers.Dense(8),
+            keras_mimo.MIMOHead(3, 2, activation="softmax"),
+        ]
     )
 
 
@@ -449,7 +453,9 @@ def test_seed_accepts_python_and_numpy_integers(mlp_mimo, seed):
     model = mlp_mimo(seed=seed)
     assert model.seed == 3 and type(model.seed) is int
     reference = keras.ops.convert_to_numpy(mlp_mimo(seed=3).form_training_batch(np.eye(4, dtype="float32")))
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model.form_training_batch(np.eye(4, dtype="float32"))), reference)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(model.form_training_batch(np.eye(4, dtype="float32"))), reference
+    )
 
 
 @pytest.mark.parametrize("seed", [True, False, 1.0, "3", np.float32(3)])

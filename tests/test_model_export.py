@@ -39,8 +39,10 @@ def multi_io_model():
     a, b = keras.Input((4,), name="a"), keras.Input((3,), name="b")
     h = keras.layers.Concatenate()([keras_mimo.MIMOInput(2)(a), keras_mimo.MIMOInput(2)(b)])
     h = keras.layers.Dense(8, activation="relu")(h)
-    outputs = {"cls": keras_mimo.MIMOHead(4, 2, activation="softmax", name="cls")(h),
-               "logits": keras_mimo.MIMOHead(3, 2, name="logits")(h)}
+    outputs = {
+        "cls": keras_mimo.MIMOHead(4, 2, activation="softmax", name="cls")(h),
+        "logits": keras_mimo.MIMOHead(3, 2, name="logits")(h),
+    }
     return keras_mimo.MIMOModel([a, b], outputs)
 
 

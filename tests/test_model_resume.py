@@ -15,8 +15,15 @@ def _train(mlp_mimo, x, y, backup_dir, callbacks=()):
     keras.utils.set_random_seed(0)
     model = mlp_mimo(ensemble_size=2, batch_repetitions=2, seed=3)
     model.compile(keras.optimizers.SGD(0.05, momentum=0.9), "sparse_categorical_crossentropy")
-    model.fit(x, y, batch_size=16, epochs=4, shuffle=False, verbose=0,
-              callbacks=[keras.callbacks.BackupAndRestore(str(backup_dir))] + list(callbacks))
+    model.fit(
+        x,
+        y,
+        batch_size=16,
+        epochs=4,
+        shuffle=False,
+        verbose=0,
+        callbacks=[keras.callbacks.BackupAndRestore(str(backup_dir))] + list(callbacks),
+    )
     return model
 
 

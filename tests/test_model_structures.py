@@ -5,6 +5,8 @@ import keras
 import numpy as np
 import pytest
 
+from tests.testing import installed_or_skip
+
 import keras_mimo
 
 
@@ -37,8 +39,10 @@ def test_every_input_target_and_weight_is_gathered_with_the_same_indices():
     model = two_input_model(ensemble_size=3, batch_repetitions=2, seed=1)
     ids = np.arange(8, dtype="float32")
     x = [np.stack([ids] * 4, 1), np.stack([ids * 10] * 4, 1)]
-    (sa, sb), sy, sw = (keras.tree.map_structure(keras.ops.convert_to_numpy, t)
-                        for t in model.form_training_batch((x, ids.astype("int32"), ids + 100)))
+    (sa, sb), sy, sw = (
+        keras.tree.map_structure(keras.ops.convert_to_numpy, t)
+        for t in model.form_training_batch((x, ids.astype("int32"), ids + 100))
+    )
     assert sa.shape == (3 * 2 * 8, 4)
     np.testing.assert_array_equal(sa[:, 0], sy)
     np.testing.assert_array_equal(sb[:, 0], sy * 10)
@@ -104,8 +108,11 @@ def test_multi_output_predict_evaluate_and_members_keep_the_structure():
     x = noisy_one_hot(y_cls, 4, rng)
     y_reg = (y_cls.astype("float32") - 1.5)[:, None]
     model = two_output_model(as_dict=True)
-    model.compile(keras.optimizers.Adam(0.01), {"cls": "sparse_categorical_crossentropy", "reg": "mse"},
-                  metrics={"cls": ["accuracy"]})
+    model.compile(
+        keras.optimizers.Adam(0.01),
+        {"cls": "sparse_categorical_crossentropy", "reg": "mse"},
+        metrics={"cls": ["accuracy"]},
+    )
     model.fit(x, {"cls": y_cls, "reg": y_reg}, batch_size=32, epochs=8, verbose=0)
     assert model.ensemble_method == {"cls": "mean", "reg": "mean"}
     pred = model.predict(x, verbose=0)
@@ -154,8 +161,9 @@ def test_predictions_do_not_change_when_padding_is_appended(pooling):
     tokens[:3, 3:] = 0
     padded = np.concatenate([tokens, np.zeros((6, 4), "int32")], axis=1)
     np.testing.assert_allclose(model.predict(padded, verbose=0), model.predict(tokens, verbose=0), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(model.predict_members(padded, verbose=0), model.predict_members(tokens, verbose=0),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        model.predict_members(padded, verbose=0), model.predict_members(tokens, verbose=0), rtol=1e-5, atol=1e-6
+    )
     model.compile("adam", "sparse_categorical_crossentropy")
     history = model.fit(padded, np.arange(6) % 3, batch_size=3, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
@@ -284,7 +292,9 @@ def test_multi_input_multi_output_save_and_load(tmp_path):
     model = keras_mimo.MIMOModel([a, b], outputs, batch_repetitions=2, seed=7)
     rng = np.random.default_rng(0)
     x = [rng.normal(size=(20, 4)).astype("float32"), rng.normal(size=(20, 3)).astype("float32")]
-    model.compile("adam", ["sparse_categorical_crossentropy", keras.losses.SparseCategoricalCrossentropy(from_logits=True)])
+    model.compile(
+        "adam", ["sparse_categorical_crossentropy", keras.losses.SparseCategoricalCrossentropy(from_logits=True)]
+    )
     model.fit(x, [rng.integers(0, 4, 20), rng.integers(0, 2, 20)], batch_size=10, epochs=1, verbose=0)
     model.save(tmp_path / "mio.keras")
     loaded = keras.models.load_model(tmp_path / "mio.keras")
@@ -337,22 +347,21 @@ def test_per_member_inputs_with_the_wrong_member_axis_name_the_input():
 
 
 def keras_hub_or_skip():
-    """keras-hub (a test dependency, installed by scripts/run_tests.sh)."""
-    import os
-
-    if os.environ.get("KERAS_MIMO_EXPECT_INSTALLED"):
-        import keras_hub  # CI installs it: a missing install must fail
-
-        return keras_hub
-    return pytest.importorskip("keras_hub")
+    """keras-hub (a test dependency, installed by scripts/run_tests.sh: a missing install fails there)."""
+    return installed_or_skip("keras_hub")
 
 
 def test_keras_hub_backbone_trains_predicts_saves_and_loads(tmp_path):
     keras_hub = keras_hub_or_skip()
     backbone = keras_hub.models.ResNetBackbone(
-        input_conv_filters=[64], input_conv_kernel_sizes=[3], stackwise_num_filters=[64],
-        stackwise_num_blocks=[1], stackwise_num_strides=[1], block_type="basic_block",
-        use_pre_activation=False, image_shape=(16, 16, 2 * 3),
+        input_conv_filters=[64],
+        input_conv_kernel_sizes=[3],
+        stackwise_num_filters=[64],
+        stackwise_num_blocks=[1],
+        stackwise_num_strides=[1],
+        block_type="basic_block",
+        use_pre_activation=False,
+        image_shape=(16, 16, 2 * 3),
     )
     images = keras.Input((16, 16, 3))
     h = backbone(keras_mimo.MIMOInput(2)(images))
@@ -379,8 +388,9 @@ def test_dict_inputs_with_extra_keys_are_ignored_as_keras_does():
     with pytest.warns(UserWarning, match="weight_feature"):
         np.testing.assert_allclose(model.predict(extra, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
     with pytest.warns(UserWarning, match="weight_feature"):
-        np.testing.assert_allclose(model.predict_members(extra, verbose=0), model.predict_members(x, verbose=0),
-                                   rtol=1e-6)
+        np.testing.assert_allclose(
+            model.predict_members(extra, verbose=0), model.predict_members(x, verbose=0), rtol=1e-6
+        )
     y = np.arange(16) % 3
     history = model.fit(extra, y, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])

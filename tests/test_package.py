@@ -20,3 +20,143 @@ def test_package_is_the_installed_wheel_when_ci_says_so():
     if os.environ.get("KERAS_MIMO_EXPECT_INSTALLED") != "1":
         pytest.skip("only checked by scripts/run_tests.sh")
     assert "site-packages" in keras_mimo.__file__
+
+
+PUBLIC_API = [
+    "MIMOHead",
+    "MIMOInput",
+    "MIMOModel",
+    "__version__",
+    "applications",
+    "batching",
+    "calibration",
+    "combine_members",
+    "conformal",
+    "convert",
+    "distribution",
+    "ensembling",
+    "evaluate_ensemble",
+    "evaluate_regression",
+    "evaluation",
+    "losses",
+    "metrics",
+    "mimo_batch_indices",
+    "predictive",
+    "uncertainty",
+    "with_uncertainty",
+]
+
+
+def test_the_public_surface_is_exactly_the_pinned_all():
+    assert sorted(keras_mimo.__all__) == sorted(PUBLIC_API)
+    public = {n for n in vars(keras_mimo) if not n.startswith("_")} | {"__version__"}
+    # every public attribute is in __all__ (submodules imported by others included)
+    assert public - set(keras_mimo.__all__) <= {"layers", "model", "version"}, public - set(keras_mimo.__all__)
+    for name in keras_mimo.__all__:
+        assert hasattr(keras_mimo, name), name
+
+
+def _package_modules():
+    import pathlib
+
+    root = pathlib.Path(keras_mimo.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        yield name, path, parts[-1] == "__init__"
+
+
+def _imports(name, path, is_package):
+    """`(imported module, imported names)` of each import of keras_mimo at a module's top level."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("keras_mimo"):
+                    yield alias.name, []
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("keras_mimo"):
+            yield node.module, [a.name for a in node.names]
+
+
+def _import_graph():
+    import importlib
+
+    graph = {}
+    for name, path, is_package in _package_modules():
+        edges = set()
+        for module, names in _imports(name, path, is_package):
+            edges.add(module)
+            for n in names:  # `from keras_mimo import calibration` imports the submodule
+                candidate = f"{module}.{n}"
+                try:
+                    importlib.import_module(candidate)
+                    edges.add(candidate)
+                except ImportError:
+                    pass
+        graph[name] = edges - {name}
+    return graph
+
+
+def _cycles(graph):
+    """Strongly connected components with more than one module (Tarjan)."""
+    index, low, stack, on, found, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph.get(v, ()):
+            if w not in graph:
+                continue
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_package_has_no_import_cycles():
+    """Modules import each other without a circle (a package's __init__ re-exporting its own modules aside)."""
+    graph = _import_graph()
+    # A package's __init__ imports its submodules; a submodule importing a sibling through the
+    # package name is the circle to find, so edges into a package's own __init__ from inside it go.
+    pruned = {v: {w for w in ws if not v.startswith(w + ".")} for v, ws in graph.items()}
+    assert _cycles(pruned) == []
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_private_name_is_imported_across_modules():
+    """`from x import _name` only for private modules (`_keras_compat`, `_members`, ...), never private functions."""
+    import importlib
+
+    offenders = []
+    for name, path, is_package in _package_modules():
+        for module, names in _imports(name, path, is_package):
+            for n in names:
+                if n.startswith("_") and not n.startswith("__"):
+                    try:
+                        importlib.import_module(f"{module}.{n}")
+                    except ImportError:
+                        offenders.append(f"{name}: from {module} import {n}")
+    assert offenders == []

@@ -24,8 +24,13 @@ def entropy(p):
 def expected_classifier(members_probs):
     mean = members_probs.mean(1)
     total, aleatoric = entropy(mean), entropy(members_probs).mean(1)
-    return {"probabilities": mean, "confidence": mean.max(-1), "predictive_entropy": total,
-            "expected_entropy": aleatoric, "mutual_information": total - aleatoric}
+    return {
+        "probabilities": mean,
+        "confidence": mean.max(-1),
+        "predictive_entropy": total,
+        "expected_entropy": aleatoric,
+        "mutual_information": total - aleatoric,
+    }
 
 
 def as_probabilities(members, method):
@@ -71,8 +76,12 @@ def test_gaussian_outputs_split_total_variance_into_aleatoric_and_epistemic():
     got = keras_mimo.with_uncertainty(model).predict(x, verbose=0)
     members = model.predict_members(x, verbose=0).astype("float64")
     mu, sigma = members[..., :2], members[..., 2:]
-    expected = {"mean": mu.mean(1), "aleatoric_std": np.sqrt((sigma**2).mean(1)), "epistemic_std": mu.std(1),
-                "std": np.sqrt((sigma**2).mean(1) + mu.var(1))}
+    expected = {
+        "mean": mu.mean(1),
+        "aleatoric_std": np.sqrt((sigma**2).mean(1)),
+        "epistemic_std": mu.std(1),
+        "std": np.sqrt((sigma**2).mean(1) + mu.var(1)),
+    }
     assert_dicts_close(got, expected, atol=1e-4)
     # the total std is the ensemble output's (moment-matched) std
     np.testing.assert_allclose(got["std"], model.predict(x, verbose=0)[:, 2:], rtol=1e-4)
@@ -94,14 +103,21 @@ def test_a_plain_model_and_a_deep_ensemble_are_served():
 def test_several_outputs_give_one_dict_per_output_in_the_structure():
     inputs = keras.Input((6,))
     h = keras.layers.Dense(16, activation="tanh")(keras_mimo.MIMOInput(2)(inputs))
-    outputs = {"label": keras_mimo.MIMOHead(3, 2, name="label")(h),
-               "value": keras_mimo.MIMOHead(1, 2, ensemble_method="gaussian", name="value")(h)}
+    outputs = {
+        "label": keras_mimo.MIMOHead(3, 2, name="label")(h),
+        "value": keras_mimo.MIMOHead(1, 2, ensemble_method="gaussian", name="value")(h),
+    }
     model = keras_mimo.MIMOModel(inputs, outputs)
     x = np.random.default_rng(3).normal(size=(10, 6)).astype("float32")
     got = keras_mimo.with_uncertainty(model).predict(x, verbose=0)
     assert set(got) == {"label", "value"}
-    assert set(got["label"]) == {"probabilities", "confidence", "predictive_entropy", "expected_entropy",
-                                 "mutual_information"}
+    assert set(got["label"]) == {
+        "probabilities",
+        "confidence",
+        "predictive_entropy",
+        "expected_entropy",
+        "mutual_information",
+    }
     assert set(got["value"]) == {"mean", "std", "aleatoric_std", "epistemic_std"}
     members = model.predict_members(x, verbose=0)
     assert_dicts_close(got["label"], expected_classifier(as_probabilities(members["label"], "softmax_logits")))
@@ -110,8 +126,10 @@ def test_several_outputs_give_one_dict_per_output_in_the_structure():
 def test_a_head_that_averages_regression_values_is_named_in_the_error():
     inputs = keras.Input((6,))
     h = keras_mimo.MIMOInput(2)(inputs)
-    model = keras_mimo.MIMOModel(inputs, [keras_mimo.MIMOHead(3, 2, name="cls")(h),
-                                          keras_mimo.MIMOHead(1, 2, ensemble_method="mean", name="price")(h)])
+    model = keras_mimo.MIMOModel(
+        inputs,
+        [keras_mimo.MIMOHead(3, 2, name="cls")(h), keras_mimo.MIMOHead(1, 2, ensemble_method="mean", name="price")(h)],
+    )
     with pytest.raises(ValueError, match="MIMOHead 'price'"):
         keras_mimo.with_uncertainty(model)
 

@@ -52,13 +52,14 @@ def load_tfds(dataset, data_dir=None):
     import tensorflow_datasets as tfds
 
     def load(download):
-        splits = tfds.load(dataset, split=["train", "test"], data_dir=data_dir,
-                           as_supervised=True, download=download)
+        splits = tfds.load(dataset, split=["train", "test"], data_dir=data_dir, as_supervised=True, download=download)
         arrays = []
         for ds in splits:
             batches = list(tfds.as_numpy(ds.batch(4096)))
-            arrays += [np.concatenate([b[0] for b in batches]).astype(np.uint8),
-                       np.concatenate([b[1] for b in batches]).astype(np.int32)]
+            arrays += [
+                np.concatenate([b[0] for b in batches]).astype(np.uint8),
+                np.concatenate([b[1] for b in batches]).astype(np.int32),
+            ]
         return tuple(arrays)
 
     return load_prepared_or_download(
@@ -108,7 +109,8 @@ def tf_train_dataset(x, y, batch_size, seed, augment=True, crop_padding: int = 2
 
     counter = tf.data.Dataset.counter(seed).map(lambda c: tf.stack([c, c * 2 + 1]))
     ds = tf.data.Dataset.zip((ds, counter)).map(
-        lambda xy, s: prepare(xy[0], xy[1], seed_pair=s), num_parallel_calls=tf.data.AUTOTUNE,
+        lambda xy, s: prepare(xy[0], xy[1], seed_pair=s),
+        num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)

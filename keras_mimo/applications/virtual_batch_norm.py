@@ -84,12 +84,10 @@ class VirtualBatchNormalization(keras.layers.BatchNormalization):
         momentum = self.momentum
         channels = (-1,)
         self.moving_mean.assign(
-            self.moving_mean * momentum
-            + ops.reshape(ops.mean(mean, axis=0), channels) * (1.0 - momentum)
+            self.moving_mean * momentum + ops.reshape(ops.mean(mean, axis=0), channels) * (1.0 - momentum)
         )
         self.moving_variance.assign(
-            self.moving_variance * momentum
-            + ops.reshape(ops.mean(variance, axis=0), channels) * (1.0 - momentum)
+            self.moving_variance * momentum + ops.reshape(ops.mean(variance, axis=0), channels) * (1.0 - momentum)
         )
         return ops.cast(ops.reshape(outputs, shape), self.compute_dtype)
 

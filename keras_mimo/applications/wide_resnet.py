@@ -11,16 +11,26 @@ from keras_mimo.model import MIMOModel
 
 def _conv(filters, strides, l2, name):
     return keras.layers.Conv2D(
-        filters, 3, strides=strides, padding="same", use_bias=False,
-        kernel_initializer="he_normal", kernel_regularizer=keras.regularizers.L2(l2), name=name,
+        filters,
+        3,
+        strides=strides,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        kernel_regularizer=keras.regularizers.L2(l2),
+        name=name,
     )
 
 
 def _bn(l2, virtual_batch_size, name):
     reg = keras.regularizers.L2(l2) if l2 else None
     return VirtualBatchNormalization(
-        virtual_batch_size, momentum=0.9, epsilon=1e-5, beta_regularizer=reg,
-        gamma_regularizer=reg, name=name,
+        virtual_batch_size,
+        momentum=0.9,
+        epsilon=1e-5,
+        beta_regularizer=reg,
+        gamma_regularizer=reg,
+        name=name,
     )
 
 
@@ -34,8 +44,13 @@ def _block(x, filters, strides, l2, virtual_batch_size, name):
     shortcut = x
     if strides != 1 or x.shape[-1] != filters:
         shortcut = keras.layers.Conv2D(
-            filters, 1, strides=strides, use_bias=False, kernel_initializer="he_normal",
-            kernel_regularizer=keras.regularizers.L2(l2), name=f"{name}_shortcut",
+            filters,
+            1,
+            strides=strides,
+            use_bias=False,
+            kernel_initializer="he_normal",
+            kernel_regularizer=keras.regularizers.L2(l2),
+            name=f"{name}_shortcut",
         )(x)
     y = _conv(filters, strides, l2, f"{name}_conv1")(y)
     y = keras.layers.ReLU(name=f"{name}_relu2")(_bn(l2, virtual_batch_size, f"{name}_bn2")(y))
@@ -101,8 +116,7 @@ def wide_resnet(
     for group, filters in enumerate((16, 32, 64)):
         for b in range(blocks):
             strides = 2 if group > 0 and b == 0 else 1
-            x = _block(x, filters * width_multiplier, strides, l2, virtual_batch_size,
-                       f"group{group}_block{b}")
+            x = _block(x, filters * width_multiplier, strides, l2, virtual_batch_size, f"group{group}_block{b}")
     x = keras.layers.ReLU(name="final_relu")(_bn(l2, virtual_batch_size, "final_bn")(x))
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     reg = dict(kernel_regularizer=keras.regularizers.L2(l2), bias_regularizer=keras.regularizers.L2(l2))
@@ -112,6 +126,10 @@ def wide_resnet(
         return keras.Model(inputs, outputs, name=name or tag)
     outputs = MIMOHead(num_classes, ensemble_size, activation=head_activation, name="head", **reg)(x)
     return MIMOModel(
-        inputs, outputs, input_repetition_probability=input_repetition_probability,
-        batch_repetitions=batch_repetitions, seed=seed, name=name or f"{tag}_mimo{ensemble_size}",
+        inputs,
+        outputs,
+        input_repetition_probability=input_repetition_probability,
+        batch_repetitions=batch_repetitions,
+        seed=seed,
+        name=name or f"{tag}_mimo{ensemble_size}",
     )

@@ -27,13 +27,24 @@ __all__ = [
     "load_tfds_cifar10_corrupted",
 ]
 
+from keras_mimo import _members
 from keras_mimo.evaluation.evaluate import scores_from_probabilities
-from keras_mimo.evaluation.predictions import member_predictions
 
 CORRUPTIONS = (
-    "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur",
-    "glass_blur", "motion_blur", "zoom_blur", "snow", "frost", "fog",
-    "brightness", "contrast", "elastic_transform", "pixelate",
+    "gaussian_noise",
+    "shot_noise",
+    "impulse_noise",
+    "defocus_blur",
+    "glass_blur",
+    "motion_blur",
+    "zoom_blur",
+    "snow",
+    "frost",
+    "fog",
+    "brightness",
+    "contrast",
+    "elastic_transform",
+    "pixelate",
     "jpeg_compression",
 )
 SEVERITIES = (1, 2, 3, 4, 5)
@@ -45,9 +56,7 @@ _SEVERITY_KEYS = ("accuracy", "nll", "ece", "brier", "adaptive_ece", "aurc", "au
 
 def _check(corruption, severity):
     if corruption not in CORRUPTIONS:
-        raise ValueError(
-            f"`corruption` must be one of {CORRUPTIONS}. Received: {corruption!r}"
-        )
+        raise ValueError(f"`corruption` must be one of {CORRUPTIONS}. Received: {corruption!r}")
     if severity not in SEVERITIES:
         raise ValueError(f"`severity` must be one of {SEVERITIES}. Received: {severity!r}")
 
@@ -71,8 +80,7 @@ def corrupt_images(images, corruption: str, severity: int, seed: int = 0) -> np.
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4:
         raise ValueError(
-            "`images` must be a uint8 array (N, H, W, C). Received: "
-            f"dtype {images.dtype}, shape {images.shape}"
+            f"`images` must be a uint8 array (N, H, W, C). Received: dtype {images.dtype}, shape {images.shape}"
         )
     rng = np.random.default_rng([seed, CORRUPTIONS.index(corruption), severity])
     saved_state = np.random.get_state()
@@ -90,18 +98,14 @@ def corrupt_images(images, corruption: str, severity: int, seed: int = 0) -> np.
     return out
 
 
-def corrupted_sets(
-    images, corruptions=CORRUPTIONS, severities=SEVERITIES, seed: int = 0
-) -> dict:
+def corrupted_sets(images, corruptions=CORRUPTIONS, severities=SEVERITIES, seed: int = 0) -> dict:
     """Every corrupted copy of `images`, to generate once and score many models.
 
     Returns:
         `{(corruption, severity): uint8 images (N, H, W, 3)}`, the `sets`
         argument of `evaluate_corruptions`.
     """
-    return {
-        (c, s): corrupt_images(images, c, s, seed) for c in corruptions for s in severities
-    }
+    return {(c, s): corrupt_images(images, c, s, seed) for c in corruptions for s in severities}
 
 
 def load_tfds_cifar10_corrupted(corruption: str, severity: int, data_dir=None, download=True):
@@ -110,8 +114,11 @@ def load_tfds_cifar10_corrupted(corruption: str, severity: int, data_dir=None, d
 
     _check(corruption, severity)
     ds = tfds.load(
-        f"cifar10_corrupted/{corruption}_{severity}", split="test", data_dir=data_dir,
-        download=download, as_supervised=True,
+        f"cifar10_corrupted/{corruption}_{severity}",
+        split="test",
+        data_dir=data_dir,
+        download=download,
+        as_supervised=True,
     )
     batches = list(tfds.as_numpy(ds.batch(1024)))
     images = np.concatenate([b[0] for b in batches]).astype(np.uint8)
@@ -195,9 +202,7 @@ def evaluate_corruptions(
     import keras
 
     if source not in ("imagecorruptions", "tfds"):
-        raise ValueError(
-            f"`source` must be 'imagecorruptions' or 'tfds'. Received: {source!r}"
-        )
+        raise ValueError(f"`source` must be 'imagecorruptions' or 'tfds'. Received: {source!r}")
     if sets is not None:
         pairs = [(c, int(s)) for c, s in sets]
         sets = {(c, int(s)): v for (c, s), v in sets.items()}
@@ -205,7 +210,10 @@ def evaluate_corruptions(
         pairs = [(c, s) for c in corruptions for s in severities]
     for c, s in pairs:
         _check(c, s)
-    progress = keras.utils.Progbar(len(pairs), unit_name="corruption", stateful_metrics=["accuracy"]) if verbose else None
+    models = _members.as_model_list(model, "evaluate_corruptions")
+    progress = (
+        keras.utils.Progbar(len(pairs), unit_name="corruption", stateful_metrics=["accuracy"]) if verbose else None
+    )
     per_corruption = {}
     for step, (corruption, severity) in enumerate(pairs):
         if sets is not None:
@@ -214,10 +222,10 @@ def evaluate_corruptions(
             x, y = load_tfds_cifar10_corrupted(corruption, severity, data_dir)
         else:
             x, y = corrupt_images(images, corruption, severity, seed), labels
-        probs, log_probs = member_predictions(model, preprocess(x), batch_size, verbose=0)
-        per_corruption.setdefault(corruption, {})[severity] = scores_from_probabilities(
-            probs, y, num_bins, log_probs
+        probs, log_probs = _members.member_predictions(
+            models, preprocess(x), batch_size, None, 0, "evaluate_corruptions"
         )
+        per_corruption.setdefault(corruption, {})[severity] = scores_from_probabilities(probs, y, num_bins, log_probs)
         if progress is not None:
             progress.update(step + 1, [("accuracy", per_corruption[corruption][severity]["accuracy"])])
     return {"per_corruption": per_corruption, **aggregate_corruption_results(per_corruption)}

@@ -1,12 +1,10 @@
 """`evaluate_ensemble`: every uncertainty metric of an ensemble, one call."""
 
-__all__ = ["evaluate_ensemble", "reliability_bins", "scores_from_probabilities"]
-
 import numpy as np
 
-from keras_mimo.evaluation.predictions import log_mean_exp
-from keras_mimo.evaluation.predictions import member_predictions
-from keras_mimo.evaluation.predictions import member_probabilities
+from keras_mimo import _members
+from keras_mimo import predictive
+from keras_mimo._validation import check_labels
 from keras_mimo.metrics import BrierScore
 from keras_mimo.metrics import ExpectedCalibrationError
 from keras_mimo.metrics import NegativeLogLikelihood
@@ -14,38 +12,14 @@ from keras_mimo.metrics import adaptive_calibration_error
 from keras_mimo.metrics import augrc
 from keras_mimo.metrics import aurc
 from keras_mimo.metrics import diversity
-from keras_mimo.metrics._inputs import check_label_range
 from keras_mimo.metrics.ood import ood_scores
+
+__all__ = ["evaluate_ensemble", "reliability_bins", "scores_from_probabilities"]
 
 
 def _metric(metric, labels, probs) -> float:
     metric.update_state(labels, probs.astype("float32"))
     return float(np.asarray(metric.result()))
-
-
-def _checked_labels(y, num_examples: int, num_classes: int) -> np.ndarray:
-    """Integer labels `(N,)` from `(N,)`, `(N, 1)` or one-hot `(N, K)` `y`, checked."""
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[-1] > 1:
-        y = y.argmax(-1)
-    labels = y.reshape(-1)
-    if labels.dtype.kind == "f":
-        fractional = np.isfinite(labels) & (labels != np.round(labels))
-        if fractional.any() or not np.isfinite(labels).all():
-            raise ValueError(
-                "`y` must hold integer class indices (or one-hot rows). Received "
-                f"{int(fractional.sum() + (~np.isfinite(labels)).sum())} non-integer values, e.g. "
-                f"{labels[fractional | ~np.isfinite(labels)][:5].tolist()}."
-            )
-    elif labels.dtype.kind not in "iub":
-        raise ValueError(f"`y` must hold integer class indices. Received dtype {labels.dtype}.")
-    if len(labels) != num_examples:
-        raise ValueError(
-            f"Got {num_examples} predictions but {len(labels)} labels: `y` must "
-            "have one label per example."
-        )
-    check_label_range(labels, num_classes, name="y")
-    return labels.astype(np.int64)
 
 
 def reliability_bins(mean_probs, labels, num_bins: int = 15) -> dict:
@@ -68,7 +42,7 @@ def _log_space_nll(log_probs, labels):
     members' (the reference's definition for logits models).
     """
     true = np.take_along_axis(log_probs, labels[:, None, None], axis=-1)[..., 0]  # (N, M)
-    log_mean = log_mean_exp(true, axis=1)
+    log_mean = predictive.to_numpy(predictive.ensemble_log_probabilities(true))
     return float(-log_mean.mean()), [float(-true[:, m].mean()) for m in range(true.shape[1])]
 
 
@@ -79,7 +53,7 @@ def scores_from_probabilities(probs, labels, num_bins: int = 15, log_probs=None)
     space: the ensemble's as `-log mean_m p_m(y)` by log-mean-exp, without
     clipping; otherwise from the probabilities clipped to `[1e-7, 1]`.
     """
-    labels = _checked_labels(labels, len(probs), probs.shape[-1])
+    labels = check_labels(labels, len(probs), probs.shape[-1], "scores_from_probabilities")
     mean = probs.mean(1)
     confidence, correct = mean.max(-1), mean.argmax(-1) == labels
     members = range(probs.shape[1])
@@ -155,9 +129,12 @@ def evaluate_ensemble(
         `mutual_information`, OOD as the positive class. `reliability`:
         per-bin count, accuracy and confidence of the mean probability.
     """
-    probs, log_probs = member_predictions(model, x, batch_size, from_logits, verbose)
-    results = scores_from_probabilities(probs, y, num_bins, log_probs)
+    models = _members.as_model_list(model, "evaluate_ensemble")
+    _members.check_classifier(models, "evaluate_ensemble", "keras_mimo.evaluate_regression")
+    probs, log_probs = _members.member_predictions(models, x, batch_size, from_logits, verbose, "evaluate_ensemble")
+    labels = check_labels(y, len(probs), probs.shape[-1], "evaluate_ensemble")
+    results = scores_from_probabilities(probs, labels, num_bins, log_probs)
     if ood_x is not None:
-        out_probs = member_probabilities(model, ood_x, batch_size, from_logits, verbose)
+        out_probs, _ = _members.member_predictions(models, ood_x, batch_size, from_logits, verbose, "evaluate_ensemble")
         results["ood"] = ood_scores(probs, out_probs)
     return results

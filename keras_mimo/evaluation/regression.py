@@ -5,55 +5,17 @@ import math
 import keras
 import numpy as np
 
-from keras_mimo.evaluation.predictions import log_mean_exp
-from keras_mimo.evaluation.predictions import member_outputs
+from keras_mimo import _members
+from keras_mimo import predictive
+from keras_mimo._validation import check_targets
+from keras_mimo._validation import check_y_scale
 from keras_mimo.losses import gaussian_nll
 from keras_mimo.metrics.regression import gaussian_crps
-from keras_mimo.model import MIMOModel
 
-__all__ = ["check_y_scale", "evaluate_regression", "member_gaussians", "moment_matched"]
+__all__ = ["evaluate_regression", "member_gaussians"]
 
 # Two-sided standard-normal quantiles of the central intervals reported.
 INTERVALS = {"50": 0.6744897501960817, "90": 1.6448536269514722, "95": 1.959963984540054}
-
-
-def _check_targets(y, units: int) -> np.ndarray:
-    y = np.asarray(y, dtype=np.float64)
-    y = y.reshape(len(y), -1)
-    if y.shape[-1] != units:
-        raise ValueError(
-            f"`y` must have one value per unit of the Gaussian head: shape (N, {units}). "
-            f"Received: shape {y.shape}"
-        )
-    if not np.all(np.isfinite(y)):
-        raise ValueError(
-            f"`y` holds {int((~np.isfinite(y)).sum())} NaN or infinite targets: drop "
-            "those rows before evaluating."
-        )
-    return y
-
-
-def check_y_scale(y_scale, units: int) -> np.ndarray:
-    """`y_scale` as `(units,)` float64: a positive finite float, or one such value per unit."""
-    expected = f"a positive finite float, or an array of {units} positive finite floats (one per output unit)"
-    if isinstance(y_scale, (str, bytes, bool)) or y_scale is None:
-        raise ValueError(f"`y_scale` must be {expected}. Received: y_scale={y_scale!r}")
-    try:
-        scale = np.asarray(y_scale, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"`y_scale` must be {expected}. Received: y_scale={y_scale!r}") from None
-    if scale.dtype.kind not in "fiu" or np.asarray(y_scale).dtype.kind not in "fiu":
-        raise ValueError(f"`y_scale` must be {expected}. Received: y_scale={y_scale!r}")
-    if scale.ndim > 1 or (scale.ndim == 1 and len(scale) != units):
-        raise ValueError(f"`y_scale` must be {expected}. Received an array of shape {scale.shape}.")
-    if not (np.isfinite(scale).all() and (scale > 0).all()):
-        raise ValueError(f"`y_scale` must be {expected}. Received: y_scale={y_scale!r}")
-    return np.broadcast_to(scale, (units,))
-
-
-def moment_matched(mu, sigma):
-    """`(mean, std)` `(N, units)` of the members' mixture from `mu`, `sigma` `(N, M, units)` (numpy)."""
-    return mu.mean(1), np.sqrt(np.square(sigma).mean(1) + mu.var(1))
 
 
 def member_gaussians(model_or_models, x, batch_size: int = 128, verbose="auto"):
@@ -63,27 +25,11 @@ def member_gaussians(model_or_models, x, batch_size: int = 128, verbose="auto"):
     pass); a list of models (a deep ensemble) one member each; a single model
     is a one-member ensemble. Every model outputs `(N, 2 * units)`.
     """
-    outputs = []
-    for model, out in member_outputs(model_or_models, x, batch_size, verbose, what="regression"):
-        if isinstance(model, MIMOModel) and model.ensemble_method != "gaussian":
-            raise ValueError(
-                f"evaluate_regression needs a MIMOHead with ensemble_method='gaussian'; "
-                f"model {model.name!r} has ensemble_method={model.ensemble_method!r}."
-            )
-        if out.shape[-1] % 2:
-            raise ValueError(
-                f"Model {model.name!r} outputs {out.shape[-1]} columns; a Gaussian "
-                "output has 2 * units (means, then standard deviations)."
-            )
-        outputs.append(np.asarray(out, dtype=np.float64))
-    members = np.concatenate(outputs, axis=1)
-    units = members.shape[-1] // 2
-    return members[..., :units], members[..., units:]
+    models = _members.as_model_list(model_or_models, "member_gaussians")
+    return _members.member_gaussians(models, x, batch_size, verbose, "member_gaussians", "member_probabilities")
 
 
-def evaluate_regression(
-    model, x, y, y_scale=1.0, batch_size: int = 128, verbose="auto"
-) -> dict:
+def evaluate_regression(model, x, y, y_scale=1.0, batch_size: int = 128, verbose="auto") -> dict:
     """Accuracy, likelihood and calibration of a Gaussian regression ensemble.
 
     Args:
@@ -107,20 +53,18 @@ def evaluate_regression(
         (variance of the member means) and `aleatoric_variance` (mean member
         variance), both averaged over examples and units, and `ensemble_size`.
     """
-    mu, sigma = member_gaussians(model, x, batch_size, verbose)
+    caller = "evaluate_regression"
+    models = _members.as_model_list(model, caller)
+    mu, sigma = _members.member_gaussians(models, x, batch_size, verbose, caller, "keras_mimo.evaluate_ensemble")
     units = mu.shape[-1]
-    y = _check_targets(y, units)
-    if len(y) != len(mu):
-        raise ValueError(f"Got {len(mu)} predictions but {len(y)} targets: one target row per example.")
-    scale = check_y_scale(y_scale, units)
-    mean = mu.mean(1)
-    aleatoric = np.square(sigma).mean(1)
-    epistemic = mu.var(1)
+    y = check_targets(y, units, len(mu), caller)
+    scale = check_y_scale(y_scale, units, caller)
+    mean, aleatoric, epistemic = predictive.to_numpy(predictive.gaussian_moments(mu, sigma))
     std = np.sqrt(aleatoric + epistemic)
     z = (y - mean) / std
     # members' mixture: log mean_m prod_u N(y_u; mu_mu, sigma_mu), original units
     log_density = -0.5 * np.log(2 * math.pi) - np.log(sigma * scale) - 0.5 * np.square((y[:, None] - mu) / sigma)
-    log_mixture = log_mean_exp(log_density.sum(-1), axis=1)
+    log_mixture = predictive.to_numpy(predictive.ensemble_log_probabilities(log_density.sum(-1)))
 
     def per_example(fn):
         """Mean per-row score of the moment-matched Gaussian, in original units.

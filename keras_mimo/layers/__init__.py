@@ -2,3 +2,8 @@
 
 from keras_mimo.layers.mimo_head import MIMOHead
 from keras_mimo.layers.mimo_input import MIMOInput
+
+__all__ = [
+    "MIMOHead",
+    "MIMOInput",
+]

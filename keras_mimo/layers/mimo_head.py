@@ -106,10 +106,7 @@ class MIMOHead(keras.layers.Layer):
 
     def build(self, input_shape):
         if input_shape[-1] is None:
-            raise ValueError(
-                "MIMOHead needs a known last (feature) dimension. Received: "
-                f"input_shape={input_shape}"
-            )
+            raise ValueError(f"MIMOHead needs a known last (feature) dimension. Received: input_shape={input_shape}")
         self.dense = keras.layers.Dense(
             self.ensemble_size * self.output_units,
             use_bias=self.use_bias,
@@ -129,9 +126,7 @@ class MIMOHead(keras.layers.Layer):
         outputs = ops.cast(self.dense(inputs), "float32")
         shape = ops.shape(outputs)
         rank = len(outputs.shape)
-        outputs = ops.reshape(
-            outputs, tuple(shape[:-1]) + (self.ensemble_size, self.output_units)
-        )
+        outputs = ops.reshape(outputs, tuple(shape[:-1]) + (self.ensemble_size, self.output_units))
         # (N, ..., M, units) -> (N, M, ..., units) -> (N * M, ..., units).
         outputs = ops.moveaxis(outputs, rank - 1, 1)
         outputs = ops.reshape(outputs, (-1,) + tuple(shape[1:-1]) + (self.output_units,))
@@ -176,9 +171,7 @@ class MIMOHead(keras.layers.Layer):
         )
 
     def compute_output_spec(self, inputs):
-        return keras.KerasTensor(
-            self.compute_output_shape(inputs.shape), dtype="float32"
-        )
+        return keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype="float32")
 
     def get_config(self):
         config = super().get_config()
@@ -189,21 +182,11 @@ class MIMOHead(keras.layers.Layer):
                 "activation": keras.activations.serialize(self.activation),
                 "ensemble_method": self.ensemble_method,
                 "use_bias": self.use_bias,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "bias_initializer": keras.initializers.serialize(
-                    self.bias_initializer
-                ),
-                "kernel_regularizer": keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
-                "bias_regularizer": keras.regularizers.serialize(
-                    self.bias_regularizer
-                ),
-                "kernel_constraint": keras.constraints.serialize(
-                    self.kernel_constraint
-                ),
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
                 "bias_constraint": keras.constraints.serialize(self.bias_constraint),
             }
         )

@@ -76,9 +76,7 @@ class MIMOInput(keras.layers.Layer):
         members = ops.reshape(inputs, (-1, self.ensemble_size) + tuple(shape[1:]))
         # (N, M, ..., C) -> (N, ..., M, C): members next to the channels.
         members = ops.moveaxis(members, 1, rank - 1)
-        return ops.reshape(
-            members, (-1,) + tuple(shape[1:-1]) + (self.ensemble_size * shape[-1],)
-        )
+        return ops.reshape(members, (-1,) + tuple(shape[1:-1]) + (self.ensemble_size * shape[-1],))
 
     def compute_mask(self, inputs, mask=None):
         """The members' masks `(N * M, ...)` combined by logical OR: `(N, ...)`.

@@ -38,3 +38,29 @@ from keras_mimo.metrics.selective import aurc
 from keras_mimo.metrics.selective import coverage_at_risk
 from keras_mimo.metrics.selective import risk_at_coverage
 from keras_mimo.metrics.selective import risk_coverage_curve
+
+__all__ = [
+    "BrierScore",
+    "CRPS",
+    "ExpectedCalibrationError",
+    "GaussianNLL",
+    "NegativeLogLikelihood",
+    "adaptive_calibration_error",
+    "augrc",
+    "aupr",
+    "aurc",
+    "auroc",
+    "average_kl",
+    "brier_score",
+    "cosine_similarity",
+    "coverage_at_risk",
+    "disagreement",
+    "entropy",
+    "fpr_at_95_tpr",
+    "gaussian_crps",
+    "mutual_information",
+    "negative_log_likelihood",
+    "ood_scores",
+    "risk_at_coverage",
+    "risk_coverage_curve",
+]

@@ -1,8 +1,9 @@
 """Labels and weights in the one form every metric works on."""
 
 import keras
-import numpy as np
 from keras import ops
+
+from keras_mimo._validation import check_label_range
 
 
 def _is_concrete(tensor) -> bool:
@@ -17,18 +18,6 @@ def _is_concrete(tensor) -> bool:
 
         return not isinstance(tensor, jax.core.Tracer)
     return True  # torch and numpy run eagerly
-
-
-def check_label_range(labels, num_classes: int, name: str = "y_true"):
-    """Raises a `ValueError` naming `name` if a label lies outside `[0, num_classes)`."""
-    values = np.asarray(labels).reshape(-1)
-    bad = (values < 0) | (values >= num_classes)
-    if bad.any():
-        raise ValueError(
-            f"`{name}` must hold class indices in [0, {num_classes}). "
-            f"Received {int(bad.sum())} labels outside it: "
-            f"{sorted(set(values[bad].tolist()))[:10]}"
-        )
 
 
 def integer_labels(y_true, num_classes: int):

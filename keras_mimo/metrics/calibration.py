@@ -5,10 +5,10 @@ import numpy as np
 from keras import ops
 
 from keras_mimo._serialization import register
+from keras_mimo._validation import check_label_range
 from keras_mimo._validation import check_positive_int
 from keras_mimo.ensembling import logits_method
 from keras_mimo.ensembling import to_probabilities
-from keras_mimo.metrics._inputs import check_label_range
 from keras_mimo.metrics._inputs import flat_weights
 from keras_mimo.metrics._inputs import integer_labels
 from keras_mimo.metrics._inputs import poison_invalid
@@ -60,9 +60,7 @@ class ExpectedCalibrationError(keras.metrics.Metric):
         self.num_bins = check_positive_int(num_bins, "num_bins")
         self.from_logits = bool(from_logits)
         self.bin_weight = self.add_variable((self.num_bins,), "zeros", name="bin_weight")
-        self.bin_confidence = self.add_variable(
-            (self.num_bins,), "zeros", name="bin_confidence"
-        )
+        self.bin_confidence = self.add_variable((self.num_bins,), "zeros", name="bin_confidence")
         self.bin_correct = self.add_variable((self.num_bins,), "zeros", name="bin_correct")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
@@ -95,8 +93,7 @@ class ExpectedCalibrationError(keras.metrics.Metric):
             bins have `None` accuracy and confidence.
         """
         weight, confidence, correct = (
-            ops.convert_to_numpy(v).astype("float64")
-            for v in (self.bin_weight, self.bin_confidence, self.bin_correct)
+            ops.convert_to_numpy(v).astype("float64") for v in (self.bin_weight, self.bin_confidence, self.bin_correct)
         )
         return {
             "bin_upper_edges": [(b + 1) / self.num_bins for b in range(self.num_bins)],
@@ -136,8 +133,7 @@ def adaptive_calibration_error(probs, labels, num_bins: int = 15) -> float:
     labels = np.asarray(labels).reshape(-1)
     if probs.ndim != 2 or len(probs) != len(labels):
         raise ValueError(
-            "`probs` must be (N, K) with one row per label. Received shapes "
-            f"{probs.shape} and {labels.shape}."
+            f"`probs` must be (N, K) with one row per label. Received shapes {probs.shape} and {labels.shape}."
         )
     if not len(labels):
         raise ValueError("`probs` and `labels` are empty.")

@@ -1,24 +1,27 @@
-"""Uncertainty and member-diversity measures of an ensemble (numpy, float64).
+"""Uncertainty and member-diversity measures of an ensemble (numpy, float64 results).
 
 All functions take member probabilities `probs` of shape
-`(N, M, K)`: N examples, M members, K classes.
+`(N, M, K)`: N examples, M members, K classes. Entropy and mutual
+information are `keras_mimo.predictive`'s (float32, its floor convention).
 """
 
 import itertools
 
 import numpy as np
 
-_TINY = 1e-12
+from keras_mimo import predictive
+
+_TINY = predictive.TINY
 
 
-def entropy(probs):
-    """Shannon entropy (nats) over the last axis."""
-    return -np.sum(probs * np.log(np.clip(probs, _TINY, 1.0)), axis=-1)
+def entropy(probs) -> np.ndarray:
+    """Shannon entropy (nats) over the last axis: `(..., K)` to `(...)`."""
+    return predictive.to_numpy(predictive.entropy(probs))
 
 
-def mutual_information(probs):
-    """Per example: entropy of the mean minus the mean member entropy `(N,)`."""
-    return entropy(probs.mean(1)) - entropy(probs).mean(1)
+def mutual_information(probs) -> np.ndarray:
+    """Per example: entropy of the mean minus the mean member entropy, clamped at 0, `(N,)`."""
+    return predictive.to_numpy(predictive.mutual_information(probs))
 
 
 def _pairs(num_members):

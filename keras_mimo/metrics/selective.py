@@ -37,8 +37,7 @@ def _checked(confidence, correct):
         )
     if len(confidence) != len(correct):
         raise ValueError(
-            f"`confidence` and `correct` must have the same length. Received {len(confidence)} "
-            f"and {len(correct)}."
+            f"`confidence` and `correct` must have the same length. Received {len(confidence)} and {len(correct)}."
         )
     if not len(confidence):
         raise ValueError("`confidence` and `correct` are empty: selective metrics need at least one row.")
@@ -91,8 +90,10 @@ def augrc(confidence, correct) -> float:
 
 def risk_at_coverage(confidence, correct, coverage: float = 0.8) -> float:
     """Selective risk of the `ceil(coverage * N)` most confident rows (lower is better)."""
-    if isinstance(coverage, bool) or not isinstance(coverage, (int, float, np.floating, np.integer)) or not (
-        0.0 < float(coverage) <= 1.0
+    if (
+        isinstance(coverage, bool)
+        or not isinstance(coverage, (int, float, np.floating, np.integer))
+        or not (0.0 < float(coverage) <= 1.0)
     ):
         raise ValueError(f"`coverage` must be a float in (0, 1]. Received: coverage={coverage!r}")
     confidence, correct = _checked(confidence, correct)
@@ -104,8 +105,10 @@ def risk_at_coverage(confidence, correct, coverage: float = 0.8) -> float:
 
 def coverage_at_risk(confidence, correct, risk: float = 0.05) -> float:
     """The largest coverage `k / N` whose selective risk is <= `risk` (0.0 if none; higher is better)."""
-    if isinstance(risk, bool) or not isinstance(risk, (int, float, np.floating, np.integer)) or not (
-        0.0 <= float(risk) <= 1.0
+    if (
+        isinstance(risk, bool)
+        or not isinstance(risk, (int, float, np.floating, np.integer))
+        or not (0.0 <= float(risk) <= 1.0)
     ):
         raise ValueError(f"`risk` must be a float in [0, 1]. Received: risk={risk!r}")
     coverage, curve = risk_coverage_curve(confidence, correct)

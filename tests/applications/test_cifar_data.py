@@ -73,13 +73,14 @@ def fake_tarball(path, cifar100=False):
     rng = np.random.default_rng(0)
     key = b"fine_labels" if cifar100 else b"labels"
     top = "cifar-100-python" if cifar100 else "cifar-10-batches-py"
-    files = ({"train": 20, "test": 3} if cifar100 else
-             {**{f"data_batch_{k}": 4 for k in range(1, 6)}, "test_batch": 3})
+    files = {"train": 20, "test": 3} if cifar100 else {**{f"data_batch_{k}": 4 for k in range(1, 6)}, "test_batch": 3}
     batches = {}
     with tarfile.open(path, "w:gz") as tar:
         for name, n in files.items():
-            batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                     key: rng.integers(0, 100 if cifar100 else 10, n).tolist()}
+            batch = {
+                b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                key: rng.integers(0, 100 if cifar100 else 10, n).tolist(),
+            }
             batches[name] = batch
             blob = pickle.dumps(batch)
             info = tarfile.TarInfo(f"{top}/{name}")

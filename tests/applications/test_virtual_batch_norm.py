@@ -23,10 +23,12 @@ def test_training_normalizes_each_group_of_rows(shape):
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
     # moving statistics follow the mean over groups of the group statistics
     channels = shape[-1]
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.moving_mean),
-                               0.1 * mean.reshape(4, channels).mean(0), rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.moving_variance),
-                               0.9 + 0.1 * var.reshape(4, channels).mean(0), rtol=1e-4)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(layer.moving_mean), 0.1 * mean.reshape(4, channels).mean(0), rtol=1e-4, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(layer.moving_variance), 0.9 + 0.1 * var.reshape(4, channels).mean(0), rtol=1e-4
+    )
 
 
 def test_inference_equals_plain_batch_norm_with_the_same_statistics():
@@ -36,12 +38,20 @@ def test_inference_equals_plain_batch_norm_with_the_same_statistics():
     plain = keras.layers.BatchNormalization()
     virtual.build(x.shape)
     plain.build(x.shape)
-    weights = [rng.normal(size=5).astype("float32"), rng.normal(size=5).astype("float32"),
-               rng.normal(size=5).astype("float32"), rng.random(5).astype("float32") + 0.5]
+    weights = [
+        rng.normal(size=5).astype("float32"),
+        rng.normal(size=5).astype("float32"),
+        rng.normal(size=5).astype("float32"),
+        rng.random(5).astype("float32") + 0.5,
+    ]
     virtual.set_weights(weights)
     plain.set_weights(weights)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(virtual(x, training=False)),
-                               keras.ops.convert_to_numpy(plain(x, training=False)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(virtual(x, training=False)),
+        keras.ops.convert_to_numpy(plain(x, training=False)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_a_batch_not_divisible_is_one_group_and_none_is_plain_batch_norm():

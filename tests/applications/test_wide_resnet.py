@@ -16,8 +16,9 @@ def test_wrn_28_10_mimo3_has_the_papers_parameter_count():
 
 
 def test_small_wrn_predicts_with_the_original_input_shape():
-    model = wide_resnet(depth=10, width_multiplier=1, num_classes=7, ensemble_size=2, l2=1e-4,
-                        batch_repetitions=2, seed=1)
+    model = wide_resnet(
+        depth=10, width_multiplier=1, num_classes=7, ensemble_size=2, l2=1e-4, batch_repetitions=2, seed=1
+    )
     assert model.batch_repetitions == 2 and model.seed == 1
     probs = model.predict(np.zeros((3, 32, 32, 3), "float32"), verbose=0)
     assert probs.shape == (3, 7)
@@ -41,8 +42,9 @@ def test_projection_shortcut_takes_the_raw_block_input():
 
 
 def test_virtual_batch_size_reaches_every_batch_norm_and_trains():
-    model = wide_resnet(depth=10, width_multiplier=1, ensemble_size=2, batch_repetitions=2,
-                        virtual_batch_size=4, head_activation=None)
+    model = wide_resnet(
+        depth=10, width_multiplier=1, ensemble_size=2, batch_repetitions=2, virtual_batch_size=4, head_activation=None
+    )
     norms = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
     assert norms and all(l.virtual_batch_size == 4 for l in norms)
     assert model.ensemble_method == "softmax_logits"

@@ -18,10 +18,25 @@ def test_sweep_trains_scores_and_reports_every_point(tiny_npz, tmp_path):
     run_dir.mkdir()
     # A shared corruption cache of two sets, as the sweep would have generated it.
     test = np.load(os.path.join(tiny_npz, "test.npz"))
-    np.savez(run_dir / "corrupted_6.npz", labels=test["y"][:6],
-             **{"gaussian_noise@1": test["x"][:6], "contrast@5": test["x"][:6] // 4})
-    args = [sys.executable, "-m", "benchmarks.cifar10_capacity_sweep", f"--npz_dir={tiny_npz}", "--points", "1:150", "2:150", "1:200",
-            "--unique_rows=300", "--corruption_examples=6", f"--run_dir={run_dir}", f"--docs_dir={docs_dir}"]
+    np.savez(
+        run_dir / "corrupted_6.npz",
+        labels=test["y"][:6],
+        **{"gaussian_noise@1": test["x"][:6], "contrast@5": test["x"][:6] // 4},
+    )
+    args = [
+        sys.executable,
+        "-m",
+        "benchmarks.cifar10_capacity_sweep",
+        f"--npz_dir={tiny_npz}",
+        "--points",
+        "1:150",
+        "2:150",
+        "1:200",
+        "--unique_rows=300",
+        "--corruption_examples=6",
+        f"--run_dir={run_dir}",
+        f"--docs_dir={docs_dir}",
+    ]
     done = subprocess.run(args, capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
 

@@ -17,9 +17,19 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 def run_study(tiny_npz, tmp_path, *extra):
     run_dir, docs_dir = tmp_path / "runs", tmp_path / "docs"
-    args = [sys.executable, "-m", "benchmarks.cifar10_quality", f"--npz_dir={tiny_npz}", "--profile=cpu_small_data",
-            "--epochs=1", "--width_multiplier=1", "--test_examples=20", f"--run_dir={run_dir}",
-            f"--docs_dir={docs_dir}", *extra]
+    args = [
+        sys.executable,
+        "-m",
+        "benchmarks.cifar10_quality",
+        f"--npz_dir={tiny_npz}",
+        "--profile=cpu_small_data",
+        "--epochs=1",
+        "--width_multiplier=1",
+        "--test_examples=20",
+        f"--run_dir={run_dir}",
+        f"--docs_dir={docs_dir}",
+        *extra,
+    ]
     done = subprocess.run(args, capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     return run_dir, docs_dir, done.stdout
@@ -45,8 +55,9 @@ def test_temperatures_are_fitted_on_held_out_training_images_and_reported(tiny_n
         assert neighbours and nll(t) <= min(nll(v) for v in neighbours) + 1e-9
         # ... and the test metrics after scaling are those of softmax(log p / T).
         test = calibration.ensemble_log_probabilities(models, cifar_data.normalize(x_test[:20]))
-        np.testing.assert_allclose(scaling["after"]["nll"], calibration.temperature_nll(test, y_test[:20], t),
-                                   rtol=1e-5)
+        np.testing.assert_allclose(
+            scaling["after"]["nll"], calibration.temperature_nll(test, y_test[:20], t), rtol=1e-5
+        )
         assert scaling["before"]["nll"] == result["test"]["nll"]
     plots = sorted(p.name for p in (docs_dir / "results").glob("*.png"))
     assert plots == [f"quality_cpu_small_data_{n}.png" for n in ("learning_curves", "nll_vs_m", "reliability")]
@@ -55,7 +66,8 @@ def test_temperatures_are_fitted_on_held_out_training_images_and_reported(tiny_n
 
 
 def test_no_temperature_when_training_reaches_the_held_out_images(tiny_npz, tmp_path):
-    _, docs_dir, out = run_study(tiny_npz, tmp_path, "--train_examples=180", "--calibration_examples=60",
-                                 "--report_only")
+    _, docs_dir, out = run_study(
+        tiny_npz, tmp_path, "--train_examples=180", "--calibration_examples=60", "--report_only"
+    )
     assert "temperature scaling: skipped" in out
     assert not os.path.exists(docs_dir / "results" / "quality_cpu_small_data_temperature.md")

@@ -25,10 +25,25 @@ from benchmarks import shift_ood_report  # noqa: E402
 @pytest.fixture
 def study(tiny_npz, tmp_path):
     run_dir, docs_dir = tmp_path / "runs", tmp_path / "docs"
-    args = [sys.executable, "-m", "benchmarks.cifar10_shift_ood", f"--npz_dir={tiny_npz}", "--profile=cpu",
-            "--epochs=1", "--width_multiplier=1", "--train_examples=40", "--calibration_examples=40",
-            "--batch_size=16", "--corruption_examples=6", f"--run_dir={run_dir}", f"--docs_dir={docs_dir}",
-            "--variants", "single_s0", "mimo2", "single_s1"]
+    args = [
+        sys.executable,
+        "-m",
+        "benchmarks.cifar10_shift_ood",
+        f"--npz_dir={tiny_npz}",
+        "--profile=cpu",
+        "--epochs=1",
+        "--width_multiplier=1",
+        "--train_examples=40",
+        "--calibration_examples=40",
+        "--batch_size=16",
+        "--corruption_examples=6",
+        f"--run_dir={run_dir}",
+        f"--docs_dir={docs_dir}",
+        "--variants",
+        "single_s0",
+        "mimo2",
+        "single_s1",
+    ]
     done = subprocess.run(args, capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((docs_dir / "results" / "shift_ood_cpu.json").read_text())
@@ -41,7 +56,8 @@ def test_study_scores_every_variant_from_held_out_calibration_images(study):
     in_train = np.flatnonzero(y_train < 6)
     assert set(report["variants"]) == {"single_s0", "mimo2", "single_s1", "deep_ensemble2"}
     assert report["protocol"]["calibration_images"] == (
-        f"in-distribution training images {len(in_train) - 40}..{len(in_train) - 1}")
+        f"in-distribution training images {len(in_train) - 40}..{len(in_train) - 1}"
+    )
     assert len(in_train) >= 80  # the calibration images come after the 40 training images
     x_cal, y_cal = cifar_data.normalize(x_train[in_train[-40:]]), y_train[in_train[-40:]]
     x_id, y_id = cifar_data.normalize(x_test[y_test < 6]), y_test[y_test < 6]
@@ -57,12 +73,14 @@ def test_study_scores_every_variant_from_held_out_calibration_images(study):
             lac = conformal.class_scores(np.exp(scaled_cal), "lac")[np.arange(40), y_cal]
             got = result[state]["conformal"]["lac"]
             assert got["threshold"] == pytest.approx(np.sort(lac)[math.ceil(41 * 0.9) - 1], rel=1e-5)
-            test = calibration.scaled_log_probabilities(calibration.ensemble_log_probabilities(models, x_id),
-                                                        temperature)
+            test = calibration.scaled_log_probabilities(
+                calibration.ensemble_log_probabilities(models, x_id), temperature
+            )
             sets = conformal.prediction_sets(np.exp(test), got["threshold"], "lac")
             assert got["test"]["coverage"] == pytest.approx(sets[np.arange(len(y_id)), y_id].mean())
             assert result[state]["clean"]["nll"] == pytest.approx(
-                calibration.temperature_nll(test, y_id, 1.0), rel=1e-5)
+                calibration.temperature_nll(test, y_id, 1.0), rel=1e-5
+            )
         assert set(result["after"]["ood"]) == {"cifar10_classes_6_9"}
         assert set(result["after"]["per_severity"]) == {"1", "3", "5"}
     table = (docs_dir / "results" / "shift_ood_cpu.md").read_text()
@@ -71,8 +89,9 @@ def test_study_scores_every_variant_from_held_out_calibration_images(study):
 
 
 def test_split_keeps_calibration_images_out_of_training_and_ood_classes_out_of_both(tiny_npz):
-    args = cifar10_shift_ood.parser().parse_args([f"--npz_dir={tiny_npz}", "--train_examples=30",
-                                                  "--calibration_examples=50"])
+    args = cifar10_shift_ood.parser().parse_args(
+        [f"--npz_dir={tiny_npz}", "--train_examples=30", "--calibration_examples=50"]
+    )
     data = cifar10_shift_ood.split(args, cifar10_shift_ood.profile_from_args(args))
     train, cal = data["train"][0].reshape(30, -1), data["calibration"][0].reshape(50, -1)
     assert not any((row == train).all(-1).any() for row in cal)

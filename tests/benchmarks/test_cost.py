@@ -18,14 +18,16 @@ from benchmarks import cost  # noqa: E402
 
 def test_same_graph_baseline_takes_stacked_rows():
     mimo = cost.build(10, 1, 3)
-    plain = cost.SameGraphWithoutBatching(mimo.inputs, mimo.outputs)
+    plain = cost.SameGraphWithoutBatching(mimo)
     stacked = np.random.default_rng(0).random((3 * 4, 32, 32, 3)).astype("float32")
     out = plain(stacked, training=True)
     assert tuple(out.shape) == (3 * 4, 10)  # member-major rows: one head row per member row
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="two model compiles: one backend is enough "
-                    "(the baseline itself is tested on every backend above)")
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="two model compiles: one backend is enough (the baseline itself is tested on every backend above)",
+)
 def test_training_overhead_runs():
     args = argparse.Namespace(train_batch=4, steps=2, rounds=1)
     result = cost.training_overhead(10, 1, args)

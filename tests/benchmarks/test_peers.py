@@ -11,13 +11,31 @@ from benchmarks import peers  # noqa: E402
 
 
 def speed_result(ours, theirs, ours_inference, theirs_inference, device="cpu"):
-    return {"backend": "torch", "device": device, "depth": 28, "width": 10, "members": 3, "batch_repetitions": 4, "rows_per_step": 32,
-            "median_seconds": {"ours_train": ours, "tu_train": theirs, "ours_infer": 1.0, "tu_infer": 1.0,
-                               "ours_single_infer": 1.0, "tu_single_infer": 1.0},
-            "train_step_ratio_ours_over_theirs": ours / theirs,
-            "inference_ratio_mimo_over_single": {"keras_mimo": ours_inference, "torch_uncertainty": theirs_inference},
-            "parameters": {"keras_mimo_mimo": 36510830, "torch_uncertainty_mimo": 36502974,
-                           "keras_mimo_single": 36479194, "torch_uncertainty_single": 36479194}}
+    return {
+        "backend": "torch",
+        "device": device,
+        "depth": 28,
+        "width": 10,
+        "members": 3,
+        "batch_repetitions": 4,
+        "rows_per_step": 32,
+        "median_seconds": {
+            "ours_train": ours,
+            "tu_train": theirs,
+            "ours_infer": 1.0,
+            "tu_infer": 1.0,
+            "ours_single_infer": 1.0,
+            "tu_single_infer": 1.0,
+        },
+        "train_step_ratio_ours_over_theirs": ours / theirs,
+        "inference_ratio_mimo_over_single": {"keras_mimo": ours_inference, "torch_uncertainty": theirs_inference},
+        "parameters": {
+            "keras_mimo_mimo": 36510830,
+            "torch_uncertainty_mimo": 36502974,
+            "keras_mimo_single": 36479194,
+            "torch_uncertainty_single": 36479194,
+        },
+    }
 
 
 def test_speed_rows_say_whether_each_target_is_met():
@@ -30,11 +48,27 @@ def test_speed_rows_say_whether_each_target_is_met():
 
 
 def test_quality_and_batching_tables():
-    quality = {"depth": 10, "width": 2, "members": 2, "batch_repetitions": 2, "train_examples": 2000, "epochs": 10,
-               "test_examples": 2000, "backend": "torch",
-               "results": {name: {"accuracy": 0.5, "nll": 1.4, "ece": 0.05, "mean_member_accuracy": 0.45,
-                                  "disagreement": 0.3, "train_seconds": 100.0}
-                           for name in ("keras_mimo", "torch_uncertainty")}}
+    quality = {
+        "depth": 10,
+        "width": 2,
+        "members": 2,
+        "batch_repetitions": 2,
+        "train_examples": 2000,
+        "epochs": 10,
+        "test_examples": 2000,
+        "backend": "torch",
+        "results": {
+            name: {
+                "accuracy": 0.5,
+                "nll": 1.4,
+                "ece": 0.05,
+                "mean_member_accuracy": 0.45,
+                "disagreement": 0.3,
+                "train_seconds": 100.0,
+            }
+            for name in ("keras_mimo", "torch_uncertainty")
+        },
+    }
     text = peers.tables([], [quality])
     assert "| keras_mimo | 0.5000 | 1.4000 | 0.0500 | 0.4500 | 0.3000 | 100 |" in text
     assert text.count("\n| ") >= len(peers.BATCHING) + 2
@@ -42,6 +76,9 @@ def test_quality_and_batching_tables():
 
 
 def test_documented_peer_commands_parse():
-    for argv in (["speed", "--depth", "28", "--width", "10"], ["quality", "--npz_dir", "x", "--epochs", "10"],
-                 ["report"]):
+    for argv in (
+        ["speed", "--depth", "28", "--width", "10"],
+        ["quality", "--npz_dir", "x", "--epochs", "10"],
+        ["report"],
+    ):
         peers.parser().parse_args(argv)

@@ -39,8 +39,18 @@ def test_benchmark_writes_the_table_and_json_and_resumes(tmp_path):
     data, docs, runs = tmp_path / "uci", tmp_path / "docs", tmp_path / "runs"
     fake_uci(data, "yacht")
     fake_uci(data, "energy", seed=1)
-    argv = [f"--data_dir={data}", "--datasets", "yacht", "energy", "--epochs=3", "--patience=2",
-            "--hidden=8", "--mimo_hidden=16", f"--docs_dir={docs}", f"--run_dir={runs}"]
+    argv = [
+        f"--data_dir={data}",
+        "--datasets",
+        "yacht",
+        "energy",
+        "--epochs=3",
+        "--patience=2",
+        "--hidden=8",
+        "--mimo_hidden=16",
+        f"--docs_dir={docs}",
+        f"--run_dir={runs}",
+    ]
     summary = uci.main(argv)
     saved = json.loads((docs / "results" / "uci_regression.json").read_text())
     assert saved == json.loads(json.dumps(summary))
@@ -59,8 +69,9 @@ def test_benchmark_writes_the_table_and_json_and_resumes(tmp_path):
     table = (docs / "results" / "uci_regression.md").read_text()
     assert "| yacht | 0.67 +- 0.05 |" in table  # the published MC-dropout column
     # a rerun reuses every finished (dataset, split, variant)
-    (runs / "yacht_0_single.json").write_text(json.dumps({**json.loads((runs / "yacht_0_single.json").read_text()),
-                                                           "rmse": 123.0}))
+    (runs / "yacht_0_single.json").write_text(
+        json.dumps({**json.loads((runs / "yacht_0_single.json").read_text()), "rmse": 123.0})
+    )
     assert uci.main(argv)["yacht"]["single"]["rmse"] == pytest.approx((123.0 + per_split[1]) / 2)
 
 
@@ -72,8 +83,15 @@ def test_a_missing_dataset_names_the_expected_layout(tmp_path):
 
 def test_goals_compare_mimo_with_mc_dropout_and_the_deep_ensemble():
     uci = uci_module()
-    row = lambda ll, se: {"rmse": 1.0, "rmse_se": 0.1, "ll": ll, "ll_se": se, "splits": 20, "parameters": 10,
-                          "forward_passes": 1}
+    row = lambda ll, se: {
+        "rmse": 1.0,
+        "rmse_se": 0.1,
+        "ll": ll,
+        "ll_se": se,
+        "splits": 20,
+        "parameters": 10,
+        "forward_passes": 1,
+    }
     summary = {
         "yacht": {"mimo": row(-1.20, 0.1), "deep_ensemble": row(-1.15, 0.06)},  # MC dropout: -1.25
         "energy": {"mimo": row(-1.30, 0.1), "deep_ensemble": row(-1.15, 0.10)},  # MC dropout: -1.21
@@ -93,12 +111,31 @@ def test_a_run_of_one_variant_keeps_the_other_variants_results(tmp_path):
     data, docs, runs = tmp_path / "uci", tmp_path / "docs", tmp_path / "runs"
     fake_uci(data, "yacht")
     (docs / "results").mkdir(parents=True)
-    row = lambda v: {"rmse": v, "rmse_se": 0.1, "ll": -v, "ll_se": 0.1, "splits": 20, "parameters": 10,
-                     "forward_passes": 1, "mean_epochs": 5.0, "coverage_90": 0.9}
+    row = lambda v: {
+        "rmse": v,
+        "rmse_se": 0.1,
+        "ll": -v,
+        "ll_se": 0.1,
+        "splits": 20,
+        "parameters": 10,
+        "forward_passes": 1,
+        "mean_epochs": 5.0,
+        "coverage_90": 0.9,
+    }
     kept = {"yacht": {"mimo": row(1.0)}, "energy": {"single": row(2.0)}}
     (docs / "results" / "uci_regression.json").write_text(json.dumps(kept))
-    argv = [f"--data_dir={data}", "--datasets", "yacht", "--variants", "single_wide", "--epochs=2", "--patience=1",
-            "--mimo_hidden=8", f"--docs_dir={docs}", f"--run_dir={runs}"]
+    argv = [
+        f"--data_dir={data}",
+        "--datasets",
+        "yacht",
+        "--variants",
+        "single_wide",
+        "--epochs=2",
+        "--patience=1",
+        "--mimo_hidden=8",
+        f"--docs_dir={docs}",
+        f"--run_dir={runs}",
+    ]
     summary = uci.main(argv)
     assert summary["energy"] == kept["energy"] and summary["yacht"]["mimo"] == kept["yacht"]["mimo"]
     assert list(summary["yacht"]) == ["mimo", "single_wide"]  # in VARIANTS order

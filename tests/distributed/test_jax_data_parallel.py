@@ -19,8 +19,9 @@ pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax", reason="DataPa
 
 def run_on_two_devices(script):
     env = dict(os.environ, KERAS_BACKEND="jax", XLA_FLAGS="--xla_force_host_platform_device_count=2")
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
-                            env=env, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, env=env, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -141,7 +142,7 @@ reference = build()
 runs["one_device"] = reference.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0).history["loss"]
 weights = {"one_device": reference.get_weights()}
 del mimo_model.data_shards  # back to the module's: 2 under DataParallel
-mimo_model.data_shards = keras_mimo.batching.data_shards
+mimo_model.data_shards = keras_mimo.distribution.data_shards
 distribution = keras.distribution.DataParallel()
 with distribution.scope():
     parallel = build()

@@ -60,11 +60,19 @@ def run_two_processes(argv) -> list:
     port = free_port()
     workers = []
     for process_id in range(2):
-        env = dict(os.environ, KERAS_BACKEND="jax", KERAS_DISTRIBUTION_JOB_ADDRESSES=f"localhost:{port}",
-                   KERAS_DISTRIBUTION_NUM_PROCESSES="2", KERAS_DISTRIBUTION_PROCESS_ID=str(process_id),
-                   XLA_FLAGS="--xla_force_host_platform_device_count=1")
-        workers.append(subprocess.Popen([sys.executable, *argv], env=env, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True))
+        env = dict(
+            os.environ,
+            KERAS_BACKEND="jax",
+            KERAS_DISTRIBUTION_JOB_ADDRESSES=f"localhost:{port}",
+            KERAS_DISTRIBUTION_NUM_PROCESSES="2",
+            KERAS_DISTRIBUTION_PROCESS_ID=str(process_id),
+            XLA_FLAGS="--xla_force_host_platform_device_count=1",
+        )
+        workers.append(
+            subprocess.Popen(
+                [sys.executable, *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+        )
     outputs = []
     for worker in workers:
         stdout, stderr = worker.communicate(timeout=600)
@@ -93,7 +101,7 @@ def test_two_processes_train_one_mimo_model(tmp_path):
         np.testing.assert_array_equal(w, saved)
     x = np.random.default_rng(0).random((64, 4)).astype("float32")
     for i, a in enumerate(arrays):
-        rows = x[i * 32:(i + 1) * 32]
+        rows = x[i * 32 : (i + 1) * 32]
         assert a["members"].shape == (32, 2, 4)
         np.testing.assert_allclose(a["members"], loaded.predict_members(rows, verbose=0), atol=1e-5)
         np.testing.assert_allclose(a["ensemble"], loaded.predict(rows, verbose=0), atol=1e-5)
@@ -104,10 +112,25 @@ def test_cifar_example_runs_under_two_processes(tiny_npz, tmp_path):
 
     root = pathlib.Path(__file__).resolve().parents[2]
     out = tmp_path / "run"
-    run_two_processes([str(root / "examples" / "cifar_resnet.py"), f"--npz_dir={tiny_npz}", "--depth=10",
-                       "--width_multiplier=1", "--epochs=1", "--batch_size=16", "--batch_repetitions=2",
-                       "--virtual_batch_size=8", "--verbose=0", "--train_examples=64", "--test_examples=8",
-                       "--distribution=data_parallel", "--jax_processes", "--pipeline=numpy", f"--output_dir={out}"])
+    run_two_processes(
+        [
+            str(root / "examples" / "cifar_resnet.py"),
+            f"--npz_dir={tiny_npz}",
+            "--depth=10",
+            "--width_multiplier=1",
+            "--epochs=1",
+            "--batch_size=16",
+            "--batch_repetitions=2",
+            "--virtual_batch_size=8",
+            "--verbose=0",
+            "--train_examples=64",
+            "--test_examples=8",
+            "--distribution=data_parallel",
+            "--jax_processes",
+            "--pipeline=numpy",
+            f"--output_dir={out}",
+        ]
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["processes"] == 2 and metrics["replicas"] == 2 and metrics["unique_batch"] == 16
     assert 0.0 <= metrics["test"]["accuracy"] <= 1.0 and np.isfinite(metrics["test"]["nll"])

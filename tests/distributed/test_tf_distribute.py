@@ -24,7 +24,9 @@ def build(rho=1.0):
     return keras_mimo.MIMOModel(inputs, out, input_repetition_probability=rho, seed=0)
 """
 
-MIRRORED = MODEL + """
+MIRRORED = (
+    MODEL
+    + """
 import json, tensorflow as tf
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 with strategy.scope():
@@ -50,6 +52,7 @@ history = trained.fit(x, y, batch_size=8, epochs=2, verbose=0)
 print(json.dumps({"loss": loss, "expected": expected, "replica0": a.tolist(), "replica1": (b - 100).tolist(),
                   "fit_loss": history.history["loss"]}))
 """
+)
 
 HEADER = """
 import os
@@ -61,8 +64,13 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 
 
 def run_python(code, env=None, timeout=600):
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                            env=env or dict(os.environ), timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=env or dict(os.environ),
+        timeout=timeout,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -77,7 +85,9 @@ def test_mirrored_strategy_per_replica_batches_and_summed_loss():
     assert all(v == v for v in out["fit_loss"])  # finite
 
 
-WORKER = MODEL + """
+WORKER = (
+    MODEL
+    + """
 import json, os, tensorflow as tf
 strategy = tf.distribute.MultiWorkerMirroredStrategy()
 with strategy.scope():
@@ -92,6 +102,7 @@ res = strategy.run(tf.function(lambda v: model.form_training_batch(v)), args=(di
 local = [v.numpy().ravel().tolist() for v in strategy.experimental_local_results(res)]
 print(json.dumps({"replicas": strategy.num_replicas_in_sync, "batch": local[0]}))
 """
+)
 
 
 def _free_ports(n):
@@ -110,10 +121,20 @@ def run_two_workers(script) -> list:
     cluster = {"worker": [f"localhost:{p}" for p in ports]}
     procs = []
     for index in range(2):
-        env = dict(os.environ, KERAS_BACKEND="tensorflow",
-                   TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
-        procs.append(subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        env = dict(
+            os.environ,
+            KERAS_BACKEND="tensorflow",
+            TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+        )
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", textwrap.dedent(script)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     outputs = []
     for proc in procs:
         stdout, stderr = proc.communicate(timeout=600)

@@ -54,7 +54,10 @@ def test_bad_arguments_are_rejected(images, kwargs, match):
 
 def test_aggregates_are_plain_means_over_type_and_severity():
     per = {
-        "fog": {1: dict(accuracy=0.9, nll=0.3, ece=0.01, brier=0.1), 2: dict(accuracy=0.7, nll=0.9, ece=0.05, brier=0.3)},
+        "fog": {
+            1: dict(accuracy=0.9, nll=0.3, ece=0.01, brier=0.1),
+            2: dict(accuracy=0.7, nll=0.9, ece=0.05, brier=0.3),
+        },
         "snow": {1: dict(accuracy=0.5, nll=1.5, ece=0.2, brier=0.6)},
     }
     summary = corruptions.aggregate_corruption_results(per)

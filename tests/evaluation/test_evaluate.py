@@ -28,9 +28,7 @@ def test_mimo_model_scores_match_its_member_predictions(mlp_mimo, data):
     assert results["ensemble_size"] == 3 and results["num_examples"] == 60
     np.testing.assert_allclose(results["accuracy"], np.mean(mean.argmax(1) == y))
     np.testing.assert_allclose(results["nll"], -np.mean(np.log(mean[np.arange(60), y])), rtol=1e-5)
-    np.testing.assert_allclose(
-        results["member_accuracy"], [np.mean(members[:, m].argmax(1) == y) for m in range(3)]
-    )
+    np.testing.assert_allclose(results["member_accuracy"], [np.mean(members[:, m].argmax(1) == y) for m in range(3)])
     assert results["disagreement"] is not None and 0.0 <= results["disagreement"] <= 1.0
     json.dumps(results)
 
@@ -110,8 +108,10 @@ def test_a_multi_output_model_gets_a_clear_error(data):
     x, y = data
     inputs = keras.Input((4,))
     h = keras_mimo.MIMOInput(2)(inputs)
-    model = keras_mimo.MIMOModel(inputs, [keras_mimo.MIMOHead(4, 2, activation="softmax")(h),
-                                          keras_mimo.MIMOHead(1, 2, ensemble_method="mean")(h)])
+    model = keras_mimo.MIMOModel(
+        inputs,
+        [keras_mimo.MIMOHead(4, 2, activation="softmax")(h), keras_mimo.MIMOHead(1, 2, ensemble_method="mean")(h)],
+    )
     with pytest.raises(ValueError, match="scores one classifier output.*2 outputs"):
         keras_mimo.evaluate_ensemble(model, x, y, verbose=0)
 
@@ -142,4 +142,5 @@ def test_selective_and_adaptive_calibration_scores_use_the_ensembles_max_probabi
     assert results["aurc"] == pytest.approx(keras_mimo.metrics.aurc(confidence, correct), rel=1e-5)
     assert results["augrc"] == pytest.approx(keras_mimo.metrics.augrc(confidence, correct), rel=1e-5)
     assert results["adaptive_ece"] == pytest.approx(
-        keras_mimo.metrics.adaptive_calibration_error(mean, y, 15), rel=1e-4, abs=1e-6)
+        keras_mimo.metrics.adaptive_calibration_error(mean, y, 15), rel=1e-4, abs=1e-6
+    )

@@ -14,8 +14,9 @@ def tiny_config(cifar_resnet, **overrides):
     cifar_resnet.FLAGS.unparse_flags()
     cifar_resnet.FLAGS(["cifar_resnet"])
     config = cifar_resnet.config_from_flags()
-    config.update(depth=10, width_multiplier=1, epochs=2, batch_size=16, verbose=0,
-                  batch_repetitions=2, virtual_batch_size=8)
+    config.update(
+        depth=10, width_multiplier=1, epochs=2, batch_size=16, verbose=0, batch_repetitions=2, virtual_batch_size=8
+    )
     config.update(overrides)
     return config
 
@@ -38,8 +39,15 @@ def test_defaults_are_the_reference_recipe(example):
 def test_tiny_run_on_npz_writes_metrics_and_a_loadable_model(example, tiny_npz, tmp_path, pipeline):
     cifar_resnet = example("cifar_resnet")
     out = tmp_path / "run"
-    config = tiny_config(cifar_resnet, npz_dir=tiny_npz, output_dir=str(out), pipeline=pipeline,
-                         corruptions=True, corruption_types=["fog"], corruption_examples=10)
+    config = tiny_config(
+        cifar_resnet,
+        npz_dir=tiny_npz,
+        output_dir=str(out),
+        pipeline=pipeline,
+        corruptions=True,
+        corruption_types=["fog"],
+        corruption_examples=10,
+    )
     metrics = cifar_resnet.run(config)
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["test"]["num_examples"] == 30 and len(saved["test"]["member_accuracy"]) == 3
@@ -119,7 +127,8 @@ def test_readme_main_command_has_valid_flags(example):
         cifar_resnet.FLAGS(["cifar_resnet"] + shlex.split(command))
         config = cifar_resnet.config_from_flags()
         model = keras_mimo.applications.wide_resnet(
-            depth=config["depth"], width_multiplier=config["width_multiplier"],
+            depth=config["depth"],
+            width_multiplier=config["width_multiplier"],
             ensemble_size=config["ensemble_size"],
         )
         assert model.ensemble_size == config["ensemble_size"]
@@ -149,9 +158,16 @@ def test_a_batch_that_does_not_split_across_replicas_is_refused(example):
         cifar_resnet.batch_plan(tiny_config(cifar_resnet, batch_size=128), 3)
 
 
-@pytest.mark.parametrize("capability,policy", [((9, 0), "mixed_bfloat16"), ((8, 0), "mixed_bfloat16"),
-                                               ((7, 5), "mixed_float16"), ((7, 0), "mixed_float16"),
-                                               (None, "mixed_bfloat16")])
+@pytest.mark.parametrize(
+    "capability,policy",
+    [
+        ((9, 0), "mixed_bfloat16"),
+        ((8, 0), "mixed_bfloat16"),
+        ((7, 5), "mixed_float16"),
+        ((7, 0), "mixed_float16"),
+        (None, "mixed_bfloat16"),
+    ],
+)
 def test_mixed_precision_prefers_bfloat16_where_the_accelerator_has_it(example, capability, policy):
     cifar_resnet = example("cifar_resnet")
     assert cifar_resnet.mixed_precision_policy(capability) == policy

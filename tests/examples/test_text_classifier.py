@@ -15,8 +15,17 @@ import keras
 import pytest
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
-TINY = ["--epochs=1", "--max_length=16", "--vocab_size=60", "--embed_dim=8", "--num_heads=2",
-        "--ff_dim=8", "--ensemble_size=2", "--batch_size=8", "--verbose=0"]
+TINY = [
+    "--epochs=1",
+    "--max_length=16",
+    "--vocab_size=60",
+    "--embed_dim=8",
+    "--num_heads=2",
+    "--ff_dim=8",
+    "--ensemble_size=2",
+    "--batch_size=8",
+    "--verbose=0",
+]
 
 
 def run_with_example(body: str, args=(), timeout=600):
@@ -29,8 +38,7 @@ def run_with_example(body: str, args=(), timeout=600):
         text_classifier.FLAGS(["text_classifier"] + {list(TINY) + list(args)!r})
     """) + textwrap.dedent(body)
     env = dict(os.environ, KERAS_BACKEND=keras.backend.backend())
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                            timeout=timeout)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
@@ -48,14 +56,17 @@ def test_vocabulary_and_encoding():
 def test_mock_imdb_run_writes_single_and_mimo_metrics(tmp_path):
     pytest.importorskip("tensorflow_datasets")
     out = tmp_path / "run"
-    run_with_example(f"""
+    run_with_example(
+        f"""
         import keras, keras_mimo
         import tensorflow_datasets as tfds
         with tfds.testing.mock_data(num_examples=24):
             results = text_classifier.run(text_classifier.config_from_flags())
         loaded = keras.models.load_model({str(out / "mimo.keras")!r})
         assert isinstance(loaded, keras_mimo.MIMOModel) and loaded.ensemble_size == 2
-    """, [f"--output_dir={out}", f"--data_dir={tmp_path / 'tfds'}"])
+    """,
+        [f"--output_dir={out}", f"--data_dir={tmp_path / 'tfds'}"],
+    )
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["single"]["test"]["ensemble_size"] == 1
     assert saved["mimo"]["test"]["ensemble_size"] == 2 and len(saved["mimo"]["test"]["member_accuracy"]) == 2

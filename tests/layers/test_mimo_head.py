@@ -39,8 +39,13 @@ def test_parameter_count_is_one_dense_with_ensemble_size_times_units():
 
 @pytest.mark.parametrize(
     "activation,units,expected",
-    [("softmax", 10, "mean"), ("sigmoid", 1, "mean"), (None, 10, "softmax_logits"),
-     ("log_softmax", 5, "softmax_logits"), ("relu", 1, "mean")],
+    [
+        ("softmax", 10, "mean"),
+        ("sigmoid", 1, "mean"),
+        (None, 10, "softmax_logits"),
+        ("log_softmax", 5, "softmax_logits"),
+        ("relu", 1, "mean"),
+    ],
 )
 def test_default_ensemble_method_follows_activation(activation, units, expected):
     assert MIMOHead(units, 2, activation=activation).ensemble_method == expected
@@ -54,8 +59,11 @@ def test_one_unit_head_without_activation_must_choose():
 
 @pytest.mark.parametrize(
     "kwargs,error,match",
-    [(dict(units=0), ValueError, "units"), (dict(ensemble_size=0), ValueError, "ensemble_size"),
-     (dict(ensemble_method="median"), ValueError, "ensemble_method")],
+    [
+        (dict(units=0), ValueError, "units"),
+        (dict(ensemble_size=0), ValueError, "ensemble_size"),
+        (dict(ensemble_method="median"), ValueError, "ensemble_method"),
+    ],
 )
 def test_bad_arguments_are_rejected_at_construction(kwargs, error, match):
     args = dict(units=3, ensemble_size=2)

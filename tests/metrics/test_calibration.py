@@ -99,7 +99,7 @@ def adaptive_ece_brute_force(probs, labels, num_bins):
     sizes = [n // num_bins + (1 if b < n % num_bins else 0) for b in range(num_bins)]
     total, start = 0.0, 0
     for size in sizes:
-        rows = order[start:start + size]
+        rows = order[start : start + size]
         start += size
         accuracy = np.mean([probs[i].argmax() == labels[i] for i in rows])
         confidence = np.mean([probs[i].max() for i in rows])
@@ -123,9 +123,14 @@ def test_adaptive_calibration_error_is_zero_when_confidence_matches_accuracy_per
     assert keras_mimo.metrics.adaptive_calibration_error(probs, labels, 2) == pytest.approx(0.0, abs=1e-12)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"labels": [0, 5]}, "labels"), ({"num_bins": 3}, "num_bins"), ({"num_bins": 0}, "num_bins"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"labels": [0, 5]}, "labels"),
+        ({"num_bins": 3}, "num_bins"),
+        ({"num_bins": 0}, "num_bins"),
+    ],
+)
 def test_adaptive_calibration_error_refuses_bad_input(kwargs, match):
     args = {"probs": [[0.6, 0.4], [0.2, 0.8]], "labels": [0, 1], "num_bins": 2, **kwargs}
     with pytest.raises(ValueError, match=match):

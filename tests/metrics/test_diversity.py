@@ -9,7 +9,7 @@ def test_identical_members_have_no_diversity():
     assert diversity.disagreement(probs) == 0.0
     np.testing.assert_allclose(diversity.average_kl(probs), 0.0, atol=1e-12)
     np.testing.assert_allclose(diversity.cosine_similarity(probs), 1.0)
-    np.testing.assert_allclose(diversity.mutual_information(probs), 0.0, atol=1e-12)
+    np.testing.assert_allclose(diversity.mutual_information(probs), 0.0, atol=1e-6)  # float32
 
 
 def test_hand_computed_two_member_values():

@@ -40,7 +40,8 @@ def test_logits_match_probabilities(np_refs):
     probs = np.exp(log_probs)
     np.testing.assert_allclose(
         value(NegativeLogLikelihood(from_logits=True), labels, logits),
-        -log_probs[np.arange(50), labels].mean(), rtol=1e-5,
+        -log_probs[np.arange(50), labels].mean(),
+        rtol=1e-5,
     )
     np.testing.assert_allclose(
         value(BrierScore(from_logits=True), labels, logits), np_refs.brier(probs, labels), rtol=1e-5
@@ -70,11 +71,13 @@ def test_nll_matches_keras_crossentropy_on_probabilities(cases):
 def test_binary_predictions():
     np.testing.assert_allclose(
         value(BrierScore(), np.array([1, 0]), np.array([[0.8], [0.3]], "float32")),
-        np.mean([2 * 0.2**2, 2 * 0.3**2]), rtol=1e-5,
+        np.mean([2 * 0.2**2, 2 * 0.3**2]),
+        rtol=1e-5,
     )
     np.testing.assert_allclose(
         value(NegativeLogLikelihood(), np.array([1, 0]), np.array([[0.8], [0.3]], "float32")),
-        -np.mean(np.log([0.8, 0.7])), rtol=1e-5,
+        -np.mean(np.log([0.8, 0.7])),
+        rtol=1e-5,
     )
 
 

@@ -13,7 +13,10 @@ def sklearn_fpr95(s_in, s_out):
 
 CASES = {
     "random": (np.random.default_rng(0).normal(0, 1, 300), np.random.default_rng(1).normal(1, 1, 200)),
-    "ties": (np.random.default_rng(2).integers(0, 4, 100).astype(float), np.random.default_rng(3).integers(1, 5, 80).astype(float)),
+    "ties": (
+        np.random.default_rng(2).integers(0, 4, 100).astype(float),
+        np.random.default_rng(3).integers(1, 5, 80).astype(float),
+    ),
     "separable": (np.linspace(0, 1, 50), np.linspace(2, 3, 50)),
     "inverted": (np.linspace(2, 3, 50), np.linspace(0, 1, 50)),
     "constant": (np.zeros(10), np.zeros(7)),

@@ -29,14 +29,16 @@ def numeric_crps(y, mu, sigma):
 
 def test_streaming_gaussian_nll_matches_scipy():
     y, mu, sigma, pred = gaussians()
-    np.testing.assert_allclose(value(GaussianNLL(), y, pred), -stats.norm.logpdf(y, mu, sigma).sum(-1).mean(),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        value(GaussianNLL(), y, pred), -stats.norm.logpdf(y, mu, sigma).sum(-1).mean(), rtol=1e-5
+    )
 
 
 def test_crps_matches_numerical_integration():
     y, mu, sigma, pred = gaussians()
-    expected = np.mean([[numeric_crps(y[i, u], mu[i, u], sigma[i, u]) for u in range(2)] for i in range(12)],
-                       axis=0).sum()
+    expected = np.mean(
+        [[numeric_crps(y[i, u], mu[i, u], sigma[i, u]) for u in range(2)] for i in range(12)], axis=0
+    ).sum()
     np.testing.assert_allclose(value(CRPS(), y, pred), expected, rtol=1e-4)
 
 

@@ -79,10 +79,15 @@ def test_bad_inputs_name_the_argument(confidence, correct, match):
         metrics.aurc(confidence, correct)
 
 
-@pytest.mark.parametrize("fn,kwargs", [
-    (metrics.risk_at_coverage, {"coverage": 0.0}), (metrics.risk_at_coverage, {"coverage": 1.5}),
-    (metrics.coverage_at_risk, {"risk": -0.1}), (metrics.coverage_at_risk, {"risk": float("nan")}),
-])
+@pytest.mark.parametrize(
+    "fn,kwargs",
+    [
+        (metrics.risk_at_coverage, {"coverage": 0.0}),
+        (metrics.risk_at_coverage, {"coverage": 1.5}),
+        (metrics.coverage_at_risk, {"risk": -0.1}),
+        (metrics.coverage_at_risk, {"risk": float("nan")}),
+    ],
+)
 def test_out_of_range_targets_raise(fn, kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         fn([0.5, 0.2], [True, False], **kwargs)

@@ -1,0 +1,70 @@
+"""benchmarks/common.py, and the benchmarks' import rules: no private package module, no circle."""
+
+import ast
+import pathlib
+import sys
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))  # appended: keras_mimo still comes from the install
+
+from benchmarks import common  # noqa: E402
+
+
+def _imports(path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module, [a.name for a in node.names]
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                yield a.name, []
+
+
+def test_no_benchmark_imports_a_private_package_module():
+    offenders = []
+    for path in sorted((ROOT / "benchmarks").glob("*.py")):
+        for module, names in _imports(path):
+            dotted = [module] + [f"{module}.{n}" for n in names]
+            if any(
+                part.startswith("_") and not part.startswith("__")
+                for d in dotted
+                if d.startswith("keras_mimo")
+                for part in d.split(".")
+            ):
+                offenders.append(f"{path.name}: {module} {names}")
+    assert offenders == []
+
+
+def test_benchmarks_import_each_other_without_a_circle():
+    graph = {}
+    for path in sorted((ROOT / "benchmarks").glob("*.py")):
+        deps = set()
+        for module, names in _imports(path):
+            if module == "benchmarks":
+                deps.update(names)
+            elif module.startswith("benchmarks."):
+                deps.add(module.split(".")[1])
+        graph[path.stem] = deps - {path.stem}
+
+    def reaches(start, target, seen=()):
+        return any(d == target or (d not in seen and reaches(d, target, seen + (d,))) for d in graph.get(start, ()))
+
+    assert [name for name in graph if reaches(name, name)] == []
+
+
+def test_corrupted_sets_are_cached_and_read_back(tmp_path):
+    images = np.random.default_rng(0).integers(0, 255, (3, 32, 32, 3), dtype=np.uint8)
+    labels = np.array([0, 1, 2])
+    cache = tmp_path / "c.npz"
+    sets, got = common.cached_corrupted_sets(images, labels, ["contrast"], [1, 3], str(cache))
+    again, got_again = common.cached_corrupted_sets(images * 0, labels * 0, ["contrast"], [1, 3], str(cache))
+    assert sorted(sets) == sorted(again) == [("contrast", 1), ("contrast", 3)]
+    for key in sets:
+        np.testing.assert_array_equal(sets[key], again[key])
+    np.testing.assert_array_equal(got_again, labels)  # the cache, not the new arguments
+
+
+def test_markdown_table():
+    assert common.markdown_table(["a", "b"], [[1, 2.5]]) == "| a | b |\n|---|---|\n| 1 | 2.5 |"

@@ -1,0 +1,110 @@
+"""Shared test harness (in the keras-hub style): one way to test a layer and a saved model.
+
+- `run_layer_test`: config and serialization round trip, symbolic vs eager
+  call (shapes and dtypes agree), the expected output shape, and a training
+  step of a model around the layer.
+- `run_saving_test`: a model saved as `.keras` loads as the same class and
+  predicts the same values.
+- `run_serialization_test`: the round trip alone, for losses, metrics,
+  schedules and operations.
+"""
+
+import keras
+import numpy as np
+
+
+def _configs_equal(a, b):
+    return keras.saving.serialize_keras_object(a) == keras.saving.serialize_keras_object(b)
+
+
+def run_serialization_test(obj):
+    """`obj` survives `get_config`/`from_config` and `serialize`/`deserialize_keras_object` unchanged."""
+    config = obj.get_config()
+    revived = type(obj).from_config(config)
+    assert type(revived) is type(obj)
+    assert _configs_equal(revived.get_config(), config), (revived.get_config(), config)
+    serialized = keras.saving.serialize_keras_object(obj)
+    assert serialized["registered_name"].startswith("keras_mimo>"), serialized["registered_name"]
+    revived = keras.saving.deserialize_keras_object(serialized)
+    assert type(revived) is type(obj)
+    assert _configs_equal(revived.get_config(), config)
+    return revived
+
+
+def _symbolic(data):
+    return keras.tree.map_structure(lambda t: keras.KerasTensor(np.shape(t), dtype=str(np.asarray(t).dtype)), data)
+
+
+def run_layer_test(
+    layer_cls,
+    init_kwargs: dict,
+    input_data,
+    expected_output_shape=None,
+    run_training_check: bool = True,
+):
+    """Checks one layer class end to end; returns the eager output.
+
+    Args:
+        layer_cls: the layer class.
+        init_kwargs: its constructor arguments.
+        input_data: a numpy array (or a nest) to call it on.
+        expected_output_shape: a shape tuple (or a nest of them), or None.
+        run_training_check: whether to fit one step of `keras.Model(inputs, layer(inputs))`
+            on targets of the output's shape (False for layers that only run inside a MIMOModel
+            or return dicts).
+    """
+    layer = layer_cls(**init_kwargs)
+    run_serialization_test(layer)
+    eager = layer(input_data)
+    symbolic = layer_cls(**init_kwargs)(_symbolic(input_data))
+    shapes = keras.tree.map_structure(lambda t: tuple(t.shape), eager)
+    assert keras.tree.map_structure(lambda t: tuple(t.shape), symbolic) == shapes, (symbolic, shapes)
+    eager_dtypes = keras.tree.map_structure(lambda t: keras.backend.standardize_dtype(t.dtype), eager)
+    assert keras.tree.map_structure(lambda t: t.dtype, symbolic) == eager_dtypes
+    if expected_output_shape is not None:
+        assert shapes == expected_output_shape, (shapes, expected_output_shape)
+    if run_training_check:
+        inputs = _symbolic(input_data)
+        inputs = keras.tree.map_structure(lambda t: keras.Input(batch_shape=t.shape, dtype=t.dtype), inputs)
+        model = keras.Model(inputs, layer_cls(**init_kwargs)(inputs))
+        model.compile("sgd", "mse")
+        target = keras.tree.map_structure(lambda t: np.zeros(t.shape, "float32"), eager)
+        loss = model.train_on_batch(input_data, target)
+        assert np.isfinite(loss)
+    return eager
+
+
+def run_saving_test(model, input_data, tmp_path, name: str = "model.keras", predict=None):
+    """`model` saved as `.keras` loads as the same class and predicts the same; returns the loaded model.
+
+    `predict(model, x)` gives what is compared (default: `model.predict(x)`).
+    """
+    predict = predict or (lambda m, x: m.predict(x, verbose=0))
+    expected = predict(model, input_data)
+    path = str(tmp_path / name)
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert type(loaded) is type(model)
+    keras.tree.map_structure(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), predict(loaded, input_data), expected
+    )
+    return loaded
+
+
+def installed_or_skip(module: str, reason: str = ""):
+    """The imported `module`; skips when it is missing, but fails when `KERAS_MIMO_EXPECT_INSTALLED` is set.
+
+    CI (`scripts/run_tests.sh`) installs every test dependency and sets the
+    variable, so there a missing (or broken) oracle is an error, not a skip.
+    """
+    import importlib
+    import os
+
+    import pytest
+
+    if os.environ.get("KERAS_MIMO_EXPECT_INSTALLED"):
+        return importlib.import_module(module)
+    try:
+        return importlib.import_module(module)
+    except Exception as e:  # noqa: BLE001 - e.g. TFP failing to import next to another TF
+        pytest.skip(f"{module} unavailable{': ' + reason if reason else ''}: {e}")
