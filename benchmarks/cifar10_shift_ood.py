@@ -68,9 +68,36 @@ PROFILES = {
         variants=["single_s0", "mimo3", "single_s1"],
         corruption_examples=2000,
     ),
+    # Cut-MixMo against MIMO and the singles, sized to a part of one CPU session.
+    "mixmo_cpu": dict(
+        depth=10,
+        width_multiplier=2,
+        epochs=30,
+        batch_repetitions=2,
+        train_examples=1000,
+        variants=["single_s0", "mimo2", "single_s1", "linear_mixmo2", "cut_mixmo2"],
+        corruption_examples=500,
+    ),
+    # The same comparison at GPU scale (one H100/H200, JAX): WRN-16-8 on 10,000 ID images.
+    "mixmo_gpu": dict(
+        depth=16,
+        width_multiplier=8,
+        epochs=60,
+        batch_repetitions=2,
+        train_examples=10000,
+        variants=["single_s0", "mimo2", "single_s1", "linear_mixmo2", "cut_mixmo2"],
+        corruption_examples=2000,
+    ),
 }
-# (name, ensemble_size, seed)
-VARIANTS = [("single_s0", 1, 0), ("mimo2", 2, 0), ("single_s1", 1, 1), ("mimo3", 3, 0)]
+# (name, ensemble_size, seed, mixing)
+VARIANTS = [  # training order: the comparison that matters first
+    ("single_s0", 1, 0, "none"),
+    ("cut_mixmo2", 2, 0, "cut"),
+    ("mimo2", 2, 0, "none"),
+    ("linear_mixmo2", 2, 0, "linear"),
+    ("single_s1", 1, 1, "none"),
+    ("mimo3", 3, 0, "none"),
+]
 
 
 @functools.cache
@@ -145,7 +172,7 @@ def train_variants(args, profile):
 
     data = split(args, profile)
     cifar_resnet.FLAGS(["cifar_resnet"])
-    for name, ensemble_size, seed in VARIANTS:
+    for name, ensemble_size, seed, mixing in VARIANTS:
         if name not in profile["variants"]:
             continue
         out = os.path.join(args.run_dir, name)
@@ -162,6 +189,7 @@ def train_variants(args, profile):
             width_multiplier=profile["width_multiplier"],
             epochs=profile["epochs"],
             ensemble_size=ensemble_size,
+            mixing=mixing,
             batch_repetitions=reps,
             input_repetition_probability=0.0,
             seed=seed,
@@ -175,6 +203,7 @@ def train_variants(args, profile):
         result = {
             "name": name,
             "ensemble_size": ensemble_size,
+            "mixing": mixing,
             "seed": seed,
             "batch_repetitions": reps,
             "train_examples": len(data["train"][0]),

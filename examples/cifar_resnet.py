@@ -57,6 +57,12 @@ flags.DEFINE_string("npz_dir", None, "Local CIFAR-10/100 npz copy (train_0..4.np
 flags.DEFINE_integer("depth", 28, "Wide ResNet depth, 6n+4 (28 reference; 16 or 22 for CPU).")
 flags.DEFINE_integer("width_multiplier", 10, "Wide ResNet width (10 reference; 1 is ResNet-20 sized).")
 flags.DEFINE_integer("ensemble_size", 3, "Number of MIMO members M.")
+flags.DEFINE_enum(
+    "mixing",
+    "none",
+    ["none", "cut", "linear"],
+    "Members' input mixing: none (MIMO channel stacking), cut (Cut-MixMo) or linear (Linear-MixMo).",
+)
 flags.DEFINE_float("input_repetition_probability", 0.0, "rho: fraction of rows shared by all members.")
 flags.DEFINE_integer("batch_repetitions", 4, "Copies of each unique example per step.")
 flags.DEFINE_integer("batch_size", 128, "Unique examples per step in total (split across replicas).")
@@ -315,6 +321,7 @@ def run(config: dict, extra_callbacks=(), data=None, num_classes: int | None = N
             seed=config["seed"],
             virtual_batch_size=config["virtual_batch_size"] or None,
             head_activation=None,
+            mixing=None if config.get("mixing", "none") == "none" else config["mixing"],
         )
         model.compile(
             optimizer=keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True),
@@ -332,7 +339,9 @@ def run(config: dict, extra_callbacks=(), data=None, num_classes: int | None = N
         steps_per_epoch=steps_per_epoch,
         validation_data=(x_test_input, y_test),
         validation_freq=config["validation_freq"] or max(1, config["epochs"] // 10),
-        callbacks=_callbacks(out, config["verbose"], tensorboard=process == 0) + list(extra_callbacks),
+        callbacks=_callbacks(out, config["verbose"], tensorboard=process == 0)
+        + ([keras_mimo.MixMoSchedule(config["epochs"])] if config.get("mixing", "none") != "none" else [])
+        + list(extra_callbacks),
         verbose=config["verbose"],
         shuffle=False,  # the input pipeline shuffles (Keras ignores shuffle=True on datasets, with a warning)
     )
@@ -385,6 +394,7 @@ def config_from_flags() -> dict:
         "depth",
         "width_multiplier",
         "ensemble_size",
+        "mixing",
         "input_repetition_probability",
         "batch_repetitions",
         "batch_size",

@@ -14,6 +14,7 @@ from keras_mimo import ensembling
 from keras_mimo import evaluation
 from keras_mimo import losses
 from keras_mimo import metrics
+from keras_mimo import mixing
 from keras_mimo import predictive
 from keras_mimo.batching import mimo_batch_indices
 from keras_mimo.convert import convert
@@ -22,6 +23,8 @@ from keras_mimo.evaluation import evaluate_ensemble
 from keras_mimo.evaluation import evaluate_regression
 from keras_mimo.layers import MIMOHead
 from keras_mimo.layers import MIMOInput
+from keras_mimo.layers import MixMoInput
+from keras_mimo.layers import MixMoSchedule
 from keras_mimo.model import MIMOModel
 from keras_mimo import uncertainty
 from keras_mimo.uncertainty import with_uncertainty
@@ -31,6 +34,8 @@ __all__ = [
     "MIMOHead",
     "MIMOInput",
     "MIMOModel",
+    "MixMoInput",
+    "MixMoSchedule",
     "__version__",
     "applications",
     "batching",
@@ -45,6 +50,7 @@ __all__ = [
     "evaluation",
     "losses",
     "metrics",
+    "mixing",
     "mimo_batch_indices",
     "predictive",
     "uncertainty",

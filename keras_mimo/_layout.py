@@ -115,3 +115,15 @@ def check_called_by_mimo_model(layer):
                 else ""
             )
         )
+
+
+def record_loss_weights(weights):
+    """Keeps per-example member loss weights `(N, M)` of this training forward pass (a mixing input's)."""
+    _state.loss_weights = weights
+
+
+def pop_loss_weights():
+    """The member loss weights recorded by the last training forward pass in this thread, or None; clears them."""
+    weights = getattr(_state, "loss_weights", None)
+    _state.loss_weights = None
+    return weights

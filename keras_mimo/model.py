@@ -43,6 +43,23 @@ def _with_mask(tensor, mask):
     return tensor
 
 
+def _mixing_weighted(members, weights):
+    """Each member's `(y, y_pred, sample_weight)` with its mixing loss weights `(N, M)` folded in (MixMo)."""
+    if weights is None:
+        return members
+    weighted = []
+    for m, (y, y_pred, sample_weight) in enumerate(members):
+        w = weights[:, m]
+        if sample_weight is None:
+            sample_weight = keras.tree.map_structure(lambda _: w, y)
+        else:
+            sample_weight = keras.tree.map_structure(
+                lambda s: s * keras.ops.reshape(w, (-1,) + (1,) * (len(s.shape) - 1)), sample_weight
+            )
+        weighted.append((y, y_pred, sample_weight))
+    return weighted
+
+
 @register
 class MIMOModel(
     SavesBatchSeedState, _keras_compat.KeepArgumentsInClones, _keras_compat.ProcessLocalPredictions, keras.Model
@@ -225,6 +242,7 @@ class MIMOModel(
         if not _layout.in_stacked_rows(self):
             return super().compute_loss(x, y, y_pred, sample_weight, training)
         members = split_member_structures((y, y_pred, sample_weight), self.ensemble_size)
+        members = _mixing_weighted(members, _layout.pop_loss_weights())
         # slices lose Keras's mask: member m's rows keep member m's own mask
         masks = [_member_masks(t, self.ensemble_size) for t in keras.tree.flatten(y_pred)]
         for m, (_, member_pred, _) in enumerate(members):

@@ -6,6 +6,7 @@ from keras_mimo._validation import check_positive_int
 from keras_mimo.applications.virtual_batch_norm import VirtualBatchNormalization
 from keras_mimo.layers import MIMOHead
 from keras_mimo.layers import MIMOInput
+from keras_mimo.layers import MixMoInput
 from keras_mimo.model import MIMOModel
 
 
@@ -71,6 +72,7 @@ def wide_resnet(
     name: str | None = None,
     virtual_batch_size: int | None = None,
     head_activation: str | None = "softmax",
+    mixing: str | None = None,
 ) -> keras.Model:
     """WRN-`depth`-`width_multiplier` (Zagoruyko & Komodakis, 2016).
 
@@ -100,6 +102,10 @@ def wide_resnet(
         head_activation: `"softmax"` (probabilities) or None (logits: train
             with `from_logits=True`; the MIMO ensemble combines logits by
             log-mean-exp of the members' log-probabilities).
+        mixing: None (MIMO's channel stacking), or `"cut"` / `"linear"`:
+            MixMo, with the stem convolution as each member's encoder
+            (`MixMoInput`, reference settings alpha=2, p=0.5, root 3; train
+            with the `MixMoSchedule` callback). Needs `ensemble_size`.
 
     Returns:
         A `MIMOModel` `(N, H, W, C) -> (N, num_classes)`, or a `keras.Model`
@@ -111,8 +117,15 @@ def wide_resnet(
     width_multiplier = check_positive_int(width_multiplier, "width_multiplier")
     blocks = (depth - 4) // 6
     inputs = keras.Input(input_shape)
-    x = inputs if ensemble_size is None else MIMOInput(ensemble_size)(inputs)
-    x = _conv(16, 1, l2, "stem_conv")(x)
+    if mixing is not None:
+        if ensemble_size is None:
+            raise ValueError(f"wide_resnet: `mixing={mixing!r}` (MixMo) needs an `ensemble_size`.")
+        x = MixMoInput(ensemble_size, _conv(16, 1, l2, "stem_conv"), mixing=mixing, seed=seed, name="mixmo_input")(
+            inputs
+        )
+    else:
+        x = inputs if ensemble_size is None else MIMOInput(ensemble_size)(inputs)
+        x = _conv(16, 1, l2, "stem_conv")(x)
     for group, filters in enumerate((16, 32, 64)):
         for b in range(blocks):
             strides = 2 if group > 0 and b == 0 else 1

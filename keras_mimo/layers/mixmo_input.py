@@ -1,0 +1,189 @@
+"""`MixMoInput`: one encoder per member, their features mixed (MixMo, Ramé et al., ICCV 2021)."""
+
+import keras
+from keras import ops
+
+from keras_mimo import mixing as mixing_ops
+from keras_mimo._layout import check_called_by_mimo_model
+from keras_mimo._layout import record_loss_weights
+from keras_mimo._serialization import register
+from keras_mimo._validation import check_positive_finite
+from keras_mimo._validation import check_probability
+from keras_mimo.layers.mimo_input import MIMOInput
+
+
+@register
+class MixMoInput(MIMOInput):
+    """Encodes each member's input with its own encoder and mixes the features.
+
+    Replaces `MIMOInput` (channel stacking) with MixMo's mixing: member `m`'s
+    rows go through encoder `m` (e.g. the backbone's first convolution), and
+    the shared trunk sees `M * sum_m mask_m * f_m` (`keras_mimo.mixing`).
+    In training each batch is cut-mixed with probability `cut_probability`
+    (`mixing="cut"`), else linearly mixed; `MixMoSchedule` anneals the
+    probability to 0 over the end of training as the reference does. At
+    inference the trunk sees `sum_m f_m`. Each member's loss is weighted by
+    its mixing ratio (`weight_root`), applied by `MIMOModel`'s loss.
+
+    Args:
+        ensemble_size: int, `M` (2 in the reference; `M > 2` cuts one member's
+            box and mixes the others linearly in the rest, as the reference's
+            "CutMix(A, MixUp(B, C, ...))").
+        encoder: a layer (each member gets a fresh copy from its config), a
+            list of `M` layers, or a callable returning a new layer.
+        mixing: `"cut"` (Cut-MixMo) or `"linear"` (Linear-MixMo).
+        alpha: Dirichlet / Beta concentration of the mixing ratios, > 0 (2).
+        cut_probability: probability of cut mixing per batch, in [0, 1] (0.5).
+        weight_root: the loss reweighting root, > 0 (3).
+        seed: int or None, seed of the mixing draws.
+
+    Input shape: `(N * M, H, W, C)` stacked rows. Output shape: the encoder's
+    `(N, h, w, c)`.
+    """
+
+    def __init__(
+        self,
+        ensemble_size: int,
+        encoder,
+        mixing: str = "cut",
+        alpha: float = 2.0,
+        cut_probability: float = 0.5,
+        weight_root: float = 3.0,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(ensemble_size, **kwargs)
+        self.supports_masking = False
+        if mixing not in mixing_ops.MIXINGS:
+            raise ValueError(f"MixMoInput: `mixing` must be one of {mixing_ops.MIXINGS}. Received: mixing={mixing!r}")
+        self.mixing = mixing
+        self.alpha = check_positive_finite(alpha, "alpha", "MixMoInput")
+        self.cut_probability = check_probability(cut_probability, "cut_probability")
+        self.weight_root = check_positive_finite(weight_root, "weight_root", "MixMoInput")
+        self.seed = seed
+        self.encoders = self._make_encoders(encoder)
+        self._seed_generator = keras.random.SeedGenerator(seed, name="mixmo_seed")
+
+    def _make_encoders(self, encoder) -> list:
+        if isinstance(encoder, (list, tuple)):
+            if len(encoder) != self.ensemble_size or not all(isinstance(e, keras.layers.Layer) for e in encoder):
+                raise ValueError(
+                    f"MixMoInput: `encoder` as a list must hold {self.ensemble_size} layers (one per member). "
+                    f"Received: {encoder!r}"
+                )
+            return list(encoder)
+        if isinstance(encoder, dict):  # a serialized template (from_config)
+            encoder = keras.saving.deserialize_keras_object(encoder)
+        if isinstance(encoder, keras.layers.Layer):
+            config = {k: v for k, v in encoder.get_config().items() if k != "name"}
+            return [
+                type(encoder).from_config({**config, "name": f"{self.name}_encoder_{m}"})
+                for m in range(self.ensemble_size)
+            ]
+        if callable(encoder):
+            return [encoder() for _ in range(self.ensemble_size)]
+        raise TypeError(f"MixMoInput: `encoder` must be a layer, a list of layers or a callable. Received: {encoder!r}")
+
+    def build(self, input_shape):
+        self._check_batch(input_shape[0])
+        member_shape = (None,) + tuple(input_shape[1:])
+        shapes = []
+        for encoder in self.encoders:
+            if not encoder.built:
+                encoder.build(member_shape)
+            shapes.append(tuple(encoder.compute_output_shape(member_shape))[1:])
+        if len(set(shapes)) > 1:
+            raise ValueError(
+                f"MixMoInput: every member's `encoder` must give the same output shape. Received: {shapes}"
+            )
+        if len(shapes[0]) != 3:
+            raise ValueError(f"MixMoInput mixes feature maps (h, w, c): the encoder outputs {shapes[0]}.")
+        height, width = shapes[0][:2]
+        if self.mixing == "cut" and (height is None or width is None or height < 2 or width < 2):
+            raise ValueError(
+                f"MixMoInput: mixing='cut' needs feature maps of at least 2 x 2 to cut a box from; the encoder "
+                f"gives {height} x {width}. Use mixing='linear' or an encoder that keeps the spatial size."
+            )
+        self._current_cut_probability = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(self.cut_probability),
+            trainable=False,
+            name="current_cut_probability",
+        )
+        self.built = True
+
+    def set_cut_probability(self, value: float):
+        """Sets this training step's cut probability (`MixMoSchedule` calls it each epoch)."""
+        self._current_cut_probability.assign(check_probability(value, "cut_probability"))
+
+    def call(self, inputs, training=None):
+        check_called_by_mimo_model(self)
+        shape = ops.shape(inputs)
+        members = ops.reshape(inputs, (-1, self.ensemble_size) + tuple(shape[1:]))
+        features = ops.stack([enc(members[:, m]) for m, enc in enumerate(self.encoders)], axis=1)  # (N, M, h, w, c)
+        if not training:
+            return ops.sum(features, axis=1)  # M * mean: the reference's test-time rule
+        batch, height, width = ops.shape(features)[0], features.shape[2], features.shape[3]
+        ratios = mixing_ops.sample_ratios(batch, self.ensemble_size, self.alpha, self._seed_generator)
+        masks = mixing_ops.linear_masks(ratios, height, width)
+        if self.mixing == "cut":
+            draw = keras.random.uniform((2,), seed=self._seed_generator)
+            boxed = ops.minimum(ops.cast(ops.floor(draw[1] * self.ensemble_size), "int32"), self.ensemble_size - 1)
+            cut = mixing_ops.cut_masks(ratios, height, width, boxed, self._seed_generator)
+            masks = ops.where(draw[0] < self._current_cut_probability, cut, masks)
+        record_loss_weights(mixing_ops.loss_weights(masks, self.weight_root))
+        return mixing_ops.mix(features, masks)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        self._check_batch(input_shape[0])
+        batch = input_shape[0]
+        out = tuple(self.encoders[0].compute_output_shape((None,) + tuple(input_shape[1:])))
+        return (None if batch is None else batch // self.ensemble_size,) + out[1:]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            # the template, unbuilt: each member's encoder is made from it
+            "encoder": keras.saving.serialize_keras_object(
+                type(self.encoders[0]).from_config(self.encoders[0].get_config())
+            ),
+            "mixing": self.mixing,
+            "alpha": self.alpha,
+            "cut_probability": self.cut_probability,
+            "weight_root": self.weight_root,
+            "seed": self.seed,
+        }
+
+
+class MixMoSchedule(keras.callbacks.Callback):
+    """Anneals every `MixMoInput`'s cut probability as the reference does.
+
+    `p` until `decrease_from` of the epochs, then linearly down to 0 at the
+    end: `p * max(0, (1 - t) / (1 - decrease_from))`, `t = epoch / epochs`
+    (the reference: 11/12 of training).
+    """
+
+    def __init__(self, epochs: int, decrease_from: float = 11 / 12):
+        super().__init__()
+        self.epochs = int(epochs)
+        self.decrease_from = check_probability(decrease_from, "decrease_from")
+
+    def probability(self, p: float, epoch: int) -> float:
+        t = epoch / self.epochs
+        if t < self.decrease_from:
+            return p
+        return p * max(0.0, (1.0 - t) / max(1.0 - self.decrease_from, 1e-12))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for layer in _mixing_layers(self.model):
+            layer.set_cut_probability(self.probability(layer.cut_probability, epoch))
+
+
+def _mixing_layers(model):
+    for layer in getattr(model, "layers", ()):
+        if isinstance(layer, MixMoInput):
+            yield layer
+        yield from _mixing_layers(layer)
