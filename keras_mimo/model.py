@@ -232,13 +232,7 @@ class MIMOModel(
             return super().train_step(state, data)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """The compiled loss; during training, summed over the members.
-
-        On stacked training rows the compiled loss is evaluated on each
-        member's rows and the results are summed (a mean over all stacked
-        rows would be `ensemble_size` times smaller). Regularization losses
-        are added once.
-        """
+        """The compiled loss; on stacked training rows the sum of each member's (MixMo-weighted), regularization once."""
         if not _layout.in_stacked_rows(self):
             return super().compute_loss(x, y, y_pred, sample_weight, training)
         members = split_member_structures((y, y_pred, sample_weight), self.ensemble_size)
