@@ -92,10 +92,10 @@ def fit_temperature(model, x, y, batch_size: int = 128, from_logits: bool | None
     """
     models = _members.as_model_list(model, "fit_temperature")
     _members.check_classifier(models, "fit_temperature", "keras_mimo.calibration.fit_std_scale")
-    check_bounds(bounds, "fit_temperature")
+    log_bounds = check_bounds(bounds, "fit_temperature")
     log_probs = _members.ensemble_log_probabilities(models, x, batch_size, from_logits, "fit_temperature")
     labels = check_labels(y, len(log_probs), log_probs.shape[-1], "fit_temperature")
-    return _golden_section_temperature(log_probs, labels, bounds)
+    return _golden_section_temperature(log_probs, labels, log_bounds, bounds)
 
 
 def temperature_from_log_probabilities(log_probs, labels, bounds=(0.05, 20.0)) -> float:
@@ -105,14 +105,15 @@ def temperature_from_log_probabilities(log_probs, labels, bounds=(0.05, 20.0)) -
     (e.g. from `ensemble_log_probabilities`), integer `labels` `(N,)`.
     """
     caller = "temperature_from_log_probabilities"
-    check_bounds(bounds, caller)
+    log_bounds = check_bounds(bounds, caller)
     log_probs = np.asarray(log_probs, np.float64)
     labels = check_labels(labels, len(log_probs), log_probs.shape[-1], caller)
-    return _golden_section_temperature(log_probs, labels, bounds)
+    return _golden_section_temperature(log_probs, labels, log_bounds, bounds)
 
 
-def _golden_section_temperature(log_probs, labels, bounds) -> float:
-    low, high = check_bounds(bounds, "fit_temperature")
+def _golden_section_temperature(log_probs, labels, log_bounds, bounds) -> float:
+    """The search itself, on bounds the caller checked: `log_bounds` = (log low, log high)."""
+    low, high = log_bounds
 
     def loss(log_t):
         return temperature_nll(log_probs, labels, math.exp(log_t))
