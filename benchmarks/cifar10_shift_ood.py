@@ -72,7 +72,7 @@ PROFILES = {
     "mixmo_cpu": dict(
         depth=10,
         width_multiplier=2,
-        epochs=30,
+        epochs=60,
         batch_repetitions=2,
         train_examples=1000,
         variants=["single_s0", "mimo2", "single_s1", "linear_mixmo2", "cut_mixmo2"],

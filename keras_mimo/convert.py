@@ -6,6 +6,8 @@ from keras_mimo import _keras_compat
 from keras_mimo._validation import check_ensemble_size
 from keras_mimo.layers import MIMOHead
 from keras_mimo.layers import MIMOInput
+from keras_mimo.layers import MixMoInput
+from keras_mimo.mixing import MIXINGS
 from keras_mimo.model import MIMOModel
 
 
@@ -69,6 +71,38 @@ def _make_head(dense, config, ensemble_size, ensemble_method):
     )
 
 
+def _consumers(model, tensor) -> list:
+    return [layer for layer in model.layers if any(t is tensor for t in _keras_compat.layer_inputs(layer))]
+
+
+def _encoder_chain(model, tensor) -> list:
+    """The layers from `tensor` up to and including the first one with trainable weights.
+
+    MixMo's member encoders: weightless layers before it (padding, rescaling)
+    go with it. Raises naming the input when the path branches or merges.
+    """
+    chain = []
+    while True:
+        consumers = _consumers(model, tensor)
+        if len(consumers) != 1 or len(_keras_compat.layer_inputs(consumers[0])) != 1:
+            names = [layer.name for layer in consumers]
+            raise ValueError(
+                f"convert(mixing=...): MixMo turns the layers from each input up to its first trainable layer into "
+                f"one encoder per member, so that path must be a single chain; {tensor.name!r} feeds {names}"
+                + (" (one of them takes several inputs)." if len(consumers) == 1 else ".")
+                + " Build the model with keras_mimo.MixMoInput by hand instead."
+            )
+        chain.append(consumers[0])
+        if consumers[0].trainable_weights:
+            return chain
+        tensor = consumers[0].output
+
+
+def _encoder(chain: list):
+    layers = [_fresh_copy(layer) for layer in chain]
+    return layers[0] if len(layers) == 1 else keras.Sequential(layers, name=f"{chain[-1].name}_encoder")
+
+
 def _final_dense_layers(model) -> list:
     """The Dense layer producing each (flattened) output; raises naming any other."""
     layers = []
@@ -94,6 +128,7 @@ def convert(
     batch_repetitions: int = 1,
     seed: int | None = None,
     ensemble_method: str | None = None,
+    mixing: str | None = None,
 ) -> MIMOModel:
     """Rebuilds a functional or Sequential model as a MIMO ensemble.
 
@@ -119,6 +154,12 @@ def convert(
             take the method from the head's activation. A one-unit output
             without activation must be given one (`"sigmoid_logits"` for
             binary logits, `"mean"` or `"gaussian"` for regression).
+        mixing: `None` (MIMO: a `MIMOInput` stacks the members' inputs) or
+            `"cut"` / `"linear"` (MixMo: a `MixMoInput` with the reference's
+            settings replaces each input's path up to its first trainable
+            layer, e.g. the first convolution with any padding before it,
+            which becomes one encoder per member). Train with
+            `keras_mimo.MixMoSchedule(epochs)` among the callbacks.
 
     Returns:
         A new, uncompiled `MIMOModel` with the original input shape.
@@ -135,6 +176,8 @@ def convert(
     ensemble_size = check_ensemble_size(ensemble_size)
     if not isinstance(model, keras.Model) or not _keras_compat.is_graph_model(model):
         raise TypeError(f"convert() takes a functional or Sequential keras.Model. Received: {type(model).__name__}")
+    if mixing is not None and mixing not in MIXINGS:
+        raise ValueError(f"convert(): `mixing` must be None or one of {MIXINGS}. Received: mixing={mixing!r}")
     final = _final_dense_layers(model)
     methods = _methods_per_dense(model, final, ensemble_method)
     denses = {layer.name: layer for layer in final}
@@ -142,20 +185,51 @@ def convert(
         lambda t: keras.Input(batch_shape=t.shape, dtype=t.dtype, name=t.name),
         model.inputs[0] if isinstance(model, keras.Sequential) else model.input,
     )
-    replaced = [(t, MIMOInput(ensemble_size)(t)) for t in keras.tree.flatten(new_inputs)]
+    old_inputs = model.inputs if isinstance(model, keras.Sequential) else keras.tree.flatten(model.input)
+    if mixing is None:
+        replaced = [(t, MIMOInput(ensemble_size)(t)) for t in keras.tree.flatten(new_inputs)]
+        chains = {}
+    else:
+        replaced = []
+        chains = {i: _encoder_chain(model, t) for i, t in enumerate(old_inputs)}
+        for chain in chains.values():
+            if chain[-1].name in denses:
+                raise ValueError(
+                    f"convert(mixing=...): the first trainable layer after an input is the output layer "
+                    f"{chain[-1].name!r}; MixMo needs a layer before the head (e.g. a convolution) as the encoder."
+                )
+    # {first layer of a chain: (input index, encoder)}; the chain's other layers are skipped (identity)
+    encoder_starts = {chain[0].name: (i, chain) for i, chain in chains.items()}
+    inside_chains = {layer.name for chain in chains.values() for layer in chain[1:]}
+
+    def mixing_input(index):
+        return MixMoInput(
+            ensemble_size,
+            _encoder(chains[index]),
+            mixing=mixing,
+            seed=seed,
+            name="mixmo_input" if len(chains) == 1 else f"mixmo_input_{index}",
+        )(keras.tree.flatten(new_inputs)[index])
 
     def through_mimo_input(t):
         return next((mimo for new, mimo in replaced if t is new), t)
 
     def call_function(layer, *args, **kwargs):
+        if layer.name in encoder_starts:
+            return mixing_input(encoder_starts[layer.name][0])
+        if layer.name in inside_chains:
+            return args[0]
         args, kwargs = keras.tree.map_structure(through_mimo_input, (args, kwargs))
         if layer.name in denses:
             layer = _head_for(denses[layer.name], ensemble_size, methods[layer.name])
         return layer(*args, **kwargs)
 
     if isinstance(model, keras.Sequential):
-        outputs = replaced[0][1]
-        for layer in model.layers[:-1]:
+        if mixing is None:
+            outputs, rest = replaced[0][1], model.layers[:-1]
+        else:
+            outputs, rest = mixing_input(0), model.layers[len(chains[0]) : -1]
+        for layer in rest:
             outputs = _fresh_copy(layer)(outputs)
         outputs = _head_for(model.layers[-1], ensemble_size, methods[model.layers[-1].name])(outputs)
     else:

@@ -162,3 +162,54 @@ def test_ensemble_method_per_output(as_dict, methods, expected):
 def test_a_mismatched_ensemble_method_structure_is_refused(as_dict, methods, match):
     with pytest.raises(ValueError, match=match):
         keras_mimo.convert(classifier_and_regressor(as_dict), 2, ensemble_method=methods)
+
+
+def padded_stem_cnn():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.ZeroPadding2D(1, name="pad")(inputs)
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="stem")(x)
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, name="trunk")(x))
+    return keras.Model(inputs, keras.layers.Dense(5, activation="softmax", name="probs")(x))
+
+
+def test_mixing_turns_the_path_to_the_first_trainable_layer_into_member_encoders():
+    model = keras_mimo.convert(padded_stem_cnn(), 3, mixing="cut", seed=2)
+    mixer = model.get_layer("mixmo_input")
+    assert isinstance(mixer, keras_mimo.MixMoInput) and (mixer.mixing, mixer.seed) == ("cut", 2)
+    assert not any(type(l) is keras_mimo.MIMOInput for l in model.layers)
+    assert len(mixer.encoders) == 3 and len({id(e) for e in mixer.encoders}) == 3
+    for encoder in mixer.encoders:  # the padding travels with the stem it feeds
+        assert [type(l).__name__ for l in encoder.layers] == ["ZeroPadding2D", "Conv2D"]
+        assert encoder.layers[1].kernel.shape == (3, 3, 3, 4)  # each member's own stem, 3 channels in
+    assert "stem" not in [l.name for l in model.layers] and model.get_layer("trunk").kernel.shape[2] == 4
+    rng = np.random.default_rng(0)
+    x, y = rng.random((24, 8, 8, 3)).astype("float32"), rng.integers(0, 5, 24)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    history = model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[keras_mimo.MixMoSchedule(2)])
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert model.predict_members(x[:4], verbose=0).shape == (4, 3, 5)
+
+
+def test_mixing_converts_a_sequential_model_and_saves(tmp_path):
+    seq = keras.Sequential(
+        [keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(), keras.layers.Dense(3)]
+    )
+    model = keras_mimo.convert(seq, 2, mixing="linear")
+    assert [type(l).__name__ for l in model.layers] == ["InputLayer", "MixMoInput", "Flatten", "MIMOHead"]
+    x = np.random.default_rng(1).random((4, 8, 8, 3)).astype("float32")
+    model.save(tmp_path / "m.keras")
+    restored = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(restored.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "base,mixing,match",
+    [
+        (padded_stem_cnn, "mix", r"`mixing` must be None or one of \('cut', 'linear'\)"),
+        (small_cnn, "cut", r"single chain; 'keras_tensor.*' feeds \['conv2d.*', 'conv2d.*'\]"),
+        (lambda: keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)]), "linear", "output layer 'dense"),
+    ],
+)
+def test_mixing_refuses_what_it_cannot_mix(base, mixing, match):
+    with pytest.raises(ValueError, match=match):
+        keras_mimo.convert(base(), 2, mixing=mixing)
