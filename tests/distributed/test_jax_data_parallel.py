@@ -119,10 +119,7 @@ def test_compiled_mimo_step_is_data_parallel():
         assert tuple(sorted(model["kernel"])) in carried  # the convolution's gradient is all-reduced
 
 
-EQUIVALENCE = """
-import json, keras, numpy as np, keras_mimo
-from keras_mimo import model as mimo_model
-
+MLP = """
 def build():
     keras.utils.set_random_seed(0)
     inputs = keras.Input((4,))
@@ -130,12 +127,30 @@ def build():
     h = keras.layers.Dense(16, activation="relu")(h)
     out = keras_mimo.MIMOHead(4, 3, activation="softmax")(h)
     model = keras_mimo.MIMOModel(inputs, out, batch_repetitions=2, input_repetition_probability=0.25, seed=7)
+    return finish(model)
+x = np.random.default_rng(0).random((48, 4)).astype("float32"); y = np.arange(48) % 4
+"""
+# Cut-MixMo, M=3 (a box and linear mixing per batch, ratios per example): p=1 so every batch cuts
+MIXMO = """
+def build():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6, 6, 2))
+    h = keras_mimo.MixMoInput(3, keras.layers.Conv2D(4, 3, padding="same"), cut_probability=1.0, seed=3)(inputs)
+    h = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(8, 3, activation="relu")(h))
+    out = keras_mimo.MIMOHead(4, 3, activation="softmax")(h)
+    return finish(keras_mimo.MIMOModel(inputs, out, batch_repetitions=2, seed=7))
+x = np.random.default_rng(0).random((48, 6, 6, 2)).astype("float32"); y = np.arange(48) % 4
+"""
+EQUIVALENCE = """
+import json, keras, numpy as np, keras_mimo
+from keras_mimo import model as mimo_model
+
+def finish(model):
     rng = np.random.default_rng(1)
     model.set_weights([rng.normal(0, 0.5, w.shape).astype("float32") for w in model.get_weights()])
     model.compile(keras.optimizers.SGD(0.1, momentum=0.9), "sparse_categorical_crossentropy")
     return model
-
-x = np.random.default_rng(0).random((48, 4)).astype("float32"); y = np.arange(48) % 4
+%s
 runs = {}
 mimo_model.data_shards = lambda: 2  # one device, the batch formed as 2 shards
 reference = build()
@@ -154,7 +169,8 @@ print(json.dumps({"losses": runs, "max_weight_diff": diff,
 """
 
 
-def test_two_devices_train_as_one_device_fed_the_same_shards():
+@pytest.mark.parametrize("model", ["mlp", "cut_mixmo"])
+def test_two_devices_train_as_one_device_fed_the_same_shards(model):
     """Two devices vs one device forming the same per-shard batches.
 
     "The same": the global batch of 16 unique examples is 2 contiguous shards
@@ -162,9 +178,10 @@ def test_two_devices_train_as_one_device_fed_the_same_shards():
     permutations of one draw from the model's seed state (shard s gets
     row s of the draw). The one-device run forms its batches as 2 shards
     (`data_shards` patched to 2), so both runs train on identical rows and
-    must agree up to float summation order.
+    must agree up to float summation order. Cut-MixMo: the mixing draws
+    (ratios per example, one box per batch) and the loss weights too.
     """
-    out = run_on_two_devices(EQUIVALENCE)
+    out = run_on_two_devices(EQUIVALENCE % {"mlp": MLP, "cut_mixmo": MIXMO}[model])
     one, two = out["losses"]["one_device"], out["losses"]["two_devices"]
     assert len(one) == len(two) == 3
     for a, b in zip(one, two):
