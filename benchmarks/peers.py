@@ -92,7 +92,7 @@ def _torch_uncertainty_model(depth, width, num_classes, members):
     )
 
 
-def _keras_model(depth, width, num_classes, members, repetitions, lr=0.1):
+def _keras_model(depth, width, num_classes, members, repetitions, lr=0.1, jit_compile="auto"):
     import keras
 
     import keras_mimo
@@ -109,6 +109,7 @@ def _keras_model(depth, width, num_classes, members, repetitions, lr=0.1):
     model.compile(
         keras.optimizers.SGD(lr, momentum=0.9, nesterov=True),
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=jit_compile,
     )
     return model
 
@@ -178,8 +179,9 @@ def speed(args):
                 logits.view(m, -1, logits.shape[-1]).softmax(-1).mean(0)
         _synchronize(device)
 
-    ours = _keras_model(args.depth, args.width, 10, m, b)
-    ours_single = _keras_model(args.depth, args.width, 10, 1, 1)
+    jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
+    ours = _keras_model(args.depth, args.width, 10, m, b, jit_compile=jit)
+    ours_single = _keras_model(args.depth, args.width, 10, 1, 1, jit_compile=jit)
 
     def ours_step():
         ours.train_on_batch(x, y)
@@ -234,8 +236,10 @@ def speed(args):
             "torch_uncertainty": med["tu_infer"] / med["tu_single_infer"],
         },
     }
+    result["jit_compile"] = bool(ours.jit_compile)  # what Keras resolved "auto" to
     where = "gpu" if device.type == "cuda" else "cpu"
-    _write(f"peers_speed_{result['backend']}_wrn{args.depth}-{args.width}_{where}.json", result, args.results_dir)
+    jit = "_jit" if result["jit_compile"] and result["backend"] == "torch" else ""  # JAX always compiles
+    _write(f"peers_speed_{result['backend']}{jit}_wrn{args.depth}-{args.width}_{where}.json", result, args.results_dir)
     print(
         json.dumps(
             {
@@ -358,20 +362,25 @@ def _write(name, result, results_dir=RESULTS):
         json.dump(result, f, indent=1)
 
 
+def _jit_label(result: dict) -> str:
+    """Runs before the flag: JAX always compiled (XLA), torch ran eagerly."""
+    return "true" if result.get("jit_compile", result["backend"] == "jax") else "false"
+
+
 def tables(speeds: list, qualities: list) -> str:
     """The Markdown report: speed ratios, quality, batching differences."""
     lines = [
         "### Step and inference time (median seconds; interleaved in one process)",
         "",
-        "| keras backend | device | network | rows/step | keras-mimo step | torch-uncertainty step | ratio (ours / theirs) "
+        "| keras backend | jit_compile | device | network | rows/step | keras-mimo step | torch-uncertainty step | ratio (ours / theirs) "
         "| MIMO / single inference: keras-mimo | torch-uncertainty | target step <= 1.0x | target inference |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in speeds:
         med, inf = r["median_seconds"], r["inference_ratio_mimo_over_single"]
         ratio = r["train_step_ratio_ours_over_theirs"]
         lines.append(
-            f"| {r['backend']} | {r.get('device', 'cpu')} | WRN-{r['depth']}-{r['width']} M={r['members']} "
+            f"| {r['backend']} | {_jit_label(r)} | {r.get('device', 'cpu')} | WRN-{r['depth']}-{r['width']} M={r['members']} "
             f"b={r['batch_repetitions']} | "
             f"{r['rows_per_step']} | {med['ours_train']:.3f} | {med['tu_train']:.3f} | {ratio:.2f} | "
             f"{inf['keras_mimo']:.2f} | {inf['torch_uncertainty']:.2f} | {'met' if ratio <= 1.0 else 'not met'} | "
@@ -444,6 +453,12 @@ def parser():
     p.add_argument("--train_examples", type=int, default=2000)
     p.add_argument("--test_examples", type=int, default=2000)
     p.add_argument("--epochs", type=int, default=10)
+    p.add_argument(
+        "--jit_compile",
+        choices=("auto", "true", "false"),
+        default="auto",
+        help="keras-mimo's Model.compile jit_compile (auto: XLA on JAX, eager on torch; true on torch: torch.compile)",
+    )
     p.add_argument("--results_dir", default=RESULTS, help="where the JSON and peers.md go (default: docs/results)")
     return p
 

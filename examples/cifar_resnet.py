@@ -119,6 +119,13 @@ flags.DEFINE_integer("train_examples", 0, "Use only the first N training example
 flags.DEFINE_integer("test_examples", 0, "Use only the first N test examples (0: all).")
 flags.DEFINE_integer("validation_freq", 0, "Validate every N epochs (0: about 10 times per run).")
 flags.DEFINE_integer("verbose", 1, "Keras progress bar: 0 silent, 1 bar, 2 one line per epoch.")
+flags.DEFINE_enum(
+    "jit_compile",
+    "auto",
+    ["auto", "true", "false"],
+    "Model.compile's jit_compile. auto: Keras's choice (XLA on JAX, eager on torch); "
+    "true on torch: torch.compile (compiles for minutes at the first step; see docs/backends.md).",
+)
 
 
 def _strategy_scope(distribution):
@@ -327,6 +334,7 @@ def run(config: dict, extra_callbacks=(), data=None, num_classes: int | None = N
             optimizer=keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy", keras_mimo.metrics.NegativeLogLikelihood(from_logits=True)],
+            jit_compile={"auto": "auto", "true": True, "false": False}[config.get("jit_compile", "auto")],
         )
     # process 0 writes the outputs; the others take part in the collective
     # steps of saving into a scratch folder (every process must call save)
@@ -378,6 +386,7 @@ def run(config: dict, extra_callbacks=(), data=None, num_classes: int | None = N
         replicas=replicas,
         learning_rate=plan["learning_rate"],
         mixed_precision_policy=keras.config.dtype_policy().name,
+        jit_compile=bool(model.jit_compile),
         processes=processes,
     )
     if process == 0:
@@ -417,6 +426,7 @@ def config_from_flags() -> dict:
         "distribution",
         "jax_processes",
         "pipeline",
+        "jit_compile",
         "train_examples",
         "test_examples",
         "validation_freq",

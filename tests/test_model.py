@@ -297,6 +297,43 @@ def test_fit_with_jit_and_steps_per_execution(cnn_mimo, image_data, jit_compile,
     assert np.all(np.isfinite(history.history["loss"]))
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(BACKEND != "torch", reason="jit_compile=True is torch.compile on the torch backend only")
+def test_torch_compiled_step_trains_like_the_eager_step():
+    """`jit_compile=True` (torch.compile) against eager: same losses and weights.
+
+    Tolerance: 1e-5 relative on the losses, 1e-5 absolute on weights of
+    order 1 (float32, fused kernels may reorder sums). Full batches only:
+    a partial last batch makes torch.compile compile the step again for its
+    shape (about a minute here).
+    """
+    x = np.random.default_rng(0).random((40, 4)).astype("float32")
+    y = np.arange(40) % 3
+    runs = {}
+    for jit_compile in (False, True):
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((4,))
+        h = keras.layers.Dense(16, activation="relu")(keras_mimo.MIMOInput(2)(inputs))
+        outputs = keras_mimo.MIMOHead(3, 2, activation="softmax")(h)
+        model = keras_mimo.MIMOModel(inputs, outputs, batch_repetitions=2, input_repetition_probability=0.25, seed=7)
+        rng = np.random.default_rng(1)
+        model.set_weights([rng.normal(0, 0.5, w.shape).astype("float32") for w in model.get_weights()])
+        model.compile(
+            keras.optimizers.SGD(0.1, momentum=0.9),
+            "sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            jit_compile=jit_compile,
+        )
+        history = model.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+        assert model.jit_compile is jit_compile
+        runs[jit_compile] = history.history["loss"], model.get_weights()
+    (eager_loss, eager_weights), (compiled_loss, compiled_weights) = runs[False], runs[True]
+    assert eager_loss[-1] < eager_loss[0]  # it trained
+    np.testing.assert_allclose(compiled_loss, eager_loss, rtol=1e-5)
+    for compiled, eager in zip(compiled_weights, eager_weights):
+        np.testing.assert_allclose(compiled, eager, atol=1e-5)
+
+
 def test_callbacks_checkpoint_early_stopping_and_backup(cnn_mimo, image_data, tmp_path):
     x, y = image_data
     model = cnn_mimo()

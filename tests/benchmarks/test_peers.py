@@ -41,10 +41,18 @@ def speed_result(ours, theirs, ours_inference, theirs_inference, device="cpu"):
 def test_speed_rows_say_whether_each_target_is_met():
     text = peers.tables([speed_result(0.9, 1.0, 1.02, 1.05), speed_result(1.2, 1.0, 1.10, 1.05, "NVIDIA H200")], [])
     rows = [line for line in text.splitlines() if line.startswith("| torch | ")]
-    assert rows[1].startswith("| torch | NVIDIA H200 | WRN-28-10 M=3 b=4 | 32 |")
+    assert rows[1].startswith("| torch | false | NVIDIA H200 | WRN-28-10 M=3 b=4 | 32 |")
     assert rows[0].endswith("| 0.90 | 1.02 | 1.05 | met | met |")
     assert rows[1].endswith("| 1.20 | 1.10 | 1.05 | not met | not met |")
     assert text.count("| WRN-28-10 M=3 | 36,510,830 | 36,502,974 |") == 1  # one parameter row per network
+
+
+def test_speed_rows_say_whether_the_step_was_compiled():
+    compiled = {**speed_result(0.9, 1.0, 1.0, 1.0), "jit_compile": True}
+    jax_before_the_flag = {**speed_result(0.9, 1.0, 1.0, 1.0), "backend": "jax"}
+    text = peers.tables([compiled, jax_before_the_flag, speed_result(0.9, 1.0, 1.0, 1.0)], [])
+    labels = [line.split(" | ")[:2] for line in text.splitlines() if line.startswith(("| torch |", "| jax |"))]
+    assert labels == [["| torch", "true"], ["| jax", "true"], ["| torch", "false"]]
 
 
 def test_quality_and_batching_tables():
@@ -78,6 +86,7 @@ def test_quality_and_batching_tables():
 def test_documented_peer_commands_parse():
     for argv in (
         ["speed", "--depth", "28", "--width", "10"],
+        ["speed", "--jit_compile", "true"],
         ["quality", "--npz_dir", "x", "--epochs", "10"],
         ["report"],
     ):

@@ -58,6 +58,7 @@ def test_tiny_run_on_npz_writes_metrics_and_a_loadable_model(example, tiny_npz, 
     assert isinstance(model, keras_mimo.MIMOModel) and model.batch_repetitions == 2
     assert model.ensemble_method == "softmax_logits"  # the reference trains from logits
     assert metrics["pipeline"] == pipeline
+    assert saved["jit_compile"] is (BACKEND == "jax")  # --jit_compile=auto: Keras's choice on a CPU
 
 
 def test_killed_run_resumes_from_backup(example, tiny_npz, tmp_path):
