@@ -92,6 +92,11 @@ def _torch_uncertainty_model(depth, width, num_classes, members):
     )
 
 
+def jit_compile_argument(flag: str):
+    """`--jit_compile auto|true|false` -> Model.compile's `jit_compile`."""
+    return {"auto": "auto", "true": True, "false": False}[flag]
+
+
 def _keras_model(depth, width, num_classes, members, repetitions, lr=0.1, jit_compile="auto"):
     import keras
 
@@ -179,7 +184,7 @@ def speed(args):
                 logits.view(m, -1, logits.shape[-1]).softmax(-1).mean(0)
         _synchronize(device)
 
-    jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
+    jit = jit_compile_argument(args.jit_compile)
     ours = _keras_model(args.depth, args.width, 10, m, b, jit_compile=jit)
     ours_single = _keras_model(args.depth, args.width, 10, 1, 1, jit_compile=jit)
 

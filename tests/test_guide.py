@@ -65,3 +65,10 @@ def test_acting_snippet_runs_alone(index, capsys):
     if index == 1:  # a 90 % set holds the label about 90 % of the time (500 calibration, 500 test rows)
         coverage = float(printed.split("coverage ")[1].split(",")[0])
         assert coverage >= 0.85
+
+
+def test_mixmo_snippet_runs_alone(capsys):
+    section = GUIDE.read_text().split("## Cut-MixMo", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    exec(compile(block, f"{GUIDE}:mixmo", "exec"), {})
+    assert capsys.readouterr().out.split() == ["(4,", "2,", "10)", "MixMoInput"]

@@ -91,3 +91,10 @@ def test_documented_peer_commands_parse():
         ["report"],
     ):
         peers.parser().parse_args(argv)
+
+
+def test_jit_compile_flag_reaches_our_model():
+    for flag, expected in (("false", False), ("true", True)):
+        args = peers.parser().parse_args(["speed", "--jit_compile", flag])
+        model = peers._keras_model(10, 1, 10, 2, 2, jit_compile=peers.jit_compile_argument(args.jit_compile))
+        assert model.jit_compile is expected
