@@ -8,6 +8,7 @@ package's public functions (temperature, conformal, selective, OOD).
 
 import json
 import os
+import time
 
 import numpy as np
 
@@ -35,14 +36,19 @@ class Predictions:
     """Members' predictions of each model on each named set, computed once."""
 
     def __init__(self, run_dir, sets):
-        self.run_dir, self.sets, self.cache = run_dir, sets, {}
+        self.run_dir, self.sets, self.cache, self.models = run_dir, sets, {}, {}
+
+    def model(self, name):
+        if name not in self.models:
+            import keras
+
+            self.models[name] = keras.models.load_model(os.path.join(self.run_dir, name, "model.keras"))
+        return self.models[name]
 
     def of(self, name):
         """{set name: (probs (N, M, K), log_probs (N, M, K))} of a trained variant."""
         if name not in self.cache:
-            import keras
-
-            model = keras.models.load_model(os.path.join(self.run_dir, name, "model.keras"))
+            model = self.model(name)
             self.cache[name] = {
                 key: member_predictions(model, cifar_data.normalize(x), 500, verbose=0) for key, x in self.sets.items()
             }
@@ -138,6 +144,20 @@ def score_variant(preds, labels, alpha) -> dict:
     return result
 
 
+def inference_seconds(models: dict, x, repeats: int = 3) -> dict:
+    """Median seconds of one `predict(x, batch_size=500)` per model, interleaved after a warm-up each."""
+    x = cifar_data.normalize(x)
+    for model in models.values():
+        model.predict(x[:500], batch_size=500, verbose=0)
+    times = {name: [] for name in models}
+    for _ in range(repeats):
+        for name, model in models.items():
+            start = time.perf_counter()
+            model.predict(x, batch_size=500, verbose=0)
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
 def write(args, profile, data):
     """Scores every finished variant and writes docs/results/shift_ood_<profile>.{json,md,png}."""
     names = [n for n in profile["variants"]]
@@ -165,6 +185,7 @@ def write(args, profile, data):
     if len(singles) >= 2:
         scored[f"deep_ensemble{len(singles)}"] = score_variant(predictions.ensemble(singles), labels, ALPHA)
         scored[f"deep_ensemble{len(singles)}"]["members"] = singles
+    inference = inference_seconds({n: predictions.model(n) for n in variants}, x_test)
     report = {
         "protocol": {
             "in_distribution": "CIFAR-10 classes 0-5",
@@ -180,7 +201,10 @@ def write(args, profile, data):
             **{k: v for k, v in profile.items() if k != "variants"},
         },
         "training": {
-            n: {k: r[k] for k in ("train_seconds", "parameters", "ensemble_size", "batch_repetitions", "backend")}
+            n: {
+                **{k: r[k] for k in ("train_seconds", "parameters", "ensemble_size", "batch_repetitions", "backend")},
+                "inference_seconds": inference[n],  # predict on the ID test set, median of 3, interleaved
+            }
             for n, r in variants.items()
         },
         "variants": scored,
@@ -268,7 +292,37 @@ def tables(report) -> str:
                 + " | ".join(f"{c[k]['coverage']:.3f} | {c[k]['mean_size']:.2f}" for k in keys)
                 + " |"
             )
+    lines += cost_table(report)
     return "\n".join(lines) + "\n"
+
+
+def cost_table(report) -> list:
+    """Training and inference seconds (deep ensembles: their singles' sums); the backend and machine of the run."""
+    training = report.get("training", {})
+    timed = {n: t for n, t in training.items() if "inference_seconds" in t}
+    if not timed:
+        return []
+    base = next((t["inference_seconds"] for n, t in timed.items() if n.startswith("single")), None)
+    rows = dict(timed)
+    for name, r in report["variants"].items():
+        if "members" in r and all(m in timed for m in r["members"]):
+            rows[name] = {
+                k: sum(timed[m][k] for m in r["members"]) for k in ("train_seconds", "inference_seconds", "parameters")
+            }
+    lines = [
+        "",
+        f"### Cost (backend {next(iter(timed.values()))['backend']}; inference: predict on the "
+        f"{report['protocol']['test_images']:,} ID test images, median of 3, interleaved)",
+        "",
+        "| variant | parameters | train s | inference s | inference / single |",
+        "|---|---|---|---|---|",
+    ]
+    for name, t in rows.items():
+        ratio = f"{t['inference_seconds'] / base:.2f}" if base else "-"
+        lines.append(
+            f"| {name} | {t['parameters']:,} | {t['train_seconds']:.0f} | {t['inference_seconds']:.2f} | {ratio} |"
+        )
+    return lines
 
 
 def plot(report, path):

@@ -70,3 +70,27 @@ def test_saved_model_of_a_multi_input_multi_output_model(tmp_path):
     for key in ("cls", "logits"):
         np.testing.assert_allclose(ensemble[key].numpy(), expected[key], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(members[key].numpy(), expected_members[key], rtol=1e-5, atol=1e-6)
+
+
+def test_a_mixmo_model_serves_like_it_predicts(tmp_path):
+    """MixMoInput (one encoder per member, features summed at inference): call_members and, on TF, SavedModel."""
+    import keras_mimo
+
+    inputs = keras.Input((8, 8, 3))
+    h = keras_mimo.MixMoInput(2, keras.layers.Conv2D(4, 3, padding="same"), seed=0)(inputs)
+    h = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(6, 3, activation="relu")(h))
+    model = keras_mimo.MIMOModel(inputs, keras_mimo.MIMOHead(3, 2, activation="softmax")(h), batch_repetitions=2)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((12, 8, 8, 3)).astype("float32"), rng.integers(0, 3, 12)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=6, epochs=1, verbose=0)
+    members = model.predict_members(x, verbose=0)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.call_members(x)), members, rtol=1e-5, atol=1e-7)
+    if BACKEND != "tensorflow":
+        return
+    import tensorflow as tf
+
+    model.export(str(tmp_path / "served"), verbose=False)
+    served = tf.saved_model.load(str(tmp_path / "served"))
+    np.testing.assert_allclose(served.serve(x).numpy(), model.predict(x, verbose=0), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(served.serve_members(x).numpy(), members, rtol=1e-5, atol=1e-7)

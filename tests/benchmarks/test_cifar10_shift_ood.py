@@ -86,6 +86,12 @@ def test_study_scores_every_variant_from_held_out_calibration_images(study):
     table = (docs_dir / "results" / "shift_ood_cpu.md").read_text()
     assert "| deep_ensemble2 | 2 |" in table and "| mimo2 | lac |" in table
     assert (docs_dir / "results" / "shift_ood_cpu.png").exists()
+    timed = report["training"]
+    assert set(timed) == {"single_s0", "mimo2", "single_s1"} and all(t["inference_seconds"] > 0 for t in timed.values())
+    cost = table.split("### Cost", 1)[1]
+    ensemble = timed["single_s0"]["inference_seconds"] + timed["single_s1"]["inference_seconds"]
+    assert f"| deep_ensemble2 | {2 * timed['single_s0']['parameters']:,} |" in cost
+    assert f"| {ensemble:.2f} | {ensemble / timed['single_s0']['inference_seconds']:.2f} |" in cost
 
 
 def test_split_keeps_calibration_images_out_of_training_and_ood_classes_out_of_both(tiny_npz):
