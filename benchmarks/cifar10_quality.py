@@ -193,8 +193,7 @@ def train_variants(args, profile):
     train_examples = args.train_examples or profile.get("train_examples", 0)
     cifar_resnet.FLAGS(["cifar_resnet"])
     wanted = args.variants or profile.get("variants") or [v[0] for v in VARIANTS]
-    # in the order asked for (the profiles put the comparison that matters first, for a cut run)
-    for name, ensemble_size, seed in sorted((v for v in VARIANTS if v[0] in wanted), key=lambda v: wanted.index(v[0])):
+    for name, ensemble_size, seed in common.variants_in_order(VARIANTS, wanted):
         out = os.path.join(args.run_dir, name)
         if os.path.exists(os.path.join(out, "result.json")):
             print(f"{name}: done already", flush=True)

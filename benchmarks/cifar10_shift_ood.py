@@ -33,6 +33,7 @@ import time
 
 import numpy as np
 
+from benchmarks import common
 from benchmarks import shift_ood_report
 from benchmarks.shift_ood_report import ALPHA  # noqa: F401 - the study's settings live with its report
 from benchmarks.shift_ood_report import CORRUPTION_TYPES  # noqa: F401
@@ -172,10 +173,7 @@ def train_variants(args, profile):
 
     data = split(args, profile)
     cifar_resnet.FLAGS(["cifar_resnet"])
-    wanted = profile["variants"]  # in the profile's order: the comparison that matters first, for a cut run
-    for name, ensemble_size, seed, mixing in sorted(
-        (v for v in VARIANTS if v[0] in wanted), key=lambda v: wanted.index(v[0])
-    ):
+    for name, ensemble_size, seed, mixing in common.variants_in_order(VARIANTS, profile["variants"]):
         out = os.path.join(args.run_dir, name)
         if os.path.exists(os.path.join(out, "result.json")):
             print(f"{name}: done already", flush=True)

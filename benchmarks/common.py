@@ -22,6 +22,16 @@ def finished_variants(run_dir, names) -> dict:
     return found
 
 
+def variants_in_order(variants: list, wanted: list) -> list:
+    """The `variants` tuples (name first) named in `wanted`, in `wanted`'s order.
+
+    The profiles list the comparison that matters first, so a run cut short
+    still compares.
+    """
+    by_name = {v[0]: v for v in variants}
+    return [by_name[name] for name in wanted if name in by_name]
+
+
 def cached_corrupted_sets(images, labels, corruptions, severities, cache, seed: int = 0, progress: bool = False):
     """`({(type, severity): uint8 images}, labels)` of `images`, generated once and cached in `cache` (npz)."""
     from keras_mimo.evaluation import corrupted_sets

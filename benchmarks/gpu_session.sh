@@ -108,9 +108,11 @@ EOF
       --docs_dir "$work/docs" "$@" > "$work/logs/$name.log" 2>&1
     local rc=$?
     status "$name: ended rc=$rc$([ $rc = 124 ] && echo ' (cut at the deadline)')"
-    "$PY" -m "benchmarks.$module" --npz_dir "$npz" --profile "$profile" --run_dir "$work/runs/$name" \
-      --docs_dir "$work/docs" --report_only "$@" >> "$work/logs/$name.log" 2>&1
-    status "$name: report rc=$?"
+    if [ $rc != 0 ]; then  # a finished study wrote its report; a cut or failed one reports what it finished
+      "$PY" -m "benchmarks.$module" --npz_dir "$npz" --profile "$profile" --run_dir "$work/runs/$name" \
+        --docs_dir "$work/docs" --report_only "$@" >> "$work/logs/$name.log" 2>&1
+      status "$name: report rc=$?"
+    fi
     pack
   }
   want recipe && { study recipe cifar10_quality gpu_short "${recipe_tiny[@]}" & pids+=($!); }

@@ -198,8 +198,8 @@ def convert(
                     f"convert(mixing=...): the first trainable layer after an input is the output layer "
                     f"{chain[-1].name!r}; MixMo needs a layer before the head (e.g. a convolution) as the encoder."
                 )
-    # {first layer of a chain: (input index, encoder)}; the chain's other layers are skipped (identity)
-    encoder_starts = {chain[0].name: (i, chain) for i, chain in chains.items()}
+    # {first layer of a chain: input index}; the chain's other layers are skipped (identity)
+    encoder_starts = {chain[0].name: i for i, chain in chains.items()}
     inside_chains = {layer.name for chain in chains.values() for layer in chain[1:]}
 
     def mixing_input(index):
@@ -216,7 +216,7 @@ def convert(
 
     def call_function(layer, *args, **kwargs):
         if layer.name in encoder_starts:
-            return mixing_input(encoder_starts[layer.name][0])
+            return mixing_input(encoder_starts[layer.name])
         if layer.name in inside_chains:
             return args[0]
         args, kwargs = keras.tree.map_structure(through_mimo_input, (args, kwargs))

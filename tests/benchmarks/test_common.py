@@ -68,3 +68,12 @@ def test_corrupted_sets_are_cached_and_read_back(tmp_path):
 
 def test_markdown_table():
     assert common.markdown_table(["a", "b"], [[1, 2.5]]) == "| a | b |\n|---|---|\n| 1 | 2.5 |"
+
+
+def test_variants_in_order_follows_the_wanted_order_and_skips_unknown_names():
+    variants = [("single_s0", 1, 0), ("mimo2", 2, 0), ("single_s1", 1, 1), ("mimo3", 3, 0)]
+    assert common.variants_in_order(variants, ["mimo3", "single_s0", "nope", "mimo2"]) == [
+        ("mimo3", 3, 0),
+        ("single_s0", 1, 0),
+        ("mimo2", 2, 0),
+    ]
