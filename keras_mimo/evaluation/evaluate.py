@@ -124,9 +124,10 @@ def evaluate_ensemble(
         (lists) and their means. Diversity over member pairs:
         `disagreement`, `average_kl`, `cosine_similarity` (`None` for one
         member), and `mutual_information` (mean over examples). With
-        `ood_x`: `ood` = {score: {auroc, aupr, fpr95}} for the scores
-        `max_prob` (1 - max mean probability), `entropy` and
-        `mutual_information`, OOD as the positive class. `reliability`:
+        `ood_x`: `ood` = {score: {auroc, aupr_in, aupr_out, fpr95}} for
+        the scores `one_minus_max_prob` (1 - max mean probability),
+        `entropy` and `mutual_information` (higher = more OOD), OOD as the
+        positive class except in `aupr_in` (see `ood_scores`). `reliability`:
         per-bin count, accuracy and confidence of the mean probability.
     """
     models = _members.as_model_list(model, "evaluate_ensemble")

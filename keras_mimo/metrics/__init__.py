@@ -7,12 +7,14 @@ per-example functions `negative_log_likelihood`, `brier_score`; for Gaussian
 
 Functions of member probabilities `(N, M, K)` (numpy): the diversity and
 uncertainty measures `entropy`, `mutual_information`, `disagreement`,
-`average_kl`, `cosine_similarity`; OOD detection `auroc`, `aupr`,
-`fpr_at_95_tpr` and `ood_scores`.
+`average_kl`, `cosine_similarity`; OOD detection on scores `(N,)` (higher =
+more OOD) `auroc`, `aupr_in`, `aupr_out`, `fpr_at_95_tpr`, and `ood_scores`
+(`aupr` is a deprecated alias of `aupr_out`).
 
 Selective prediction on confidences `(N,)` and correctness `(N,)` (numpy):
 `risk_coverage_curve`, `aurc`, `augrc`, `risk_at_coverage`,
-`coverage_at_risk`; and `adaptive_calibration_error` (equal-mass bins).
+`coverage_at_risk` (one step per distinct confidence: independent of the row
+order); and `adaptive_calibration_error` (equal-mass bins).
 """
 
 from keras_mimo.metrics.calibration import ExpectedCalibrationError
@@ -26,6 +28,8 @@ from keras_mimo.metrics.likelihood import NegativeLogLikelihood
 from keras_mimo.metrics.likelihood import brier_score
 from keras_mimo.metrics.likelihood import negative_log_likelihood
 from keras_mimo.metrics.ood import aupr
+from keras_mimo.metrics.ood import aupr_in
+from keras_mimo.metrics.ood import aupr_out
 from keras_mimo.metrics.ood import auroc
 from keras_mimo.metrics.ood import fpr_at_95_tpr
 from keras_mimo.metrics.ood import ood_scores
@@ -48,6 +52,8 @@ __all__ = [
     "adaptive_calibration_error",
     "augrc",
     "aupr",
+    "aupr_in",
+    "aupr_out",
     "aurc",
     "auroc",
     "average_kl",

@@ -71,9 +71,9 @@ def test_logits_models_are_converted_to_probabilities(data):
 def test_ood_detection_results(mlp_mimo, data):
     x, y = data
     results = keras_mimo.evaluate_ensemble(mlp_mimo(), x, y, ood_x=x * 5.0, verbose=0)
-    assert set(results["ood"]) == {"max_prob", "entropy", "mutual_information"}
+    assert set(results["ood"]) == {"one_minus_max_prob", "entropy", "mutual_information"}
     for scores in results["ood"].values():
-        assert set(scores) == {"auroc", "aupr", "fpr95"}
+        assert set(scores) == {"auroc", "aupr_in", "aupr_out", "fpr95"}
         assert all(0.0 <= v <= 1.0 for v in scores.values())
     json.dumps(results)
 
