@@ -12,6 +12,16 @@ other's mode. Nothing is stored on the model.
 `inside_mimo_model()` says whether any MIMOModel's forward pass is running
 in this thread: the MIMO layers refuse to run inside another model's call
 (e.g. a `keras.Sequential`), which would feed them unstacked rows.
+
+MixMo's member loss weights come from the training forward pass that drew
+the mixing, and must reach that model's loss, never another's. They live
+only inside `collecting_mixing_loss_weights()`, the scope of one training
+step (`MIMOModel.train_step`) or of a custom loop (`MIMOModel.stacked_rows`):
+a `MixMoInput` records into the innermost open scope, under the MIMOModel
+whose forward pass it runs in, and `MIMOModel.compute_loss` reads its own
+model's. A forward pass with no scope open (a stochastic `model(x,
+training=True)`, Monte Carlo predictions) records nothing, and nothing
+outlives the scope.
 """
 
 import contextlib
@@ -53,18 +63,25 @@ def in_stacked_rows(model) -> bool:
 
 
 @contextlib.contextmanager
-def mimo_forward():
-    """Marks a MIMOModel's forward pass (entered by `MIMOModel.call`).
+def mimo_forward(model=None):
+    """Marks `model`'s forward pass (entered by `MIMOModel.call`).
 
     Each forward pass has its own record of the stacked input masks
-    (`record_input_mask`), restored when a nested pass ends.
+    (`record_input_mask`), restored when a nested pass ends. In an open
+    `collecting_mixing_loss_weights()` scope the pass starts `model`'s
+    entry afresh: its loss weights are those of its latest forward pass.
     """
     saved = getattr(_state, "input_masks", None)
     _state.input_masks = []
+    collectors, models = _collectors(), _forward_models()
+    if collectors and model is not None:
+        collectors[-1].start_pass(model)
+    models.append(model)
     try:
         with _counted("mimo_forward"):
             yield
     finally:
+        models.pop()
         _state.input_masks = saved
 
 
@@ -117,13 +134,73 @@ def check_called_by_mimo_model(layer):
         )
 
 
+def _forward_models() -> list:
+    """The models whose forward passes are running in this thread, innermost last."""
+    if not hasattr(_state, "forward_models"):
+        _state.forward_models = []
+    return _state.forward_models
+
+
+def _collectors() -> list:
+    """The open `collecting_mixing_loss_weights()` scopes of this thread, innermost last."""
+    if not hasattr(_state, "loss_weight_collectors"):
+        _state.loss_weight_collectors = []
+    return _state.loss_weight_collectors
+
+
+class MixingLossWeights:
+    """One scope's MixMo member loss weights `(N, M)`, per model: those of its latest forward pass."""
+
+    def __init__(self):
+        self._weights = {}  # id(model) -> (model, weights or None)
+
+    def start_pass(self, model):
+        self._weights[id(model)] = (model, None)
+
+    def record(self, model, weights):
+        self._weights[id(model)] = (model, weights)
+
+    def of(self, model):
+        """`model`'s weights, or None (no training forward pass of it through a mixing input here)."""
+        entry = self._weights.get(id(model))
+        return entry[1] if entry is not None and entry[0] is model else None
+
+    def __contains__(self, model):
+        entry = self._weights.get(id(model))
+        return entry is not None and entry[0] is model
+
+
+@contextlib.contextmanager
+def collecting_mixing_loss_weights():
+    """Opens a scope that collects the MixMo loss weights of the forward passes run inside it.
+
+    Entered around one training step (forward pass and loss) or a custom
+    loop's `stacked_rows()`; yields its `MixingLossWeights`, dropped on exit.
+    """
+    collectors = _collectors()
+    collector = MixingLossWeights()
+    collectors.append(collector)
+    try:
+        yield collector
+    finally:
+        collectors.remove(collector)
+
+
 def record_loss_weights(weights):
-    """Keeps per-example member loss weights `(N, M)` of this training forward pass (a mixing input's)."""
-    _state.loss_weights = weights
+    """Records a mixing input's member loss weights `(N, M)` for the MIMOModel whose forward pass runs it.
+
+    Into the innermost open `collecting_mixing_loss_weights()` scope; with
+    none open, or outside a MIMOModel's forward pass (a direct layer call),
+    nothing is kept.
+    """
+    collectors, models = _collectors(), _forward_models()
+    if collectors and models and models[-1] is not None:
+        collectors[-1].record(models[-1], weights)
 
 
-def pop_loss_weights():
-    """The member loss weights recorded by the last training forward pass in this thread, or None; clears them."""
-    weights = getattr(_state, "loss_weights", None)
-    _state.loss_weights = None
-    return weights
+def mixing_loss_weights(model):
+    """`model`'s member loss weights from its latest forward pass in the innermost scope that saw it, or None."""
+    for collector in reversed(_collectors()):
+        if model in collector:
+            return collector.of(model)
+    return None

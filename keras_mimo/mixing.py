@@ -3,7 +3,10 @@
 Each of the `M` members' encoded features `f_m` `(N, h, w, c)` gets a mask
 `mask_m` `(N, h, w, 1)` with `sum_m mask_m = 1`; the shared trunk sees
 `M * sum_m mask_m * f_m`. At inference every mask is `1 / M`, so the trunk
-sees `sum_m f_m`, the reference's test-time rule.
+sees `sum_m f_m`, the reference's test-time rule. With
+`data_format="channels_first"` the features are `(N, c, h, w)` and the masks
+`(N, 1, h, w)`: a mask always spans the two spatial axes and broadcasts over
+the channel axis, wherever it is.
 
 - `"linear"` (Linear-MixMo): `mask_m = lambda_m` everywhere.
 - `"cut"` (Cut-MixMo): one member (chosen per batch, uniformly) gets a
@@ -18,25 +21,69 @@ sees `sum_m f_m`, the reference's test-time rule.
 for `M = 2`). Each member's loss is weighted by
 `M * r_m^(1/root) / sum_j r_j^(1/root)` with `r_m` the member's mask mean
 (`root = 3` in the reference).
+
+The ratios and masks are float32; `mix` casts the masks to the features'
+dtype (half precision under a mixed dtype policy).
 """
 
 from keras import ops
 from keras import random
 
-__all__ = ["MIXINGS", "cut_masks", "linear_masks", "loss_weights", "mix", "sample_ratios"]
+from keras_mimo._validation import check_ensemble_size
+from keras_mimo._validation import check_positive_finite
+
+__all__ = ["DATA_FORMATS", "MIXINGS", "cut_masks", "linear_masks", "loss_weights", "mix", "sample_ratios"]
 
 MIXINGS = ("cut", "linear")
+DATA_FORMATS = ("channels_last", "channels_first")
+
+# float32's smallest normal number: the least uniform draw (log of it is finite)
+_TINY = 1.1754944e-38
+
+
+def check_data_format(data_format, caller: str) -> str:
+    """`data_format` if it is one of `DATA_FORMATS`, else a ValueError naming it."""
+    if data_format not in DATA_FORMATS:
+        raise ValueError(
+            f"{caller}: `data_format` must be one of {DATA_FORMATS}. Received: data_format={data_format!r}"
+        )
+    return data_format
 
 
 def sample_ratios(batch, ensemble_size: int, alpha: float, seed):
-    """Per example mixing ratios `(N, M)` ~ Dirichlet(alpha), from Gamma draws."""
-    gamma = random.gamma((batch, ensemble_size), alpha, seed=seed)
-    return gamma / ops.sum(gamma, axis=-1, keepdims=True)
+    """Per example mixing ratios `(N, M)` ~ Dirichlet(alpha), float32, always finite and summing to 1.
+
+    Normalising Gamma(alpha) draws underflows for small `alpha` (both draws
+    round to 0 in float32 and the ratio is 0/0). Instead each draw is kept
+    as its logarithm, using `Gamma(alpha) = Gamma(alpha + 1) * U^(1/alpha)`
+    (`U` uniform on (0, 1), Marsaglia and Tsang 2000): with
+    `s = alpha * log Gamma(alpha + 1) + log U` (finite), the ratios are
+    `exp((s - max s) / alpha)` normalised, an exact Dirichlet draw. The
+    largest entry is exactly `exp(0) = 1`, so the sum never vanishes; as
+    `alpha -> 0` the row tends to the one-hot of its largest draw, the
+    Dirichlet's own limit.
+    """
+    ensemble_size = check_ensemble_size(ensemble_size)
+    alpha = check_positive_finite(alpha, "alpha", "sample_ratios")
+    shape = (batch, ensemble_size)
+    boosted = random.gamma(shape, alpha + 1.0, dtype="float32", seed=seed)
+    uniform = random.uniform(shape, minval=_TINY, maxval=1.0, dtype="float32", seed=seed)
+    scaled = alpha * ops.log(ops.maximum(boosted, _TINY)) + ops.log(ops.maximum(uniform, _TINY))
+    # <= 0, 0 at the largest draw; a quotient that overflows to -inf gives exp 0
+    unnormalised = ops.exp((scaled - ops.max(scaled, axis=-1, keepdims=True)) / alpha)
+    return unnormalised / ops.sum(unnormalised, axis=-1, keepdims=True)
 
 
-def linear_masks(ratios, height: int, width: int):
-    """`(N, M, h, w, 1)` constant masks `ratios[n, m]`."""
-    return ops.broadcast_to(ratios[:, :, None, None, None], (ops.shape(ratios)[0], ratios.shape[1], height, width, 1))
+def _member_maps(maps, data_format: str):
+    """`(N, M, h, w)` maps as masks that broadcast over the channel axis: `(N, M, h, w, 1)` or `(N, M, 1, h, w)`."""
+    return maps[:, :, :, :, None] if data_format == "channels_last" else maps[:, :, None, :, :]
+
+
+def linear_masks(ratios, height: int, width: int, data_format: str = "channels_last"):
+    """Constant masks `ratios[n, m]`: `(N, M, h, w, 1)`, or `(N, M, 1, h, w)` for `"channels_first"`."""
+    check_data_format(data_format, "linear_masks")
+    maps = ops.broadcast_to(ratios[:, :, None, None], (ops.shape(ratios)[0], ratios.shape[1], height, width))
+    return _member_maps(maps, data_format)
 
 
 def box_mask(area_ratio, height: int, width: int, seed):
@@ -61,23 +108,31 @@ def box_mask(area_ratio, height: int, width: int, seed):
     return ops.cast(inside, "float32")
 
 
-def cut_masks(ratios, height: int, width: int, boxed_member, seed):
-    """`(N, M, h, w, 1)`: member `boxed_member` (a scalar int) gets a box, the others share the rest.
+def cut_masks(ratios, height: int, width: int, boxed_member, seed, data_format: str = "channels_last"):
+    """Member `boxed_member` (a scalar int) gets a box, the others share the rest.
 
-    The box has area ratio `ratios[:, boxed_member]`; the other members
-    split its complement in proportion to their own ratios.
+    `(N, M, h, w, 1)`, or `(N, M, 1, h, w)` for `"channels_first"`: the box
+    is cut over the spatial axes `(h, w)` in either layout. It has area
+    ratio `ratios[:, boxed_member]`; the other members split its complement
+    in proportion to their own ratios.
     """
+    check_data_format(data_format, "cut_masks")
     ensemble_size = ratios.shape[1]
     onehot = ops.one_hot(boxed_member, ensemble_size)  # (M,)
-    box = box_mask(ops.sum(ratios * onehot, axis=-1), height, width, seed)[:, None, :, :, None]  # (N, 1, h, w, 1)
+    box = box_mask(ops.sum(ratios * onehot, axis=-1), height, width, seed)[:, None, :, :]  # (N, 1, h, w)
     others = ratios * (1.0 - onehot)
     share = others / ops.maximum(ops.sum(others, axis=-1, keepdims=True), 1e-12)  # (N, M)
-    rest = (1.0 - box) * share[:, :, None, None, None]
-    return onehot[None, :, None, None, None] * box + rest
+    rest = (1.0 - box) * share[:, :, None, None]
+    return _member_maps(onehot[None, :, None, None] * box + rest, data_format)
 
 
 def mix(features, masks):
-    """`M * sum_m masks[:, m] * features[:, m]`: `(N, M, h, w, c)` and `(N, M, h, w, 1)` to `(N, h, w, c)`."""
+    """`M * sum_m masks[:, m] * features[:, m]`: `(N, M, ...)` features and masks to `(N, ...)`, the features' dtype.
+
+    The masks (float32) are cast to the features' dtype, so a half-precision
+    trunk (a mixed dtype policy) gets half-precision features.
+    """
+    masks = ops.cast(masks, features.dtype)
     return features.shape[1] * ops.sum(masks * features, axis=1)
 
 

@@ -1,5 +1,7 @@
 """`MIMOModel`: a functional Keras model trained as a MIMO ensemble."""
 
+import contextlib
+
 import keras
 
 from keras_mimo import _graph
@@ -58,6 +60,13 @@ def _mixing_weighted(members, weights):
             )
         weighted.append((y, y_pred, sample_weight))
     return weighted
+
+
+@contextlib.contextmanager
+def _stacked_rows_collecting_loss_weights(model):
+    """`model` on stacked rows, with the MixMo loss weights of its forward passes collected for `compute_loss`."""
+    with _layout.stacked_rows(model), _layout.collecting_mixing_loss_weights():
+        yield
 
 
 @register
@@ -158,7 +167,7 @@ class MIMOModel(
 
     def call(self, inputs, training=None, mask=None):
         inputs = _graph.declared_inputs(self, inputs)
-        with _layout.mimo_forward():
+        with _layout.mimo_forward(self):
             if _layout.in_stacked_rows(self):
                 return super().call(inputs, training=training, mask=mask)
             _graph.check_input_shapes(self, inputs)
@@ -206,16 +215,18 @@ class MIMOModel(
         `form_training_batch` (`(N * M, ...)`) and returns the members'
         stacked outputs, and `compute_loss` sums the members' compiled losses,
         as `train_step` does: for loops Keras's `fit` does not run, e.g.
-        PyTorch DDP (examples/torch_ddp.py, docs/distributed.md).
+        PyTorch DDP (examples/torch_ddp.py, docs/distributed.md). A MixMo
+        model's member loss weights are those of its latest forward pass in
+        the scope, and are dropped when it closes.
         """
-        return _layout.stacked_rows(self)
+        return _stacked_rows_collecting_loss_weights(self)
 
     def train_step(self, *args):
         if keras.backend.backend() == "jax":
             return self._jax_train_step(*args)
         (data,) = args
         data = self.form_training_batch(data)
-        with _layout.stacked_rows(self):
+        with _stacked_rows_collecting_loss_weights(self):
             return super().train_step(data)
 
     def _jax_train_step(self, state, data):
@@ -228,7 +239,7 @@ class MIMOModel(
             data = self.form_training_batch(data)
             non_trainable = [scope.get_current_value(v) for v in self.non_trainable_variables]
         state = (trainable, non_trainable, optimizer_vars, metrics_vars)
-        with _layout.stacked_rows(self):
+        with _stacked_rows_collecting_loss_weights(self):
             return super().train_step(state, data)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
@@ -236,7 +247,8 @@ class MIMOModel(
         if not _layout.in_stacked_rows(self):
             return super().compute_loss(x, y, y_pred, sample_weight, training)
         members = split_member_structures((y, y_pred, sample_weight), self.ensemble_size)
-        members = _mixing_weighted(members, _layout.pop_loss_weights())
+        # the MixMo weights of this model's forward pass in this step (or custom loop) scope
+        members = _mixing_weighted(members, _layout.mixing_loss_weights(self))
         # slices lose Keras's mask: member m's rows keep member m's own mask
         masks = [_member_masks(t, self.ensemble_size) for t in keras.tree.flatten(y_pred)]
         for m, (_, member_pred, _) in enumerate(members):

@@ -70,3 +70,45 @@ def test_ratios_are_on_the_simplex_with_the_dirichlet_mean(members):
     # Beta(2, 2) / Dirichlet(2, ...) variance of one ratio: a (A - a) / (A^2 (A + 1)), A = 2 M
     a, total = 2.0, 2.0 * members
     np.testing.assert_allclose(ratios[:, 0].var(), a * (total - a) / (total**2 * (total + 1)), rtol=0.1)
+
+
+@pytest.mark.parametrize("members,alpha", [(2, 0.02), (3, 0.01)])
+def test_ratios_stay_finite_on_the_simplex_for_a_tiny_alpha(members, alpha):
+    """Normalised Gamma(0.02) draws are 0/0 on JAX for ~3% of rows; the ratios must be an exact, finite Dirichlet."""
+    ratios = keras.ops.convert_to_numpy(mixing.sample_ratios(100_000, members, alpha, seed=0))
+    assert np.isfinite(ratios).all() and (ratios >= 0).all()
+    np.testing.assert_allclose(ratios.sum(1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(ratios.mean(0), 1 / members, atol=0.01)
+    # the Dirichlet's variance of one ratio, a (A - a) / (A^2 (A + 1)), A = M a: nearly a vertex per row
+    total = alpha * members
+    np.testing.assert_allclose(ratios[:, 0].var(), alpha * (total - alpha) / (total**2 * (total + 1)), rtol=0.03)
+    assert (ratios.max(1) > 0.99).mean() > 0.9
+
+
+def test_ratios_refuse_a_bad_alpha_or_ensemble_size():
+    with pytest.raises(ValueError, match="sample_ratios: `alpha` must be a positive finite float. Received: alpha=0"):
+        mixing.sample_ratios(4, 2, 0, seed=0)
+    with pytest.raises(ValueError, match="ensemble_size"):
+        mixing.sample_ratios(4, 0, 2.0, seed=0)
+
+
+def test_channels_first_masks_are_the_channels_last_masks_with_the_channel_axis_moved():
+    ratios = keras.ops.convert_to_tensor(np.array([[0.3, 0.7], [0.6, 0.4], [0.5, 0.5]], "float32"))
+    last = keras.ops.convert_to_numpy(mixing.cut_masks(ratios, 6, 8, 0, seed=4))
+    first = keras.ops.convert_to_numpy(mixing.cut_masks(ratios, 6, 8, 0, seed=4, data_format="channels_first"))
+    assert last.shape == (3, 2, 6, 8, 1) and first.shape == (3, 2, 1, 6, 8)
+    np.testing.assert_array_equal(first, np.moveaxis(last, -1, 2))
+    linear = keras.ops.convert_to_numpy(mixing.linear_masks(ratios, 6, 8, data_format="channels_first"))
+    assert linear.shape == (3, 2, 1, 6, 8)
+    np.testing.assert_allclose(linear[:, :, 0, 2, 5], keras.ops.convert_to_numpy(ratios))
+    with pytest.raises(ValueError, match="`data_format` must be one of .* Received: data_format='NCHW'"):
+        mixing.linear_masks(ratios, 6, 8, data_format="NCHW")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_mixing_keeps_the_features_dtype(dtype):
+    features = keras.ops.ones((2, 2, 4, 4, 3), dtype=dtype)
+    masks = mixing.linear_masks(keras.ops.convert_to_tensor(np.array([[0.25, 0.75]] * 2, "float32")), 4, 4)
+    mixed = mixing.mix(features, masks)
+    assert keras.backend.standardize_dtype(mixed.dtype) == dtype
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(keras.ops.cast(mixed, "float32")), 2.0)

@@ -297,7 +297,7 @@ def test_fit_with_jit_and_steps_per_execution(cnn_mimo, image_data, jit_compile,
     assert np.all(np.isfinite(history.history["loss"]))
 
 
-@pytest.mark.slow
+@pytest.mark.large(backends=("torch",))
 @pytest.mark.skipif(BACKEND != "torch", reason="jit_compile=True is torch.compile on the torch backend only")
 def test_torch_compiled_step_trains_like_the_eager_step():
     """`jit_compile=True` (torch.compile) against eager: same losses and weights.
@@ -513,3 +513,64 @@ def test_ensemble_method_is_public_and_read_only(mlp_mimo):
     assert model.ensemble_method == "softmax_logits"
     with pytest.raises(AttributeError):
         model.ensemble_method = "mean"
+
+
+# -- MixMo member loss weights: they belong to the forward pass that drew them
+
+
+def _tiny_mixmo(seed=0):
+    inputs = keras.Input((8, 8, 3))
+    x = keras_mimo.MixMoInput(2, keras.layers.Conv2D(4, 3, padding="same"), mixing="linear", seed=seed)(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras_mimo.MIMOModel(inputs, keras_mimo.MIMOHead(4, 2, activation="softmax")(x), seed=seed)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    return model
+
+
+def _fit_after_a_stochastic_pass(build, data, mixmo, stochastic_rows=None):
+    """One epoch of a fresh seeded MIMO model, after `mixmo(rows, training=True)` outside fit if asked."""
+    x, y = data
+    keras.utils.set_random_seed(0)
+    model = build(seed=0)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    if stochastic_rows:
+        mixmo(np.random.default_rng(0).random((stochastic_rows, 8, 8, 3)).astype("float32"), training=True)
+    return model.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0).history["loss"]
+
+
+def test_a_stochastic_forward_pass_leaves_no_loss_weights_for_the_next_training_step(mlp_mimo, readable_data):
+    """`mixmo(x, training=True)` outside fit (e.g. MC sampling) must leave nothing for another model's step.
+
+    Before: its weights (3, 2) stayed in thread-local state, and the next train step of any MIMO model
+    applied them to its 8 rows: an error inside a backend op.
+    """
+    mixmo = _tiny_mixmo()
+    losses = _fit_after_a_stochastic_pass(mlp_mimo, readable_data(16), mixmo, stochastic_rows=3)
+    assert np.isfinite(losses).all()
+    assert keras_mimo._layout.mixing_loss_weights(mixmo) is None
+
+
+@pytest.mark.large
+def test_a_stochastic_forward_pass_does_not_change_another_models_training_loss(mlp_mimo, readable_data):
+    """With the training batch's size the stale weights applied silently: another loss (TF, JAX: every epoch)."""
+    data, mixmo = readable_data(16), _tiny_mixmo()
+    reference = _fit_after_a_stochastic_pass(mlp_mimo, data, mixmo)
+    np.testing.assert_allclose(
+        _fit_after_a_stochastic_pass(mlp_mimo, data, mixmo, stochastic_rows=8), reference, rtol=1e-6
+    )
+
+
+def test_mixmo_fit_weights_every_step_with_its_own_forward_passes(monkeypatch):
+    """The collecting scope of train_step (and of JAX's step) hands every step's weights to compute_loss."""
+    import keras_mimo.model as model_module
+
+    seen = []
+    weighted = model_module._mixing_weighted
+    monkeypatch.setattr(
+        model_module, "_mixing_weighted", lambda members, weights: (seen.append(weights), weighted(members, weights))[1]
+    )
+    model = _tiny_mixmo()
+    images = np.random.default_rng(0).random((16, 8, 8, 3)).astype("float32")
+    model.fit(images, np.arange(16) % 4, epochs=1, batch_size=8, verbose=0)
+    assert seen and all(w is not None and tuple(w.shape) == (8, 2) for w in seen)
+    assert keras_mimo._layout.mixing_loss_weights(model) is None  # nothing left after the step

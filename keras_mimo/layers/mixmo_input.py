@@ -30,15 +30,26 @@ class MixMoInput(MIMOInput):
             box and mixes the others linearly in the rest, as the reference's
             "CutMix(A, MixUp(B, C, ...))").
         encoder: a layer (each member gets a fresh copy from its config), a
-            list of `M` layers, or a callable returning a new layer.
+            list of `M` distinct layers (member `m` gets `encoder[m]`; each
+            is saved with the model), or a callable returning a new layer.
         mixing: `"cut"` (Cut-MixMo) or `"linear"` (Linear-MixMo).
         alpha: Dirichlet / Beta concentration of the mixing ratios, > 0 (2).
         cut_probability: probability of cut mixing per batch, in [0, 1] (0.5).
         weight_root: the loss reweighting root, > 0 (3).
         seed: int or None, seed of the mixing draws.
+        data_format: the layout of the encoders' feature maps,
+            `"channels_last"` `(h, w, c)` or `"channels_first"` `(c, h, w)`:
+            the cut box spans `(h, w)` and the masks broadcast over `c`.
+            None (the default): the encoders' own `data_format` (the last
+            layer in an encoder that has one, e.g. its `Conv2D`), else
+            `keras.config.image_data_format()`.
+        **kwargs: base layer arguments (`name`, `dtype`). Under a mixed dtype
+            policy the ratios and masks are float32 and cast to the
+            features' dtype for the mixing; the loss weights stay float32.
 
-    Input shape: `(N * M, H, W, C)` stacked rows. Output shape: the encoder's
-    `(N, h, w, c)`.
+    Input shape: `(N * M, H, W, C)` stacked rows (`(N * M, C, H, W)` for
+    channels-first encoders). Output shape: the encoder's `(N, h, w, c)`
+    (`(N, c, h, w)`).
     """
 
     def __init__(
@@ -50,6 +61,7 @@ class MixMoInput(MIMOInput):
         cut_probability: float = 0.5,
         weight_root: float = 3.0,
         seed: int | None = None,
+        data_format: str | None = None,
         **kwargs,
     ):
         super().__init__(ensemble_size, **kwargs)
@@ -61,18 +73,28 @@ class MixMoInput(MIMOInput):
         self.cut_probability = check_probability(cut_probability, "cut_probability")
         self.weight_root = check_positive_finite(weight_root, "weight_root", "MixMoInput")
         self.seed = seed
+        if data_format is not None:
+            mixing_ops.check_data_format(data_format, "MixMoInput")
         self.encoders = self._make_encoders(encoder)
+        self.data_format = data_format or self._encoders_data_format()
         self._seed_generator = keras.random.SeedGenerator(seed, name="mixmo_seed")
 
     def _make_encoders(self, encoder) -> list:
         if isinstance(encoder, (list, tuple)):
-            if len(encoder) != self.ensemble_size or not all(isinstance(e, keras.layers.Layer) for e in encoder):
+            # a list of layers, or of serialized layers (every member's, as get_config writes them)
+            encoders = [keras.saving.deserialize_keras_object(e) if isinstance(e, dict) else e for e in encoder]
+            if len(encoders) != self.ensemble_size or not all(isinstance(e, keras.layers.Layer) for e in encoders):
                 raise ValueError(
                     f"MixMoInput: `encoder` as a list must hold {self.ensemble_size} layers (one per member). "
-                    f"Received: {encoder!r}"
+                    f"Received: encoder={encoder!r}"
                 )
-            return list(encoder)
-        if isinstance(encoder, dict):  # a serialized template (from_config)
+            if len({id(e) for e in encoders}) != len(encoders):
+                raise ValueError(
+                    "MixMoInput: `encoder` as a list must hold a distinct layer per member (one layer object "
+                    f"twice would be one encoder). Received: encoder={encoder!r}"
+                )
+            return encoders
+        if isinstance(encoder, dict):  # a serialized template (configs of keras-mimo <= 0.1.0)
             encoder = keras.saving.deserialize_keras_object(encoder)
         if isinstance(encoder, keras.layers.Layer):
             config = {k: v for k, v in encoder.get_config().items() if k != "name"}
@@ -81,8 +103,29 @@ class MixMoInput(MIMOInput):
                 for m in range(self.ensemble_size)
             ]
         if callable(encoder):
-            return [encoder() for _ in range(self.ensemble_size)]
-        raise TypeError(f"MixMoInput: `encoder` must be a layer, a list of layers or a callable. Received: {encoder!r}")
+            encoders = [encoder() for _ in range(self.ensemble_size)]
+            if not all(isinstance(e, keras.layers.Layer) for e in encoders):
+                raise TypeError(
+                    f"MixMoInput: `encoder` as a callable must return a new layer. Received: encoder={encoder!r} "
+                    f"returning {encoders[0]!r}"
+                )
+            return encoders
+        raise TypeError(
+            f"MixMoInput: `encoder` must be a layer, a list of layers or a callable. Received: encoder={encoder!r}"
+        )
+
+    def _encoders_data_format(self) -> str:
+        formats = {_data_format_of(e) for e in self.encoders} - {None}
+        if len(formats) > 1:
+            raise ValueError(
+                f"MixMoInput: the members' encoders have different data formats {sorted(formats)}; their features "
+                "must share one layout. Received: encoder=" + repr(self.encoders)
+            )
+        return formats.pop() if formats else keras.config.image_data_format()
+
+    def _spatial_axes(self) -> tuple:
+        """The axes `(h, w)` of a feature map without its batch axis."""
+        return (0, 1) if self.data_format == "channels_last" else (1, 2)
 
     def build(self, input_shape):
         self._check_batch(input_shape[0])
@@ -96,13 +139,18 @@ class MixMoInput(MIMOInput):
             raise ValueError(
                 f"MixMoInput: every member's `encoder` must give the same output shape. Received: {shapes}"
             )
+        layout = "(h, w, c)" if self.data_format == "channels_last" else "(c, h, w)"
         if len(shapes[0]) != 3:
-            raise ValueError(f"MixMoInput mixes feature maps (h, w, c): the encoder outputs {shapes[0]}.")
-        height, width = shapes[0][:2]
+            raise ValueError(
+                f"MixMoInput mixes feature maps {layout} (data_format={self.data_format!r}): the encoder outputs "
+                f"{shapes[0]}."
+            )
+        height, width = (shapes[0][axis] for axis in self._spatial_axes())
         if self.mixing == "cut" and (height is None or width is None or height < 2 or width < 2):
             raise ValueError(
                 f"MixMoInput: mixing='cut' needs feature maps of at least 2 x 2 to cut a box from; the encoder "
-                f"gives {height} x {width}. Use mixing='linear' or an encoder that keeps the spatial size."
+                f"gives {height} x {width} (h x w of {layout}, data_format={self.data_format!r}). Use "
+                "mixing='linear' or an encoder that keeps the spatial size."
             )
         self._current_cut_probability = self.add_weight(
             shape=(),
@@ -120,17 +168,19 @@ class MixMoInput(MIMOInput):
         check_called_by_mimo_model(self)
         shape = ops.shape(inputs)
         members = ops.reshape(inputs, (-1, self.ensemble_size) + tuple(shape[1:]))
-        features = ops.stack([enc(members[:, m]) for m, enc in enumerate(self.encoders)], axis=1)  # (N, M, h, w, c)
+        features = ops.stack([enc(members[:, m]) for m, enc in enumerate(self.encoders)], axis=1)  # (N, M, ...)
         if not training:
             return ops.sum(features, axis=1)  # M * mean: the reference's test-time rule
-        batch, height, width = ops.shape(features)[0], features.shape[2], features.shape[3]
+        batch = ops.shape(features)[0]
+        height, width = (features.shape[2 + axis] for axis in self._spatial_axes())
+        # ratios, masks and loss weights in float32; `mix` casts the masks to the features' dtype
         ratios = mixing_ops.sample_ratios(batch, self.ensemble_size, self.alpha, self._seed_generator)
-        masks = mixing_ops.linear_masks(ratios, height, width)
+        masks = mixing_ops.linear_masks(ratios, height, width, self.data_format)
         if self.mixing == "cut":
-            draw = keras.random.uniform((2,), seed=self._seed_generator)
+            draw = keras.random.uniform((2,), dtype="float32", seed=self._seed_generator)
             boxed = ops.minimum(ops.cast(ops.floor(draw[1] * self.ensemble_size), "int32"), self.ensemble_size - 1)
-            cut = mixing_ops.cut_masks(ratios, height, width, boxed, self._seed_generator)
-            masks = ops.where(draw[0] < self._current_cut_probability, cut, masks)
+            cut = mixing_ops.cut_masks(ratios, height, width, boxed, self._seed_generator, self.data_format)
+            masks = ops.where(draw[0] < ops.cast(self._current_cut_probability, "float32"), cut, masks)
         record_loss_weights(mixing_ops.loss_weights(masks, self.weight_root))
         return mixing_ops.mix(features, masks)
 
@@ -146,16 +196,29 @@ class MixMoInput(MIMOInput):
     def get_config(self):
         return {
             **super().get_config(),
-            # the template, unbuilt: each member's encoder is made from it
-            "encoder": keras.saving.serialize_keras_object(
-                type(self.encoders[0]).from_config(self.encoders[0].get_config())
-            ),
+            # every member's encoder, unbuilt (they may differ: a list of layers)
+            "encoder": [
+                keras.saving.serialize_keras_object(type(e).from_config(e.get_config())) for e in self.encoders
+            ],
             "mixing": self.mixing,
             "alpha": self.alpha,
             "cut_probability": self.cut_probability,
             "weight_root": self.weight_root,
             "seed": self.seed,
+            "data_format": self.data_format,
         }
+
+
+def _data_format_of(layer):
+    """The `data_format` of `layer`'s output: its own, or its last sublayer's that has one; None if none says."""
+    data_format = getattr(layer, "data_format", None)
+    if data_format in mixing_ops.DATA_FORMATS:
+        return data_format
+    for sublayer in reversed(getattr(layer, "layers", None) or []):  # a Sequential or functional encoder
+        data_format = _data_format_of(sublayer)
+        if data_format is not None:
+            return data_format
+    return None
 
 
 class MixMoSchedule(keras.callbacks.Callback):
