@@ -1,5 +1,7 @@
 """`convert`: an existing Keras classifier rebuilt as a MIMOModel."""
 
+import dataclasses
+
 import keras
 
 from keras_mimo import _keras_compat
@@ -10,27 +12,78 @@ from keras_mimo.layers import MixMoInput
 from keras_mimo.mixing import MIXINGS
 from keras_mimo.model import MIMOModel
 
+# Layers that may follow an output's Dense (or 1x1 convolution) and move into its MIMOHead.
+_AFTER_HEAD = (keras.layers.Activation, keras.layers.Reshape, keras.layers.Flatten)
+_CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
+_HEAD_HELP = (
+    "End that output in a Dense layer (e.g. Dense(units, activation=...) instead of a separate Activation), "
+    "or add the MIMOInput and MIMOHead layers by hand and build a keras_mimo.MIMOModel."
+)
+
 
 def _fresh_copy(layer):
     return layer.__class__.from_config(layer.get_config())
 
 
-def _head_for(dense, ensemble_size, ensemble_method):
-    config = dense.get_config()
+def _learnable(layer) -> bool:
+    """Whether `layer` (a nested model: any of its layers) has trainable weights."""
+    return bool(layer.trainable_weights)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Head:
+    """An output's head: a Dense or 1x1 convolution, then Reshape/Flatten/Activation layers.
+
+    `convert` replaces it by one MIMOHead named after the output layer,
+    with `flatten`: a Flatten first (a `(N, 1, ..., 1, C)` input reshaped
+    to the `(N, units)` output).
+    """
+
+    layer: keras.layers.Layer
+    after: tuple
+    activation: object
+    flatten: bool
+
+    @property
+    def name(self) -> str:
+        return (self.after[-1] if self.after else self.layer).name
+
+    @property
+    def flatten_name(self) -> str:  # the first reshape's: it moves before the head
+        return next(l.name for l in self.after if not isinstance(l, keras.layers.Activation))
+
+
+def _head_for(head: _Head, ensemble_size, ensemble_method):
+    config = head.layer.get_config()
+    units = config["units"] if isinstance(head.layer, keras.layers.Dense) else config["filters"]
     try:
-        return _make_head(dense, config, ensemble_size, ensemble_method)
+        return MIMOHead(
+            units,
+            ensemble_size,
+            activation=head.activation,
+            ensemble_method=ensemble_method,
+            use_bias=config["use_bias"],
+            kernel_initializer=config["kernel_initializer"],
+            bias_initializer=config["bias_initializer"],
+            kernel_regularizer=config["kernel_regularizer"],
+            bias_regularizer=config["bias_regularizer"],
+            kernel_constraint=config["kernel_constraint"],
+            bias_constraint=config["bias_constraint"],
+            dtype=head.layer.dtype_policy,
+            name=head.name,
+        )
     except ValueError as e:
         raise ValueError(
-            f"convert(): the output Dense layer {dense.name!r} cannot become a MIMOHead: {e} "
+            f"convert(): the output layer {head.name!r} cannot become a MIMOHead: {e} "
             "Give convert() an `ensemble_method` per output (a list in the order of the "
             "outputs, or a dict keyed like them) to choose each head's."
         ) from None
 
 
-def _methods_per_dense(model, denses: list, ensemble_method) -> dict:
-    """{Dense layer name: ensemble_method} from one method or a structure of the outputs."""
+def _methods_per_head(model, heads: list, ensemble_method) -> list:
+    """Each head's ensemble_method, from one method or a structure of the outputs."""
     if ensemble_method is None or isinstance(ensemble_method, str):
-        return {d.name: ensemble_method for d in denses}
+        return [ensemble_method] * len(heads)
     structure = model.outputs if isinstance(model, keras.Sequential) else model.output
     if isinstance(ensemble_method, dict) and isinstance(structure, dict):
         if set(ensemble_method) != set(structure):
@@ -46,29 +99,11 @@ def _methods_per_dense(model, denses: list, ensemble_method) -> dict:
             "`ensemble_method` must be None, one method for every head, or a structure like the "
             f"model's outputs ({type(structure).__name__}). Received: {ensemble_method!r}"
         )
-    if len(flat) != len(denses):
+    if len(flat) != len(heads):
         raise ValueError(
-            f"`ensemble_method` needs one method per output ({len(denses)}). Received {len(flat)}: {ensemble_method!r}"
+            f"`ensemble_method` needs one method per output ({len(heads)}). Received {len(flat)}: {ensemble_method!r}"
         )
-    return {d.name: m for d, m in zip(denses, flat)}
-
-
-def _make_head(dense, config, ensemble_size, ensemble_method):
-    return MIMOHead(
-        config["units"],
-        ensemble_size,
-        activation=config["activation"],
-        ensemble_method=ensemble_method,
-        use_bias=config["use_bias"],
-        kernel_initializer=config["kernel_initializer"],
-        bias_initializer=config["bias_initializer"],
-        kernel_regularizer=config["kernel_regularizer"],
-        bias_regularizer=config["bias_regularizer"],
-        kernel_constraint=config["kernel_constraint"],
-        bias_constraint=config["bias_constraint"],
-        dtype=dense.dtype_policy,
-        name=dense.name,
-    )
+    return flat
 
 
 def _consumers(model, tensor) -> list:
@@ -93,7 +128,7 @@ def _encoder_chain(model, tensor) -> list:
                 + " Build the model with keras_mimo.MixMoInput by hand instead."
             )
         chain.append(consumers[0])
-        if consumers[0].trainable_weights:
+        if _learnable(consumers[0]):
             return chain
         tensor = consumers[0].output
 
@@ -103,22 +138,232 @@ def _encoder(chain: list):
     return layers[0] if len(layers) == 1 else keras.Sequential(layers, name=f"{chain[-1].name}_encoder")
 
 
-def _final_dense_layers(model) -> list:
-    """The Dense layer producing each (flattened) output; raises naming any other."""
-    layers = []
-    for tensor in model.outputs:  # flattened, in the order of keras.tree.flatten(model.output)
-        producer = _keras_compat.producing_layer(tensor)
-        if type(producer) is not keras.layers.Dense:
-            raise ValueError(
-                "convert() replaces each output's final Dense layer by a "
-                f"MIMOHead, but output {tensor.name!r} is produced by "
-                f"{type(producer).__name__} layer {producer.name!r}. End that "
-                "output in a Dense layer (e.g. Dense(units, activation=...) "
-                "instead of a separate Activation), or add the MIMOInput and "
-                "MIMOHead layers by hand and build a keras_mimo.MIMOModel."
+def _is_pointwise_convolution(layer) -> bool:
+    """A 1x1 (1, 1x1x1) channels-last convolution with stride 1: a Dense on the last axis."""
+    if type(layer) not in _CONVOLUTIONS:
+        return False
+    config = layer.get_config()
+    return (
+        all(k == 1 for k in config["kernel_size"])
+        and all(s == 1 for s in config["strides"])
+        and config.get("groups", 1) == 1
+        and config.get("data_format") in (None, "channels_last")
+    )
+
+
+def _is_linear(activation) -> bool:
+    return activation in (None, "linear") or keras.activations.get(activation) is keras.activations.linear
+
+
+def _output_head(model, output, output_ids) -> _Head:
+    """The head producing `output`; raises naming what produces it instead."""
+    final = _keras_compat.producing_layer(output)
+
+    def refuse(why):
+        raise ValueError(
+            "convert() replaces each output's final Dense layer (or 1x1 convolution, with the Reshape, Flatten and "
+            f"Activation layers after it) by a MIMOHead, but output {output.name!r} is produced by "
+            f"{type(final).__name__} layer {final.name!r}{why}. {_HEAD_HELP}"
+        )
+
+    after, tensor, layer = [], output, final
+    while type(layer) in _AFTER_HEAD:
+        inputs = _keras_compat.producer_inputs(tensor)
+        if len(inputs) != 1:
+            refuse(f", which takes {len(inputs)} inputs")
+        after.insert(0, layer)
+        tensor, layer = inputs[0], _keras_compat.producing_layer(inputs[0])
+        others = [l.name for l in _consumers(model, tensor) if l is not after[0]]
+        if others or id(tensor) in output_ids:
+            refuse(
+                f", after {type(layer).__name__} layer {layer.name!r} whose output "
+                + (f"also feeds {others}" if others else "is also a model output")
             )
-        layers.append(producer)
-    return layers
+    if type(layer) is not keras.layers.Dense and not _is_pointwise_convolution(layer):
+        refuse(
+            f", after {type(layer).__name__} layer {layer.name!r}, neither a Dense layer nor a 1x1 convolution"
+            if after
+            else ""
+        )
+    activations = [layer.get_config()["activation"]] + [
+        l.get_config()["activation"] for l in after if type(l) is keras.layers.Activation
+    ]
+    nonlinear = [a for a in activations if not _is_linear(a)]
+    if len(nonlinear) > 1:
+        refuse(f": the head applies {len(nonlinear)} activations ({nonlinear}), a MIMOHead one")
+    head_in = tuple(_keras_compat.producer_inputs(tensor)[0].shape[1:])
+    head_out, out = tuple(tensor.shape[1:]), tuple(output.shape[1:])
+    flatten = out != head_out
+    if flatten and not (out == head_out[-1:] and all(d == 1 for d in head_in[:-1])):
+        refuse(
+            f": {type(layer).__name__} {layer.name!r} gives {head_out} per example, reshaped to {out}; a MIMOHead "
+            "keeps the shape of its input but for the last axis (a (1, ..., 1, units) output may become (units,))"
+        )
+    return _Head(layer, tuple(after), nonlinear[0] if nonlinear else None, flatten)
+
+
+def _output_heads(model) -> list:
+    """The head of each (flattened) output, in the order of keras.tree.flatten(model.output)."""
+    output_ids = {id(t) for t in model.outputs}
+    return [_output_head(model, tensor, output_ids) for tensor in model.outputs]
+
+
+class _Rebuild:
+    """Fresh copies of a model's layers, with the MIMO layers put in.
+
+    MIMO (`mixing=None`): the rows of the members (example-major stacked,
+    `(N * M, ...)`) run through the layers without trainable weights that
+    follow the inputs (preprocessing such as Rescaling, Normalization,
+    padding), each member on its own rows; a `MIMOInput` is put in front of
+    the first layer with trainable weights (or a head) that such a tensor
+    reaches, which then sees the members' channels side by side. A nested
+    functional or Sequential model that stacked rows reach gets the same
+    treatment inside. MixMo (`mixing`): each input's path to its first
+    trainable layer becomes a `MixMoInput`'s member encoders.
+    """
+
+    def __init__(self, ensemble_size, heads, methods, new_inputs, mixing=None, seed=None):
+        self.ensemble_size = ensemble_size
+        self.heads = {id(h.layer): (h, m) for h, m in zip(heads, methods)}
+        self.after_heads = {id(l) for h in heads for l in h.after}
+        self.mixing, self.seed = mixing, seed
+        self.stacked = {}  # id(new tensor) -> new tensor: members' rows not yet through a MIMOInput
+        self.mimo_inputs = {}  # id(stacked tensor) -> its MIMOInput's output
+        self.copies = {}  # (id(original layer), which inputs are stacked) -> its new layer
+        self.chains = {}  # input index -> MixMo encoder chain
+        self.new_inputs = new_inputs
+
+    # -- MIMO: where the members' rows meet the first trainable layer --
+
+    def mark_stacked(self, outputs):
+        for t in keras.tree.flatten(outputs):
+            if isinstance(t, keras.KerasTensor):
+                self.stacked[id(t)] = t
+        return outputs
+
+    def _is_stacked(self, t) -> bool:
+        return isinstance(t, keras.KerasTensor) and id(t) in self.stacked
+
+    def _unstack(self, t):
+        if not self._is_stacked(t):
+            return t
+        if id(t) not in self.mimo_inputs:  # every consumer of a tensor shares its MIMOInput
+            self.mimo_inputs[id(t)] = MIMOInput(self.ensemble_size)(t)
+        return self.mimo_inputs[id(t)]
+
+    def _copy(self, layer, key=()):
+        key = (id(layer), key)
+        if key not in self.copies:
+            self.copies[key] = _fresh_copy(layer)
+        return self.copies[key]
+
+    def _head(self, layer, x):
+        head, method = self.heads[id(layer)]
+        x = self._unstack(x)
+        if head.flatten:
+            x = keras.layers.Flatten(name=head.flatten_name)(x)
+        return _head_for(head, self.ensemble_size, method)(x)
+
+    def call(self, layer, *args, **kwargs):
+        """`clone_model`'s call_function: `layer` is the original (see `clone`)."""
+        if id(layer) in self.after_heads:
+            return args[0]  # moved into the MIMOHead
+        if self.mixing is not None:
+            return self._mixing_call(layer, *args, **kwargs)
+        if id(layer) in self.heads:
+            return self._head(layer, args[0])
+        data = (args, {k: v for k, v in kwargs.items() if not k.endswith("mask")})
+        tensors = [t for t in keras.tree.flatten(data) if isinstance(t, keras.KerasTensor)]
+        stacked = tuple(self._is_stacked(t) for t in tensors)
+        if any(stacked) and all(stacked) and not _learnable(layer):
+            return self.mark_stacked(self._copy(layer)(*args, **kwargs))
+        if any(stacked) and _keras_compat.is_graph_model(layer) and args:
+            inner = tuple(self._is_stacked(t) for t in keras.tree.flatten(args[0]))
+            if any(inner) and inner.count(True) == stacked.count(True):
+                return self._copy_split(layer, inner)(*args, **kwargs)
+        args, kwargs = keras.tree.map_structure(self._unstack, (args, kwargs))
+        return self._copy(layer)(*args, **kwargs)
+
+    def _copy_split(self, model, stacked: tuple):
+        """A copy of nested `model` whose `stacked` inputs take the members' rows: MIMOInputs inside."""
+        key = (id(model), stacked)
+        if key in self.copies:
+            return self.copies[key]
+        if isinstance(model, keras.Sequential):
+            declared = model.inputs[0]
+            layers = self.sequential_layers(model.layers, stacked=True, last=True)
+            new = keras.Sequential(
+                [keras.Input(batch_shape=declared.shape, dtype=declared.dtype), *layers], name=model.name
+            )
+        else:
+            inputs = keras.tree.map_structure(
+                lambda t: keras.Input(batch_shape=t.shape, dtype=t.dtype, name=t.name), model.input
+            )
+            for t, s in zip(keras.tree.flatten(inputs), stacked):
+                if s:
+                    self.mark_stacked(t)
+            new = self.clone(model, inputs)
+            if any(self._is_stacked(t) for t in new.outputs):  # a path with no trainable layer: its rows combine
+                outputs = keras.tree.map_structure(self._unstack, new.output)
+                new = keras.Model(new.input, outputs, name=model.name)
+        self.copies[key] = new
+        return new
+
+    def clone(self, model, inputs):
+        """The functional `model` on `inputs`, layers replaced by `call`."""
+        return keras.models.clone_model(
+            model, input_tensors=inputs, clone_function=lambda layer: layer, call_function=self.call
+        )
+
+    def sequential_layers(self, layers, stacked: bool, last: bool = False) -> list:
+        """The new layers of a Sequential's `layers`; `stacked`: whether they start on the members' rows.
+
+        `last`: a MIMOInput ends the list if the rows are still stacked there.
+        """
+        new = []
+        for layer in layers:
+            if id(layer) in self.after_heads:
+                continue
+            if id(layer) in self.heads:
+                head, method = self.heads[id(layer)]
+                if stacked:
+                    new.append(MIMOInput(self.ensemble_size))
+                    stacked = False
+                if head.flatten:
+                    new.append(keras.layers.Flatten(name=head.flatten_name))
+                new.append(_head_for(head, self.ensemble_size, method))
+                continue
+            if stacked and _learnable(layer):
+                stacked = False
+                if _keras_compat.is_graph_model(layer) and len(layer.inputs) == 1:
+                    new.append(self._copy_split(layer, (True,)))
+                    continue
+                new.append(MIMOInput(self.ensemble_size))
+            new.append(self._copy(layer))
+        if stacked and last:
+            new.append(MIMOInput(self.ensemble_size))
+        return new
+
+    # -- MixMo: each input's path to its first trainable layer becomes member encoders --
+
+    def mixing_input(self, index):
+        return MixMoInput(
+            self.ensemble_size,
+            _encoder(self.chains[index]),
+            mixing=self.mixing,
+            seed=self.seed,
+            name="mixmo_input" if len(self.chains) == 1 else f"mixmo_input_{index}",
+        )(keras.tree.flatten(self.new_inputs)[index])
+
+    def _mixing_call(self, layer, *args, **kwargs):
+        for index, chain in self.chains.items():
+            if layer is chain[0]:
+                return self.mixing_input(index)
+            if any(layer is l for l in chain[1:]):
+                return args[0]  # inside the encoder
+        if id(layer) in self.heads:
+            return self._head(layer, args[0])
+        return self._copy(layer)(*args, **kwargs)
 
 
 def convert(
@@ -132,11 +377,25 @@ def convert(
 ) -> MIMOModel:
     """Rebuilds a functional or Sequential model as a MIMO ensemble.
 
-    Inserts a `MIMOInput` right after each of the model's inputs and replaces
-    each output's final `Dense` layer by a `MIMOHead` with the same units,
-    activation, initializers, regularizers and constraints. All other layers
-    are copied from their configs. Several inputs and outputs (lists or
-    dicts) keep their structure.
+    Puts a `MIMOInput` in front of the first layer with trainable weights
+    on each input's path and replaces each output's head by a `MIMOHead`
+    with the same units, activation, initializers, regularizers and
+    constraints. All other layers are copied from their configs. Several
+    inputs and outputs (lists or dicts) keep their structure.
+
+    The members' split: layers without trainable weights between an input
+    and its first trainable layer (preprocessing such as `Rescaling`,
+    per-channel `Normalization`, padding) run on each member's own rows,
+    with the channels they were built for; the first trainable layer sees
+    the `MIMOInput`'s `ensemble_size` times the channels, and everything
+    after it is shared. When that layer is inside a nested functional or
+    Sequential model (e.g. a stem block), the `MIMOInput` goes inside it.
+
+    The head: each output's final `Dense` layer, or a `Dense` or 1x1
+    convolution (stride 1, channels last) followed only by `Reshape`,
+    `Flatten` and `Activation` layers (e.g. MobileNet's head); a
+    `(1, ..., 1, units)` head output reshaped to `(units,)` becomes a
+    `Flatten` before the `MIMOHead`, named like the output layer.
 
     Weights: every layer of the returned model is freshly initialized (MIMO
     trains from scratch, and the first layer and the head change shape); the
@@ -144,7 +403,7 @@ def convert(
 
     Args:
         model: a functional or Sequential `keras.Model` whose every output
-            is produced by a `keras.layers.Dense`.
+            is produced by a head as above.
         ensemble_size: int, the number of members.
         input_repetition_probability, batch_repetitions, seed: passed to
             `MIMOModel`.
@@ -178,68 +437,36 @@ def convert(
         raise TypeError(f"convert() takes a functional or Sequential keras.Model. Received: {type(model).__name__}")
     if mixing is not None and mixing not in MIXINGS:
         raise ValueError(f"convert(): `mixing` must be None or one of {MIXINGS}. Received: mixing={mixing!r}")
-    final = _final_dense_layers(model)
-    methods = _methods_per_dense(model, final, ensemble_method)
-    denses = {layer.name: layer for layer in final}
+    heads = _output_heads(model)
+    methods = _methods_per_head(model, heads, ensemble_method)
+    sequential = isinstance(model, keras.Sequential)
     new_inputs = keras.tree.map_structure(
         lambda t: keras.Input(batch_shape=t.shape, dtype=t.dtype, name=t.name),
-        model.inputs[0] if isinstance(model, keras.Sequential) else model.input,
+        model.inputs[0] if sequential else model.input,
     )
-    old_inputs = model.inputs if isinstance(model, keras.Sequential) else keras.tree.flatten(model.input)
-    if mixing is None:
-        replaced = [(t, MIMOInput(ensemble_size)(t)) for t in keras.tree.flatten(new_inputs)]
-        chains = {}
-    else:
-        replaced = []
-        chains = {i: _encoder_chain(model, t) for i, t in enumerate(old_inputs)}
-        for chain in chains.values():
-            if chain[-1].name in denses:
+    rebuild = _Rebuild(ensemble_size, heads, methods, new_inputs, mixing, seed)
+    if mixing is not None:
+        old_inputs = model.inputs if sequential else keras.tree.flatten(model.input)
+        rebuild.chains = {i: _encoder_chain(model, t) for i, t in enumerate(old_inputs)}
+        for chain in rebuild.chains.values():
+            if id(chain[-1]) in rebuild.heads:
                 raise ValueError(
                     f"convert(mixing=...): the first trainable layer after an input is the output layer "
                     f"{chain[-1].name!r}; MixMo needs a layer before the head (e.g. a convolution) as the encoder."
                 )
-    # {first layer of a chain: input index}; the chain's other layers are skipped (identity)
-    encoder_starts = {chain[0].name: i for i, chain in chains.items()}
-    inside_chains = {layer.name for chain in chains.values() for layer in chain[1:]}
-
-    def mixing_input(index):
-        return MixMoInput(
-            ensemble_size,
-            _encoder(chains[index]),
-            mixing=mixing,
-            seed=seed,
-            name="mixmo_input" if len(chains) == 1 else f"mixmo_input_{index}",
-        )(keras.tree.flatten(new_inputs)[index])
-
-    def through_mimo_input(t):
-        return next((mimo for new, mimo in replaced if t is new), t)
-
-    def call_function(layer, *args, **kwargs):
-        if layer.name in encoder_starts:
-            return mixing_input(encoder_starts[layer.name])
-        if layer.name in inside_chains:
-            return args[0]
-        args, kwargs = keras.tree.map_structure(through_mimo_input, (args, kwargs))
-        if layer.name in denses:
-            layer = _head_for(denses[layer.name], ensemble_size, methods[layer.name])
-        return layer(*args, **kwargs)
-
-    if isinstance(model, keras.Sequential):
-        if mixing is None:
-            outputs, rest = replaced[0][1], model.layers[:-1]
-        else:
-            outputs, rest = mixing_input(0), model.layers[len(chains[0]) : -1]
-        for layer in rest:
-            outputs = _fresh_copy(layer)(outputs)
-        outputs = _head_for(model.layers[-1], ensemble_size, methods[model.layers[-1].name])(outputs)
     else:
-        clone = keras.models.clone_model(
-            model,
-            input_tensors=new_inputs,
-            clone_function=_fresh_copy,
-            call_function=call_function,
-        )
-        outputs = clone.output
+        for t in keras.tree.flatten(new_inputs):
+            rebuild.mark_stacked(t)
+    if sequential:
+        if mixing is None:
+            outputs, layers = new_inputs, rebuild.sequential_layers(model.layers, stacked=True)
+        else:
+            outputs = rebuild.mixing_input(0)
+            layers = rebuild.sequential_layers(model.layers[len(rebuild.chains[0]) :], stacked=False)
+        for layer in layers:
+            outputs = layer(outputs)
+    else:
+        outputs = rebuild.clone(model, new_inputs).output
     return MIMOModel(
         new_inputs,
         outputs,

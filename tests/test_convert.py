@@ -53,7 +53,7 @@ def test_converted_model_trains():
     assert np.isfinite(model.fit(x, y, epochs=1, verbose=0).history["loss"][0])
 
 
-@pytest.mark.slow
+@pytest.mark.large
 def test_keras_applications_resnet50_converts():
     base = keras.applications.ResNet50(weights=None, input_shape=(32, 32, 3), classes=10)
     model = keras_mimo.convert(base, 2)
@@ -213,3 +213,189 @@ def test_mixing_converts_a_sequential_model_and_saves(tmp_path):
 def test_mixing_refuses_what_it_cannot_mix(base, mixing, match):
     with pytest.raises(ValueError, match=match):
         keras_mimo.convert(base(), 2, mixing=mixing)
+
+
+# -- where the members split, and heads other than a final Dense (item 11) --------
+
+
+def check_converts_trains_predicts_and_saves(base, tmp_path, classes=3):
+    """Converts `base` (8x8x3 images), trains one step, predicts, and round-trips `.keras`."""
+    model = keras_mimo.convert(base, 2, seed=0)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((8, 8, 8, 3)).astype("float32"), rng.integers(0, classes, 8)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    assert np.isfinite(model.fit(x, y, batch_size=8, epochs=1, verbose=0).history["loss"][0])
+    assert model.predict(x, verbose=0).shape == (8, classes)
+    assert model.predict_members(x, verbose=0).shape == (8, 2, classes)
+    model.save(tmp_path / "converted.keras")
+    restored = keras.saving.load_model(tmp_path / "converted.keras")
+    np.testing.assert_allclose(restored.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    return model
+
+
+def preprocessed_cnn():
+    """Per-channel preprocessing before the first convolution (EfficientNetV2's `include_preprocessing`)."""
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Rescaling([1.0, 0.5, 0.25], offset=[0.0, 0.1, 0.2], name="scale")(inputs)
+    x = keras.layers.Normalization(mean=[0.1, 0.2, 0.3], variance=[1.0, 2.0, 3.0], name="norm")(x)
+    x = keras.layers.ZeroPadding2D(1, name="pad")(x)
+    x = keras.layers.Conv2D(4, 3, name="stem")(x)
+    skip = keras.layers.Conv2D(4, 1, name="skip")(keras.layers.Cropping2D(1)(x))
+    x = keras.layers.Add()([keras.layers.Cropping2D(1)(keras.layers.Conv2D(4, 3, padding="same")(x)), skip])
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="probs")(x))
+
+
+def test_preprocessing_runs_on_each_members_rows_before_the_first_trainable_layer(tmp_path):
+    model = check_converts_trains_predicts_and_saves(preprocessed_cnn(), tmp_path)
+    names = [type(l).__name__ for l in model.layers[:6]]
+    assert names == ["InputLayer", "Rescaling", "Normalization", "ZeroPadding2D", "MIMOInput", "Conv2D"]
+    assert model.get_layer("stem").kernel.shape == (3, 3, 6, 4)  # the members' channels side by side
+    assert model.get_layer("skip").kernel.shape == (1, 1, 4, 4)  # after the split: shared, unchanged
+
+
+@pytest.mark.parametrize("stem", ["sequential", "functional"])
+def test_a_nested_stem_gets_the_mimo_input_inside(stem, tmp_path):
+    if stem == "sequential":  # ConvNeXt's stem
+        block = keras.Sequential(
+            [keras.layers.Conv2D(4, 2, strides=2, name="patchify"), keras.layers.LayerNormalization(name="ln")],
+            name="stem",
+        )
+    else:  # preprocessing inside the nested model too
+        inner = keras.Input((8, 8, 3))
+        h = keras.layers.Rescaling(1 / 255, name="inner_scale")(inner)
+        block = keras.Model(inner, keras.layers.Conv2D(4, 2, strides=2, name="patchify")(h), name="stem")
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Normalization(mean=[0.4, 0.5, 0.6], variance=[0.1, 0.2, 0.3])(inputs)
+    x = block(x)
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 1, name="trunk")(x))
+    base = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="probs")(x))
+    model = check_converts_trains_predicts_and_saves(base, tmp_path)
+    nested = model.get_layer("stem")
+    assert isinstance(nested, keras.Sequential if stem == "sequential" else keras.Model)
+    inner_types = [type(l).__name__ for l in nested.layers if not isinstance(l, keras.layers.InputLayer)]
+    expected = (
+        ["MIMOInput", "Conv2D", "LayerNormalization"] if stem == "sequential" else ["Rescaling", "MIMOInput", "Conv2D"]
+    )
+    assert inner_types == expected
+    assert not any(isinstance(l, keras_mimo.MIMOInput) for l in model.layers)  # only the one inside
+    assert nested.get_layer("patchify").kernel.shape == (2, 2, 6, 4)
+    assert tuple(nested.inputs[0].shape) == (None, 8, 8, 3)  # the nested model takes each member's rows
+    # the original is untouched
+    assert block.get_layer("patchify").kernel.shape == (2, 2, 3, 4)
+
+
+@pytest.mark.parametrize("reshape", ["reshape", "flatten"])
+def test_a_mobilenet_like_head_becomes_one_mimo_head(reshape, tmp_path):
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    x = keras.layers.GlobalAveragePooling2D(keepdims=True)(x)
+    x = keras.layers.Dropout(0.1)(x)
+    x = keras.layers.Conv2D(3, 1, padding="same", kernel_regularizer="l2", name="conv_preds")(x)
+    x = keras.layers.Reshape((3,), name="to_vector")(x) if reshape == "reshape" else keras.layers.Flatten()(x)
+    outputs = keras.layers.Activation("softmax", name="predictions")(x)
+    model = check_converts_trains_predicts_and_saves(keras.Model(inputs, outputs), tmp_path)
+    head = model.get_layer("predictions")
+    assert isinstance(head, keras_mimo.MIMOHead) and (head.units, head.ensemble_method) == (3, "mean")
+    assert isinstance(head.kernel_regularizer, keras.regularizers.L2)
+    assert [type(l).__name__ for l in model.layers[-3:]] == ["Dropout", "Flatten", "MIMOHead"]
+    assert "conv_preds" not in [l.name for l in model.layers]
+
+
+def test_a_sequential_with_preprocessing_and_a_pointwise_head_converts(tmp_path):
+    base = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            keras.layers.Rescaling([1.0, 2.0, 3.0]),
+            keras.layers.Conv2D(4, 3),
+            keras.layers.GlobalAveragePooling2D(keepdims=True),
+            keras.layers.Conv2D(3, 1),
+            keras.layers.Flatten(),
+            keras.layers.Activation("softmax"),
+        ]
+    )
+    model = check_converts_trains_predicts_and_saves(base, tmp_path)
+    assert [type(l).__name__ for l in model.layers] == [
+        "InputLayer",
+        "Rescaling",
+        "MIMOInput",
+        "Conv2D",
+        "GlobalAveragePooling2D",
+        "Flatten",
+        "MIMOHead",
+    ]
+
+
+def test_a_dense_then_activation_head_keeps_the_activation():
+    inputs = keras.Input((6,))
+    logits = keras.layers.Dense(3, name="logits")(keras.layers.Dense(8, activation="relu")(inputs))
+    model = keras_mimo.convert(keras.Model(inputs, keras.layers.Activation("sigmoid", name="probs")(logits)), 2)
+    head = model.get_layer("probs")
+    assert isinstance(head, keras_mimo.MIMOHead) and head.activation is keras.activations.sigmoid
+    assert model.predict(np.zeros((4, 6), "float32"), verbose=0).shape == (4, 3)
+
+
+def _pointwise_head(conv, *after):
+    inputs = keras.Input((8, 8, 3))
+    x = conv(keras.layers.Conv2D(4, 3)(inputs))
+    for layer in after:
+        x = layer(x)
+    return keras.Model(inputs, x)
+
+
+@pytest.mark.parametrize(
+    "base,match",
+    [
+        (
+            lambda: _pointwise_head(keras.layers.Conv2D(3, 2, name="wide"), keras.layers.Flatten()),
+            r"Flatten layer 'flatten.*', after Conv2D layer 'wide', neither a Dense layer nor a 1x1",
+        ),
+        (
+            lambda: _pointwise_head(keras.layers.Conv2D(3, 1, name="pw"), keras.layers.Flatten()),
+            r"Conv2D 'pw' gives \(6, 6, 3\) per example, reshaped to \(108,\)",
+        ),
+        (
+            lambda: _pointwise_head(
+                keras.layers.GlobalAveragePooling2D(),
+                keras.layers.Dense(3, activation="relu", name="d"),
+                keras.layers.Activation("softmax", name="act"),
+            ),
+            r"Activation layer 'act': the head applies 2 activations",
+        ),
+    ],
+)
+def test_a_head_convert_cannot_replace_is_named(base, match):
+    with pytest.raises(ValueError, match=match):
+        keras_mimo.convert(base(), 2)
+
+
+APPLICATIONS = {  # family: the smallest input size it allows
+    "ResNet50": 32,
+    "ResNet50V2": 32,
+    "VGG16": 32,
+    "MobileNet": 32,
+    "MobileNetV2": 32,
+    "MobileNetV3Small": 32,
+    "EfficientNetB0": 32,
+    "EfficientNetV2B0": 32,
+    "DenseNet121": 32,
+    "NASNetMobile": 32,
+    "InceptionV3": 75,
+    "Xception": 71,
+    "InceptionResNetV2": 75,
+    "ConvNeXtTiny": 32,
+}
+
+
+@pytest.mark.large
+@pytest.mark.parametrize("family", list(APPLICATIONS))
+def test_every_keras_applications_family_converts_trains_and_predicts(family):
+    size = APPLICATIONS[family]
+    base = getattr(keras.applications, family)(weights=None, input_shape=(size, size, 3), classes=3)
+    model = keras_mimo.convert(base, 2, seed=0)
+    assert 0 < model.count_params() - base.count_params() < 0.01 * base.count_params()
+    rng = np.random.default_rng(0)
+    x, y = rng.random((4, size, size, 3)).astype("float32"), rng.integers(0, 3, 4)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    assert model.predict(x, verbose=0).shape == (4, 3)

@@ -262,6 +262,32 @@ class _Tower(keras.Model):
         return {**super().get_config(), "units": self.units}
 
 
+def test_a_mimo_input_inside_a_nested_stem_after_preprocessing_trains_predicts_saves_and_loads(tmp_path):
+    # the layout `convert()` builds: per-member preprocessing on the stacked rows, the split inside a nested stem
+    stem = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            keras_mimo.MIMOInput(2),
+            keras.layers.Conv2D(4, 2, strides=2),
+            keras.layers.LayerNormalization(),
+        ],
+        name="stem",
+    )
+    images = keras.Input((8, 8, 3))
+    h = stem(keras.layers.Normalization(mean=[0.1, 0.2, 0.3], variance=[1.0, 2.0, 3.0])(images))
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    model = keras_mimo.MIMOModel(images, keras_mimo.MIMOHead(3, 2, activation="softmax")(h), seed=0)
+    assert model.ensemble_size == 2
+    rng = np.random.default_rng(0)
+    x, y = rng.random((8, 8, 8, 3)).astype("float32"), rng.integers(0, 3, 8)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    assert np.isfinite(model.fit(x, y, batch_size=8, epochs=1, verbose=0).history["loss"][0])
+    model.save(tmp_path / "stem.keras")
+    loaded = keras.models.load_model(tmp_path / "stem.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    assert loaded.predict_members(x, verbose=0).shape == (8, 2, 3)
+
+
 @pytest.mark.parametrize("backbone", ["functional", "subclassed_layer", "subclassed_model"])
 def test_nested_backbones_train_predict_save_and_load(backbone, tmp_path, readable_data):
     if backbone == "functional":
