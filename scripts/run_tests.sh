@@ -1,63 +1,117 @@
 #!/usr/bin/env bash
-# Installs keras-mimo from a freshly built wheel into its own virtualenv and
-# runs the test suite once per Keras backend (tensorflow, jax, torch).
-#   bash scripts/run_tests.sh                      # all three backends
+# The README's test command (CI's .ci/run calls it): installs keras-mimo from a
+# freshly built wheel into its own virtualenv and runs the two test tiers.
+#   bash scripts/run_tests.sh          # ruff; the unit tier on tensorflow, jax and torch;
+#                                      # the large tier once (each test on the backend it
+#                                      # concerns, the rest on $LARGE_BACKEND); mkdocs --strict
+#   bash scripts/run_tests.sh --quick  # ruff; the unit tier on one backend ($KERAS_BACKEND, else jax)
 #   BACKENDS="tensorflow jax" bash scripts/run_tests.sh   # skip (and do not install) torch
+# Other arguments go to every pytest call. When every step of the whole command
+# passes on a clean work tree, the commit is written to .test-results/last-pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv-test}"
 BACKENDS="${BACKENDS:-tensorflow jax torch}"
+LARGE_BACKEND="${LARGE_BACKEND:-jax}"
 PY="${PYTHON:-python3}"
+# pytest-xdist workers per pytest call (0: none); see docs/backends.md for the measurement.
+WORKERS="${PYTEST_WORKERS:-0}"
+QUICK=0
+if [ "${1:-}" = "--quick" ]; then
+  QUICK=1
+  shift
+  BACKENDS="${KERAS_BACKEND:-jax}"
+fi
+RESULTS=.test-results
+mkdir -p "$RESULTS"
+rm -f "$RESULTS"/*.xml
 
 if [ ! -x "$VENV/bin/python" ]; then "$PY" -m venv "$VENV"; fi
 . "$VENV/bin/activate"
-pip install -q --upgrade pip build
-# CPU builds only. TensorFlow and JAX: tensorflow-cpu and jax[cpu] from PyPI.
-# TensorFlow is installed whatever BACKENDS says: the data pipelines, TFDS,
-# the TFP references and the SavedModel export tests use it.
-pip install -q tensorflow-cpu==2.21.0 keras==3.15.1
+# The dependencies are installed once per version of this script and of
+# pyproject.toml (a stamp in the virtualenv); the wheel is rebuilt every time.
+stamp="$VENV/.deps-$(cat "$0" pyproject.toml | sha256sum | cut -c1-16)"
+installed=1
+for backend in $BACKENDS; do grep -qw "$backend" "$stamp" 2>/dev/null || installed=0; done
 extras="tensorflow,examples,test,docs"
-case " $BACKENDS " in *" jax "*) pip install -q "jax[cpu]==0.10.2"; extras="$extras,jax";; esac
-case " $BACKENDS " in *" torch "*)
-  # PyPI's Linux torch wheels are CUDA builds of several GB; the CPU build
-  # (torch==2.13.0+cpu) comes from a local wheel when pip's find-links has
-  # one, else from PyTorch's CPU index. Other systems get PyPI's CPU wheel.
-  if [ "$(uname -s)" = "Linux" ]; then
-    if pip download -q --no-index --no-deps -d "$(mktemp -d)" "torch==2.13.0+cpu" >/dev/null 2>&1; then
-      pip install -q "torch==2.13.0+cpu"
+case " $BACKENDS " in *" jax "*) extras="$extras,jax";; esac
+case " $BACKENDS " in *" torch "*) extras="$extras,torch";; esac
+if [ "$installed" = 0 ]; then
+  pip install -q --upgrade pip build
+  # CPU builds only. TensorFlow and JAX: tensorflow-cpu and jax[cpu] from PyPI.
+  # TensorFlow is installed whatever BACKENDS says: the data pipelines, TFDS,
+  # the TFP references and the SavedModel export tests use it.
+  pip install -q tensorflow-cpu==2.21.0 keras==3.15.1
+  case " $BACKENDS " in *" jax "*) pip install -q "jax[cpu]==0.10.2";; esac
+  case " $BACKENDS " in *" torch "*)
+    # PyPI's Linux torch wheels are CUDA builds of several GB; the CPU build
+    # (torch==2.13.0+cpu) comes from a local wheel when pip's find-links has
+    # one, else from PyTorch's CPU index. Other systems get PyPI's CPU wheel.
+    if [ "$(uname -s)" = "Linux" ]; then
+      if pip download -q --no-index --no-deps -d "$(mktemp -d)" "torch==2.13.0+cpu" >/dev/null 2>&1; then
+        pip install -q "torch==2.13.0+cpu"
+      else
+        pip install -q "torch==2.13.0+cpu" --extra-index-url https://download.pytorch.org/whl/cpu
+      fi
     else
-      pip install -q "torch==2.13.0+cpu" --extra-index-url https://download.pytorch.org/whl/cpu
-    fi
-  else
-    pip install -q "torch==2.13.0"
-  fi
-  extras="$extras,torch";;
-esac
+      pip install -q "torch==2.13.0"
+    fi;;
+  esac
+  # Installs the extras' dependencies (the package itself is reinstalled below).
+  pip install -q ".[$extras]"
+  # TFP needs tf-keras next to TF; --no-deps keeps it from pulling full tensorflow.
+  pip install -q --no-deps tf-keras==2.21.0
+  # keras-hub (a test dependency: nested keras-hub backbones). Its
+  # tensorflow-text requirement pulls the full TensorFlow wheel next to
+  # tensorflow-cpu, so it goes in without dependencies, plus the light ones it
+  # imports (none of its tested parts needs tensorflow-text).
+  pip install -q --no-deps keras-hub==0.32.0
+  pip install -q regex rich kagglehub sentencepiece tokenizers packaging pytest-xdist
+  rm -f "$VENV"/.deps-*
+  echo "$BACKENDS" > "$stamp"
+fi
 rm -rf dist && python -m build --wheel --outdir dist . >/dev/null
 pip install -q --force-reinstall --no-deps dist/keras_mimo-*.whl
-pip install -q "$(ls dist/keras_mimo-*.whl)[$extras]"
-# TFP needs tf-keras next to TF; --no-deps keeps it from pulling full tensorflow.
-pip install -q --no-deps tf-keras==2.21.0
-# keras-hub (a test dependency: nested keras-hub backbones). Its
-# tensorflow-text requirement pulls the full TensorFlow wheel next to
-# tensorflow-cpu, so it goes in without dependencies, plus the light ones it
-# imports (none of its tested parts needs tensorflow-text).
-pip install -q --no-deps keras-hub==0.32.0
-pip install -q regex rich kagglehub sentencepiece tokenizers packaging
 
 status=0
-echo "=== ruff check, ruff format --check (line length and rules: pyproject.toml)"
+step() { echo; echo "=== $*"; }
+# pytest exit code 5 = "no tests collected": fine for a tier with none on a backend.
+run_pytest() {
+  local backend=$1 name=$2
+  shift 2
+  local workers=()
+  if [ "$WORKERS" != "0" ]; then workers=(-n "$WORKERS"); fi
+  set +e
+  KERAS_BACKEND="$backend" KERAS_MIMO_EXPECT_INSTALLED=1 pytest -q -p no:cacheprovider "${workers[@]}" \
+    --junitxml="$RESULTS/$name-$backend.xml" "$@"
+  local rc=$?
+  set -e
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then status=$rc; fi
+}
+
+start=$(date +%s)
+step "ruff check, ruff format --check (line length and rules: pyproject.toml)"
 ruff check . || status=1
 ruff format --check . || status=1
 for backend in $BACKENDS; do
-  echo "=== pytest, KERAS_BACKEND=$backend"
-  set +e
-  KERAS_BACKEND="$backend" KERAS_MIMO_EXPECT_INSTALLED=1 pytest -q -p no:cacheprovider "$@"
-  rc=$?
-  set -e
-  # pytest exit code 5 = "no tests collected": fine for a backend with none.
-  if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then status=$rc; fi
+  step "unit tier, KERAS_BACKEND=$backend"
+  run_pytest "$backend" unit -m "not large" "$@"
 done
-echo "=== docs: mkdocs build --strict (API reference from the docstrings)"
-mkdocs build --strict --quiet -d "$VENV/site" || status=1
+if [ "$QUICK" = 0 ]; then
+  for backend in $BACKENDS; do
+    step "large tier, KERAS_BACKEND=$backend (backend-independent large tests under $LARGE_BACKEND only)"
+    run_pytest "$backend" large -m large --large_backend="$LARGE_BACKEND" "$@"
+  done
+  step "docs: mkdocs build --strict (API reference from the docstrings)"
+  mkdocs build --strict --quiet -d "$VENV/site" || status=1
+fi
+step "the 25 slowest tests of this run (setup + call + teardown)"
+python scripts/slowest_tests.py "$RESULTS"/*.xml --top 25 || true
+echo "tests took $(( $(date +%s) - start )) s (status $status)"
+if [ "$status" = 0 ] && [ "$QUICK" = 0 ]; then
+  commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+  if [ -n "$(git status --porcelain 2>/dev/null)" ]; then commit="$commit-dirty"; fi
+  echo "$commit" > "$RESULTS/last-pass"
+  echo "passed: $commit written to $RESULTS/last-pass"
+fi
 exit $status

@@ -30,6 +30,7 @@ def test_every_row_of_the_table_has_snippets():
         assert needle in text, needle
 
 
+@pytest.mark.large  # the documentation's snippets run end to end (once, under the large tier's backend)
 @pytest.mark.parametrize("index", range(len(which_models_blocks())))
 def test_which_models_snippet_runs(index):
     import keras
@@ -56,6 +57,7 @@ def test_the_acting_section_has_its_three_snippets():
     assert "with_uncertainty" in blocks[2]
 
 
+@pytest.mark.large
 @pytest.mark.parametrize("index", range(3))
 def test_acting_snippet_runs_alone(index, capsys):
     block = acting_blocks()[index]
@@ -67,6 +69,7 @@ def test_acting_snippet_runs_alone(index, capsys):
         assert coverage >= 0.85
 
 
+@pytest.mark.large
 def test_mixmo_snippet_runs_alone(capsys):
     section = GUIDE.read_text().split("## Cut-MixMo", 1)[1].split("\n## ", 1)[0]
     (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)

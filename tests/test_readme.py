@@ -18,6 +18,7 @@ def test_readme_has_the_two_line_example():
     assert "MIMOHead(10, ensemble_size=3" in blocks[0]
 
 
+@pytest.mark.large  # the README's snippets run end to end (once, under the large tier's backend)
 @pytest.mark.parametrize("index", range(len(python_blocks())))
 def test_readme_python_snippet_runs_alone(index):
     namespace = {}

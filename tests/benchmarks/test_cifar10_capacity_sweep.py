@@ -13,6 +13,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.large
 def test_sweep_trains_scores_and_reports_every_point(tiny_npz, tmp_path):
     run_dir, docs_dir = tmp_path / "runs", tmp_path / "docs"
     run_dir.mkdir()

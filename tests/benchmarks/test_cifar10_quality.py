@@ -8,6 +8,7 @@ import sys
 
 import keras
 import numpy as np
+import pytest
 
 from keras_mimo import calibration
 from keras_mimo.applications import cifar_data
@@ -35,6 +36,7 @@ def run_study(tiny_npz, tmp_path, *extra):
     return run_dir, docs_dir, done.stdout
 
 
+@pytest.mark.large
 def test_temperatures_are_fitted_on_held_out_training_images_and_reported(tiny_npz, tmp_path):
     run_dir, docs_dir, _ = run_study(tiny_npz, tmp_path, "--train_examples=130", "--calibration_examples=60")
     report = json.loads((docs_dir / "results" / "quality_cpu_small_data.json").read_text())["variants"]
@@ -65,6 +67,7 @@ def test_temperatures_are_fitted_on_held_out_training_images_and_reported(tiny_n
     assert table.count("\n") == 2 + 4 and "| deep_ensemble2 | 2 |" in table
 
 
+@pytest.mark.large
 def test_no_temperature_when_training_reaches_the_held_out_images(tiny_npz, tmp_path):
     _, docs_dir, out = run_study(
         tiny_npz, tmp_path, "--train_examples=180", "--calibration_examples=60", "--report_only"

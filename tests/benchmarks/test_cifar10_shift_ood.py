@@ -50,6 +50,7 @@ def study(tiny_npz, tmp_path):
     return tiny_npz, run_dir, docs_dir, report
 
 
+@pytest.mark.large
 def test_study_scores_every_variant_from_held_out_calibration_images(study):
     npz, run_dir, docs_dir, report = study
     x_train, y_train, x_test, y_test = cifar_data.load_npz(npz)

@@ -5,7 +5,6 @@ import math
 import pathlib
 import sys
 
-import keras
 import numpy as np
 import pytest
 
@@ -24,10 +23,7 @@ def test_same_graph_baseline_takes_stacked_rows():
     assert tuple(out.shape) == (3 * 4, 10)  # member-major rows: one head row per member row
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow",
-    reason="two model compiles: one backend is enough (the baseline itself is tested on every backend above)",
-)
+@pytest.mark.large  # two model compiles: one backend is enough (the baseline is tested on every backend above)
 def test_training_overhead_runs():
     args = argparse.Namespace(train_batch=4, steps=2, rounds=1)
     result = cost.training_overhead(10, 1, args)

@@ -48,6 +48,7 @@ def test_usage_is_refused_with_a_message():
     assert done.returncode == 2 and "prepare CIFAR10_NPZ_DIR CIFAR_COMPACT_PY" in done.stderr
 
 
+@pytest.mark.large(backends=("jax",))
 def test_peers_without_torch_uncertainty_are_skipped_and_said(tmp_path, tiny_npz):
     pytest.importorskip("torch")
     try:
@@ -63,7 +64,7 @@ def test_peers_without_torch_uncertainty_are_skipped_and_said(tmp_path, tiny_npz
     assert (out / "status.txt").read_text() == status
 
 
-@pytest.mark.slow
+@pytest.mark.large(backends=("jax",))
 def test_a_study_cut_at_the_deadline_is_said_and_its_logs_packed(tmp_path, tiny_npz):
     out, work, names, status = run_session(tmp_path, tiny_npz, GPU_SESSION_PARTS="shift", GPU_SESSION_BUDGET_S="25")
     assert "shift: ended rc=124 (cut at the deadline)" in status

@@ -34,6 +34,7 @@ def fake_uci(root, name, rows=60, splits=2, seed=0):
         np.savetxt(folder / f"index_test_{k}.txt", order[45:], fmt="%d")
 
 
+@pytest.mark.large
 def test_benchmark_writes_the_table_and_json_and_resumes(tmp_path):
     uci = uci_module()
     data, docs, runs = tmp_path / "uci", tmp_path / "docs", tmp_path / "runs"
@@ -106,6 +107,7 @@ def test_goals_compare_mimo_with_mc_dropout_and_the_deep_ensemble():
     assert "| energy | - | 10 | 10 | - | - / 1 / 1 / - | no | no |" in table
 
 
+@pytest.mark.large
 def test_a_run_of_one_variant_keeps_the_other_variants_results(tmp_path):
     uci = uci_module()
     data, docs, runs = tmp_path / "uci", tmp_path / "docs", tmp_path / "runs"

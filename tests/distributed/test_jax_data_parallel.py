@@ -14,7 +14,10 @@ import textwrap
 import keras
 import pytest
 
-pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax", reason="DataParallel is a JAX distribution")
+pytestmark = [
+    pytest.mark.skipif(keras.backend.backend() != "jax", reason="DataParallel is a JAX distribution"),
+    pytest.mark.large(backends=("jax",)),  # each test starts a process with two host devices
+]
 
 
 def run_on_two_devices(script):

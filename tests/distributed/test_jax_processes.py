@@ -81,6 +81,7 @@ def run_two_processes(argv) -> list:
     return outputs
 
 
+@pytest.mark.large(backends=("jax",))
 def test_two_processes_train_one_mimo_model(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(textwrap.dedent(WORKER))
@@ -107,6 +108,7 @@ def test_two_processes_train_one_mimo_model(tmp_path):
         np.testing.assert_allclose(a["ensemble"], loaded.predict(rows, verbose=0), atol=1e-5)
 
 
+@pytest.mark.large(backends=("jax",))
 def test_cifar_example_runs_under_two_processes(tiny_npz, tmp_path):
     import pathlib
 

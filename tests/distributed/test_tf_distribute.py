@@ -10,9 +10,10 @@ import textwrap
 import keras
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow", reason="tf.distribute needs the TensorFlow backend"
-)
+pytestmark = [
+    pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.distribute needs the TensorFlow backend"),
+    pytest.mark.large(backends=("tensorflow",)),  # processes with two logical CPUs or two workers
+]
 
 MODEL = """
 import keras, numpy as np, keras_mimo
@@ -143,7 +144,6 @@ def run_two_workers(script) -> list:
     return outputs
 
 
-@pytest.mark.slow
 def test_multi_worker_mirrored_strategy_with_two_local_workers():
     outputs = run_two_workers(WORKER)
     assert [o["replicas"] for o in outputs] == [2, 2]
@@ -198,7 +198,6 @@ print(json.dumps({"outcome": outcome}))
 """
 
 
-@pytest.mark.slow
 def test_keras_fit_under_multi_worker_mirrored_strategy_still_fails():
     """Reports when Keras fixes keras-team/keras#20585.
 

@@ -35,8 +35,13 @@ def test_defaults_are_the_reference_recipe(example):
     assert config["depth"] == 10
 
 
-@pytest.mark.parametrize("pipeline", ["numpy"] + (["tf_data"] if BACKEND == "tensorflow" else []))
+@pytest.mark.large
+@pytest.mark.parametrize(
+    "pipeline", ["numpy", pytest.param("tf_data", marks=pytest.mark.large(backends=("tensorflow",)))]
+)
 def test_tiny_run_on_npz_writes_metrics_and_a_loadable_model(example, tiny_npz, tmp_path, pipeline):
+    if pipeline == "tf_data" and BACKEND != "tensorflow":
+        pytest.skip("tf.data pipelines feed the tensorflow backend")
     cifar_resnet = example("cifar_resnet")
     out = tmp_path / "run"
     config = tiny_config(
@@ -61,6 +66,7 @@ def test_tiny_run_on_npz_writes_metrics_and_a_loadable_model(example, tiny_npz, 
     assert saved["jit_compile"] is (BACKEND == "jax")  # --jit_compile=auto: Keras's choice on a CPU
 
 
+@pytest.mark.large
 def test_killed_run_resumes_from_backup(example, tiny_npz, tmp_path):
     cifar_resnet = example("cifar_resnet")
     out = tmp_path / "run"
@@ -84,6 +90,7 @@ def test_killed_run_resumes_from_backup(example, tiny_npz, tmp_path):
     assert epochs_run == [1]  # continued with the second epoch
 
 
+@pytest.mark.large
 def test_tfds_mock_data_run(example, tmp_path):
     tfds = pytest.importorskip("tensorflow_datasets")
     cifar_resnet = example("cifar_resnet")

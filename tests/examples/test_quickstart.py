@@ -6,8 +6,12 @@ import subprocess
 import sys
 
 import keras
+import pytest
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "examples" / "quickstart.py"
+
+# examples run end to end (each in its own process): the large tier
+pytestmark = pytest.mark.large
 
 
 def test_quickstart_runs_both_models_on_a_tiny_copy(tiny_npz):

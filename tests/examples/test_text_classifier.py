@@ -27,6 +27,9 @@ TINY = [
     "--verbose=0",
 ]
 
+# examples run end to end (each in its own process): the large tier
+pytestmark = pytest.mark.large
+
 
 def run_with_example(body: str, args=(), timeout=600):
     """Runs `body` in a fresh process with `text_classifier` imported and its flags parsed."""

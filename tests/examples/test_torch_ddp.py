@@ -10,7 +10,10 @@ import keras
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.skipif(keras.backend.backend() != "torch", reason="PyTorch DDP")
+pytestmark = [
+    pytest.mark.skipif(keras.backend.backend() != "torch", reason="PyTorch DDP"),
+    pytest.mark.large(backends=("torch",)),
+]
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
 
