@@ -18,6 +18,17 @@ Output forms are `keras_mimo.ensembling` methods: `"mean"` (probabilities),
 Two ways to produce member outputs `(N, M, ...)`: `member_outputs` (numpy,
 through Keras's `predict`) and the `Ensemble` layer (symbolic, for the
 wrappers' functional models).
+
+Each `fit_<noun>` / `with_<noun>` pair checks its `model` with one function
+here, `classifier_models` or `gaussian_models`, at the call: the pair accepts
+and refuses the same models with the same message.
+
+Precision rule (one for the package): the layers this package adds on top of
+a model (`Ensemble` here, `TemperatureScaling`, `StdScaling`,
+`PredictionSets`, `PredictionIntervals`, `ClassifierUncertainty`,
+`GaussianUncertainty`) derive from `Float32Layer` and compute in float32
+under any dtype policy (`mixed_bfloat16`, `mixed_float16`), as `MIMOHead`
+does: a wrapper predicts what the numpy path computes from `predict`.
 """
 
 import json
@@ -29,6 +40,7 @@ from keras import ops
 
 from keras_mimo import predictive
 from keras_mimo._serialization import register
+from keras_mimo._validation import check_batch_size
 from keras_mimo._validation import check_probabilities
 from keras_mimo.ensembling import combine_members
 from keras_mimo.ensembling import logits_method
@@ -37,7 +49,25 @@ from keras_mimo.ensembling import to_probabilities
 from keras_mimo.model import MIMOModel
 
 _TEMPERATURE_LAYER = "keras_mimo>TemperatureScaling"
+_STD_LAYER = "keras_mimo>StdScaling"
 _COMBINE = ("members", "probabilities", "gaussian")
+_PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid", "log_softmax")
+
+
+class Float32Layer(keras.layers.Layer):
+    """Base of the layers this package adds on top of a model: they compute in float32.
+
+    Under a mixed-precision policy a Keras layer casts its floating inputs
+    to the policy's compute dtype (bfloat16 or float16); these layers read
+    probabilities, log-probabilities and standard deviations that must keep
+    float32 (as `MIMOHead`'s outputs do), so their dtype is always float32:
+    a `dtype` argument (e.g. in the config of a file saved under a mixed
+    policy) is ignored.
+    """
+
+    def __init__(self, **kwargs):
+        kwargs["dtype"] = "float32"
+        super().__init__(**kwargs)
 
 
 # -- what a model is
@@ -110,37 +140,69 @@ def heads(model) -> list:
     return [(f"output {t.name!r}", None) for t in keras.tree.flatten(model.outputs)]
 
 
-def is_gaussian(models) -> bool:
-    """Whether any of the models is a MIMOModel with a Gaussian head."""
-    return any(isinstance(m, MIMOModel) and m.ensemble_method == "gaussian" for m in models)
+def _output_layer(model):
+    """The layer that makes `model`'s only output, or None."""
+    outputs = getattr(model, "outputs", None) or []
+    history = getattr(outputs[0], "_keras_history", None) if len(outputs) == 1 else None
+    return history[0] if history else None
+
+
+def kind(model):
+    """`(kind, why)`: `"classifier"`, `"gaussian"` or None (a plain model whose output does not say).
+
+    A MIMOModel's head says (`ensemble_method`); a wrapper says by its last
+    layer (`TemperatureScaling`: a classifier, `StdScaling`: Gaussian); a
+    plain model says by its output layer's activation (softmax, sigmoid,
+    log-softmax: a classifier).
+    """
+    if isinstance(model, MIMOModel):
+        method = model.ensemble_method
+        if not isinstance(method, str):
+            return None, None
+        return ("gaussian" if method == "gaussian" else "classifier"), f"ensemble_method={method!r}"
+    layers = getattr(model, "layers", None) or []
+    last = keras.saving.get_registered_name(type(layers[-1])) if layers else None
+    if last == _TEMPERATURE_LAYER:
+        return "classifier", "a with_temperature model"
+    if last == _STD_LAYER:
+        return "gaussian", "a with_std_scale model"
+    layer = _output_layer(model)
+    if isinstance(layer, keras.layers.Softmax):
+        return "classifier", f"output layer {layer.name!r} is a Softmax"
+    activation = getattr(layer, "activation", None)
+    name = getattr(activation, "__name__", None)
+    if name in _PROBABILITY_ACTIVATIONS:
+        return "classifier", f"output layer {layer.name!r} has activation={name!r}"
+    return None, None
 
 
 def check_classifier(models, caller: str, alternative: str):
-    """Raises naming `caller` and `alternative` when a model has a Gaussian (regression) head."""
-    if is_gaussian(models):
-        raise ValueError(
-            f"{caller} needs a classifier; this model has a Gaussian (regression) head: use {alternative}."
-        )
+    """Raises naming `caller` and `alternative` when a model predicts Gaussians (a regression head)."""
+    for m in models:
+        model_kind, why = kind(m)
+        if model_kind == "gaussian":
+            raise ValueError(
+                f"{caller} needs a classifier; `model` {m.name!r} has a Gaussian (regression) head "
+                f"({why}): use {alternative}."
+            )
 
 
 def check_gaussian(models, caller: str, alternative: str):
     """Raises naming `caller` and `alternative` unless every model predicts Gaussians `(N, 2 * units)`.
 
     A MIMOModel must have a `"gaussian"` head; a plain model must not be a
-    classifier by its form (`with_temperature`) and must output an even number of columns.
+    classifier (`kind`) and must output an even number of columns.
     """
     for m in models:
-        method = m.ensemble_method if isinstance(m, MIMOModel) else None
-        if method is None and temperature_layer(m) is not None:
-            method = temperature_layer(m).ensemble_method
-        if method is not None and method != "gaussian":
+        model_kind, why = kind(m)
+        if model_kind == "classifier":
             raise ValueError(
-                f"{caller} needs a Gaussian (regression) head, ensemble_method='gaussian'; model "
-                f"{m.name!r} is a classifier (ensemble_method={method!r}): use {alternative}."
+                f"{caller} needs a Gaussian (regression) head, ensemble_method='gaussian'; `model` "
+                f"{m.name!r} is a classifier ({why}): use {alternative}."
             )
         if len(m.outputs) == 1 and m.outputs[0].shape[-1] is not None and m.outputs[0].shape[-1] % 2:
             raise ValueError(
-                f"{caller}: model {m.name!r} outputs {m.outputs[0].shape[-1]} columns; a Gaussian output "
+                f"{caller}: `model` {m.name!r} outputs {m.outputs[0].shape[-1]} columns; a Gaussian output "
                 "has 2 * units (means, then standard deviations)."
             )
 
@@ -150,11 +212,33 @@ def check_single_output(models, caller: str, what: str):
     for model in models:
         if len(model.outputs) != 1:
             raise ValueError(
-                f"{caller} scores one {what} output, but model {model.name!r} has {len(model.outputs)} "
+                f"{caller} scores one {what} output, but `model` {model.name!r} has {len(model.outputs)} "
                 f"outputs. Use each {what} output through its own model, e.g. "
                 "`keras.Model(model.inputs, model.outputs[i])` for a plain model, or "
                 "`model.predict_members(x)[name]` with `keras_mimo.evaluation.scores_from_probabilities`."
             )
+
+
+def classifier_models(model, caller: str, alternative: str) -> list:
+    """The models of `model` for a classifier fit/with pair, checked at the call.
+
+    Accepts one single-output classifier (a MIMOModel, a plain model, a
+    with_temperature model) or a non-empty list of them; refuses anything
+    else naming `caller`, the argument and what it received, and a Gaussian
+    head pointing to `alternative`.
+    """
+    models = as_model_list(model, caller)
+    check_single_output(models, caller, "classifier")
+    check_classifier(models, caller, alternative)
+    return models
+
+
+def gaussian_models(model, caller: str, alternative: str) -> list:
+    """The models of `model` for a Gaussian fit/with pair, checked at the call (as `classifier_models`)."""
+    models = as_model_list(model, caller)
+    check_single_output(models, caller, "regression")
+    check_gaussian(models, caller, alternative)
+    return models
 
 
 # -- member outputs, numpy
@@ -163,11 +247,48 @@ def check_single_output(models, caller: str, what: str):
 def member_outputs(models, x, batch_size: int, verbose, caller: str, what: str = "classifier"):
     """`(model, outputs (N, M_model, ...))` for each model of the ensemble, one output each."""
     check_single_output(models, caller, what)
+    batch_size = check_batch_size(batch_size, caller)
+    check_finite_inputs(x, caller)
     for model in models:
         if isinstance(model, MIMOModel):
-            yield model, model.predict_members(x, batch_size=batch_size, verbose=verbose)
+            out = model.predict_members(x, batch_size=batch_size, verbose=verbose)
         else:
-            yield model, model.predict(x, batch_size=batch_size, verbose=verbose)[:, None]
+            out = model.predict(x, batch_size=batch_size, verbose=verbose)[:, None]
+        check_finite_outputs(out, model.name, caller)
+        yield model, out
+
+
+def check_finite_inputs(x, caller: str):
+    """Raises a ValueError naming `x` when its arrays have no rows or hold NaN or inf (datasets pass unchecked)."""
+    for t in keras.tree.flatten(x):
+        if getattr(t, "shape", None) is None or not hasattr(t, "__array__"):
+            continue
+        if len(t.shape) and t.shape[0] == 0:
+            raise ValueError(f"{caller}: `x` has no rows (shape {tuple(t.shape)}): it needs at least one.")
+        try:
+            values = np.asarray(t)
+        except (TypeError, RuntimeError):  # e.g. a torch tensor on a GPU: predict reads it as it is
+            continue
+        if values.dtype.kind in "fc" and not np.isfinite(values).all():
+            bad = ~np.isfinite(values)
+            rows = np.flatnonzero(bad.reshape(len(values), -1).any(-1)) if values.ndim else np.zeros(1, int)
+            raise ValueError(
+                f"{caller}: `x` must be finite. Received {int(np.isnan(values).sum())} NaN and "
+                f"{int(np.isinf(values).sum())} infinite values, in {len(rows)} rows (e.g. rows "
+                f"{rows[:5].tolist()}): drop or impute those rows."
+            )
+
+
+def check_finite_outputs(outputs, model_name: str, caller: str):
+    """Raises a ValueError naming `x` when a model's outputs on (finite) `x` hold NaN or inf."""
+    outputs = np.asarray(outputs)
+    bad = ~np.isfinite(outputs)
+    if bad.any():
+        rows = np.flatnonzero(bad.reshape(len(outputs), -1).any(-1))
+        raise ValueError(
+            f"{caller}: the outputs of model {model_name!r} on `x` hold {int(bad.sum())} NaN or infinite "
+            f"values, in {len(rows)} rows (e.g. rows {rows[:5].tolist()}): check the model for overflow."
+        )
 
 
 def member_predictions(models, x, batch_size: int, from_logits, verbose, caller: str) -> tuple:
@@ -201,7 +322,13 @@ def member_gaussians(models, x, batch_size: int, verbose, caller: str, alternati
     ]
     members = np.concatenate(outputs, axis=1)
     units = members.shape[-1] // 2
-    return members[..., :units], members[..., units:]
+    stds = members[..., units:]
+    if (stds <= 0).any():
+        raise ValueError(
+            f"{caller}: `model` predicts {int((stds <= 0).sum())} standard deviations <= 0 on `x`: a Gaussian "
+            "output is [means, stds] with positive stds (e.g. softplus)."
+        )
+    return members[..., :units], stds
 
 
 # -- member outputs, symbolic
@@ -219,7 +346,7 @@ def _read(outputs, form: str):
 
 
 @register
-class Ensemble(keras.layers.Layer):
+class Ensemble(Float32Layer):
     """Runs the wrapped model(s) on the same inputs and reads the members.
 
     Args:
@@ -233,6 +360,10 @@ class Ensemble(keras.layers.Layer):
             `(N, M, 2 * units)`; for one output only:
             `"probabilities"`: the mean member probability `(N, K)`;
             `"gaussian"`: the moment-matched Gaussian `(N, 2 * units)`.
+
+    Computes in float32 (`Float32Layer`): floating inputs reach the wrapped
+    models in float32 (never rounded to a mixed policy's dtype), and each
+    model computes under its own policy.
     """
 
     def __init__(self, models, forms, combine: str = "probabilities", **kwargs):
@@ -284,18 +415,14 @@ class Ensemble(keras.layers.Layer):
         return cls(**config)
 
 
-def symbolic_probabilities(models, from_logits, caller: str):
-    """`(inputs, probabilities (N, K))` of a classifier ensemble, symbolic."""
-    check_single_output(models, caller, "classifier")
-    check_classifier(models, caller, "a Gaussian wrapper (with_std_scale, with_prediction_intervals)")
+def symbolic_probabilities(models, from_logits):
+    """`(inputs, probabilities (N, K))` of a classifier ensemble (models from `classifier_models`), symbolic."""
     inputs = new_inputs(models[0])
     return inputs, Ensemble(models, forms(models, from_logits), "probabilities", name="ensemble")(inputs)
 
 
-def symbolic_gaussian(models, caller: str, alternative: str):
-    """`(inputs, [mean, std] (N, 2 * units))` of a Gaussian ensemble, symbolic."""
-    check_single_output(models, caller, "regression")
-    check_gaussian(models, caller, alternative)
+def symbolic_gaussian(models):
+    """`(inputs, [mean, std] (N, 2 * units))` of a Gaussian ensemble (models from `gaussian_models`), symbolic."""
     inputs = new_inputs(models[0])
     return inputs, Ensemble(models, ["gaussian"] * len(models), "gaussian", name="ensemble")(inputs)
 

@@ -39,6 +39,17 @@ def check_positive_int(value, name: str) -> int:
     return int(value)
 
 
+def check_batch_size(value, caller: str):
+    """`batch_size` as an int >= 1 (Python or numpy integer), or None (Keras's default), else raises."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{caller}: `batch_size` must be an int >= 1. Received: batch_size={value!r}")
+    if value < 1:
+        raise ValueError(f"{caller}: `batch_size` must be an int >= 1. Received: batch_size={value!r}")
+    return int(value)
+
+
 def check_seed(value, name: str = "seed"):
     """Returns `value` as an int (Python or numpy integer) or None, else raises."""
     if value is None:
@@ -82,6 +93,32 @@ def check_threshold(value, name: str, caller: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value) or value < 0:
         raise ValueError(f"{caller}: `{name}` must be a float >= 0 (e.g. from fit_*). Received: {name}={value!r}")
     return float(value)
+
+
+def check_thresholds(value, name: str, caller: str):
+    """A threshold (`check_threshold`), or a 1-D sequence of them (one per output unit) as a tuple."""
+    if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim):
+        values = np.asarray(value, dtype=object)
+        if values.ndim != 1 or not len(values):
+            raise ValueError(
+                f"{caller}: `{name}` must be a float >= 0 or a 1-D sequence of them (one per output unit). "
+                f"Received: {name}={value!r}"
+            )
+        return tuple(check_threshold(v, name, caller) for v in values)
+    return check_threshold(value, name, caller)
+
+
+def check_finite(values, name: str, caller: str, hint: str = "") -> np.ndarray:
+    """`values` as a float64 array, else a ValueError naming `name` when it holds NaN or inf."""
+    values = np.asarray(values, dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        rows = np.flatnonzero(bad.reshape(len(values), -1).any(-1)) if values.ndim else np.zeros(1, int)
+        raise ValueError(
+            f"{caller}: `{name}` must be finite. Received {int(np.isnan(values).sum())} NaN and "
+            f"{int(np.isinf(values).sum())} infinite values (e.g. rows {rows[:5].tolist()}){hint}."
+        )
+    return values
 
 
 def check_alpha(alpha, caller: str) -> float:
@@ -147,30 +184,35 @@ def check_label_range(labels, num_classes: int, name: str = "y_true", caller: st
 def check_num_rows(num_rows: int, num_examples: int, name: str, caller: str):
     """Raises unless `name` has one row per prediction."""
     if num_rows != num_examples:
-        what = "label" if name == "y" else "row"
+        what = "label" if name in ("y", "labels") else "row"
         raise ValueError(
             f"{caller}: got {num_examples} predictions but {num_rows} rows in `{name}`: `{name}` must "
             f"have one {what} per example."
         )
 
 
-def check_labels(y, num_examples: int, num_classes: int, caller: str) -> np.ndarray:
-    """Integer labels `(N,)` from `(N,)`, `(N, 1)` or one-hot `(N, K)` `y`, checked."""
+def check_labels(y, num_examples: int, num_classes: int, caller: str, name: str = "y") -> np.ndarray:
+    """Integer labels `(N,)` from `(N,)`, `(N, 1)` or one-hot `(N, K)` `y`, checked; messages name `name`."""
     y = np.asarray(y)
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise ValueError(
+            f"{caller}: `{name}` must hold integer class indices (or one-hot rows). Received "
+            f"{int(np.isnan(y).sum())} NaN and {int(np.isinf(y).sum())} infinite values."
+        )
     if y.ndim == 2 and y.shape[-1] > 1:
         y = y.argmax(-1)
     labels = y.reshape(-1)
     if labels.dtype.kind == "f":
-        bad = ~np.isfinite(labels) | (np.isfinite(labels) & (labels != np.round(labels)))
+        bad = labels != np.round(labels)
         if bad.any():
             raise ValueError(
-                f"{caller}: `y` must hold integer class indices (or one-hot rows). Received "
+                f"{caller}: `{name}` must hold integer class indices (or one-hot rows). Received "
                 f"{int(bad.sum())} non-integer values, e.g. {labels[bad][:5].tolist()}."
             )
     elif labels.dtype.kind not in "iub":
-        raise ValueError(f"{caller}: `y` must hold integer class indices. Received dtype {labels.dtype}.")
-    check_num_rows(len(labels), num_examples, "y", caller)
-    check_label_range(labels, num_classes, "y", caller)
+        raise ValueError(f"{caller}: `{name}` must hold integer class indices. Received dtype {labels.dtype}.")
+    check_num_rows(len(labels), num_examples, name, caller)
+    check_label_range(labels, num_classes, name, caller)
     return labels.astype(np.int64)
 
 
@@ -223,3 +265,144 @@ def check_probabilities(probs, model_name: str, caller: str):
             f"{caller}: model {model_name!r}'s outputs are read as probabilities, but {int(bad.sum())} rows "
             "are negative or do not sum to 1: if the model outputs logits, pass from_logits=True."
         )
+
+
+# -- checks of the bad-input battery (tests/test_bad_inputs.py): metrics, evaluation, batching, layers.
+# `caller`, when given, prefixes the message with the public function's name.
+
+
+def _prefix(caller) -> str:
+    return f"{caller}: " if caller else ""
+
+
+def check_count(value, name: str, caller: str | None = None, minimum: int = 1) -> int:
+    """`value` as an int if it is a Python or numpy integer >= `minimum`: a TypeError for other types
+    (a float such as 2.5 or 2.0, a bool), a ValueError below `minimum`; both name `name`."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iu":
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"{_prefix(caller)}`{name}` must be an int >= {minimum}. Received: {name}={value!r} of type "
+            f"{type(value).__name__}"
+        )
+    if value < minimum:
+        raise ValueError(f"{_prefix(caller)}`{name}` must be an int >= {minimum}. Received: {name}={value!r}")
+    return int(value)
+
+
+def check_float(value, name: str, caller: str | None = None, low=None, high=None, low_open=True, high_open=False):
+    """`value` (a Python or numpy real, or a 0-d array) as a finite Python float in the interval, else raises.
+
+    The interval is `(low, high]` by default (`low_open`, `high_open` say which ends are open; None = no
+    bound). A TypeError for a non-number or a bool, a ValueError for NaN, inf or a value outside.
+    """
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{_prefix(caller)}`{name}` must be a float. Received: {name}={value!r} of type {type(value).__name__}"
+        )
+    # a float16/float32 scalar is read as the decimal it prints as (np.float32(0.1) is 0.1)
+    number = float(str(value)) if isinstance(value, np.floating) and np.finfo(value.dtype).bits < 64 else float(value)
+    below = low is not None and (number <= low if low_open else number < low)
+    above = high is not None and (number >= high if high_open else number > high)
+    if not math.isfinite(number) or below or above:
+        interval = (
+            ("(" if low_open else "[")
+            + ("-inf" if low is None else f"{low}")
+            + ", "
+            + ("inf" if high is None else f"{high}")
+            + (")" if high_open or high is None else "]")
+        )
+        raise ValueError(f"{_prefix(caller)}`{name}` must be a finite float in {interval}. Received: {name}={value!r}")
+    return number
+
+
+def check_real_array(values, name: str, caller: str | None = None, finite: bool = True) -> np.ndarray:
+    """`values` as a float64 array: a TypeError naming `name` for non-numbers, a ValueError for a ragged
+    nest or (with `finite`) for NaN or infinite values."""
+    try:
+        array = np.asarray(values)
+    except ValueError as error:  # a ragged nest of sequences
+        raise ValueError(f"{_prefix(caller)}`{name}` must be a rectangular array of numbers: {error}") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{_prefix(caller)}`{name}` must hold real numbers. Received an array of dtype {array.dtype}.")
+    array = array.astype(np.float64)
+    if finite and not np.isfinite(array).all():
+        raise ValueError(
+            f"{_prefix(caller)}`{name}` must be finite. Received {int(np.isnan(array).sum())} NaN and "
+            f"{int(np.isinf(array).sum())} infinite values."
+        )
+    return array
+
+
+def check_member_array(values, name: str, caller: str | None = None, what: str = "member probabilities (N, M, K)"):
+    """A finite float64 array of rank >= 3 with at least one row (`what` it must be, for the message)."""
+    array = check_real_array(values, name, caller)
+    if array.ndim < 3:
+        raise ValueError(
+            f"{_prefix(caller)}`{name}` must be {what}, with the members on axis 1. Received shape {array.shape}."
+        )
+    if not len(array):
+        raise ValueError(
+            f"{_prefix(caller)}`{name}` is empty: it needs at least one row. Received shape {array.shape}."
+        )
+    return array
+
+
+def check_integer_values(labels, name: str, caller: str | None = None) -> np.ndarray:
+    """`labels` as an int64 array of any shape: a ValueError naming `name` for NaN, inf or fractional values."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind == "b":
+        return labels.astype(np.int64)
+    if labels.dtype.kind == "f":
+        bad = ~np.isfinite(labels)
+        bad[~bad] = labels[~bad] != np.round(labels[~bad])
+        if bad.any():
+            raise ValueError(
+                f"{_prefix(caller)}`{name}` must hold integer class indices. Received {int(bad.sum())} NaN, "
+                f"infinite or fractional values, e.g. {labels[bad][:5].tolist()}."
+            )
+    elif labels.dtype.kind not in "iu":
+        raise ValueError(f"{_prefix(caller)}`{name}` must hold integer class indices. Received dtype {labels.dtype}.")
+    return labels.astype(np.int64)
+
+
+def check_class_labels(labels, num_examples: int, num_classes: int, name: str = "labels", caller: str | None = None):
+    """Integer labels `(N,)` from `(N,)`, `(N, 1)` or one-hot `(N, K)` `labels`, checked, naming `name`."""
+    y = np.asarray(labels)
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        check_integer_values(y, name, caller)  # raises, naming the NaN and inf
+    if y.ndim == 2 and y.shape[-1] > 1:
+        y = y.argmax(-1)
+    values = check_integer_values(y.reshape(-1), name, caller)
+    if len(values) != num_examples:
+        raise ValueError(
+            f"{_prefix(caller)}got {num_examples} predictions but {len(values)} rows in `{name}`: `{name}` must have "
+            "one label per example."
+        )
+    check_label_range(values, num_classes, name, caller)
+    return values
+
+
+def check_inputs(x, name: str, caller: str):
+    """Numpy inputs `x` (an array or a list, tuple or dict of them) are non-empty and finite, else a
+    ValueError naming `name`. Other inputs (datasets, generators, tensors) are left to the model."""
+    if isinstance(x, dict):
+        leaves = list(x.values())
+    elif isinstance(x, (list, tuple)):
+        leaves = list(x)
+    else:
+        leaves = [x]
+    for leaf in leaves:
+        if not isinstance(leaf, np.ndarray):
+            continue
+        if leaf.ndim and not len(leaf):
+            raise ValueError(f"{caller}: `{name}` is empty (shape {leaf.shape}): it needs at least one row.")
+        if leaf.dtype.kind in "fc" and not np.isfinite(leaf).all():
+            bad = ~np.isfinite(leaf).reshape(len(leaf), -1).all(-1) if leaf.ndim else np.zeros(1, bool)
+            raise ValueError(
+                f"{caller}: `{name}` holds {int(np.isnan(leaf).sum())} NaN and {int(np.isinf(leaf).sum())} "
+                f"infinite values, in {int(bad.sum())} rows (e.g. rows {np.flatnonzero(bad)[:5].tolist()}): "
+                "drop or impute those rows."
+            )

@@ -12,6 +12,7 @@ References:
 """
 
 import math
+import numbers
 import warnings
 
 import keras
@@ -22,10 +23,10 @@ from keras_mimo import _members
 from keras_mimo import predictive
 from keras_mimo._serialization import register
 from keras_mimo._validation import check_bounds
+from keras_mimo._validation import check_finite
 from keras_mimo._validation import check_labels
 from keras_mimo._validation import check_positive_finite
 from keras_mimo._validation import check_targets
-from keras_mimo.ensembling import logits_method
 from keras_mimo.ensembling import to_probabilities
 from keras_mimo.model import MIMOModel
 
@@ -43,7 +44,18 @@ __all__ = [
 ]
 
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
-_GAUSSIAN_ALTERNATIVE = "keras_mimo.calibration.fit_temperature"
+
+
+def _classifier_models(model, caller: str) -> list:
+    """The model check of `fit_temperature` / `with_temperature` (one for the pair)."""
+    noun = caller.split("_", 1)[0]  # "fit" or "with": point to the same step of the other pair
+    return _members.classifier_models(model, caller, f"keras_mimo.calibration.{noun}_std_scale")
+
+
+def _gaussian_models(model, caller: str) -> list:
+    """The model check of `fit_std_scale` / `with_std_scale` (one for the pair)."""
+    noun = caller.split("_", 1)[0]
+    return _members.gaussian_models(model, caller, f"keras_mimo.calibration.{noun}_temperature")
 
 
 def ensemble_log_probabilities(model, x, batch_size: int = 128, from_logits: bool | None = None) -> np.ndarray:
@@ -65,13 +77,28 @@ def scaled_log_probabilities(log_probs, temperature: float) -> np.ndarray:
     `keras_mimo.predictive.scaled_log_probabilities` (float32) on arrays.
     """
     temperature = check_positive_finite(temperature, "temperature", "scaled_log_probabilities")
+    log_probs = _check_log_probabilities(log_probs, "scaled_log_probabilities")
     return predictive.to_numpy(predictive.scaled_log_probabilities(log_probs, temperature))
 
 
 def temperature_nll(log_probs, labels, temperature: float) -> float:
     """Mean NLL of `softmax(log_probs / temperature)` for integer `labels`."""
-    log_softmax = scaled_log_probabilities(log_probs, temperature)
+    caller = "temperature_nll"
+    temperature = check_positive_finite(temperature, "temperature", caller)
+    log_probs = _check_log_probabilities(log_probs, caller)
+    labels = check_labels(labels, len(log_probs), log_probs.shape[-1], caller, "labels")
+    log_softmax = predictive.to_numpy(predictive.scaled_log_probabilities(log_probs, temperature))
     return float(-np.mean(log_softmax[np.arange(len(labels)), labels]))
+
+
+def _check_log_probabilities(log_probs, caller: str) -> np.ndarray:
+    """`log_probs` `(N, K)` float64, finite, else raises naming the argument."""
+    log_probs = check_finite(
+        log_probs, "log_probs", caller, ": floor probabilities before their log, e.g. np.log(np.maximum(p, 1e-30))"
+    )
+    if log_probs.ndim != 2:
+        raise ValueError(f"{caller}: `log_probs` must be (N, K). Received shape {log_probs.shape}.")
+    return log_probs
 
 
 def fit_temperature(model, x, y, batch_size: int = 128, from_logits: bool | None = None, bounds=(0.05, 20.0)) -> float:
@@ -81,17 +108,23 @@ def fit_temperature(model, x, y, batch_size: int = 128, from_logits: bool | None
     temperature-scaled softmax is unimodal in `T` in practice).
 
     Args:
-        model: a classifier `MIMOModel`, a list of models (a deep ensemble)
-            or one model.
+        model: a single-output classifier: a `MIMOModel`, one model, or a
+            list of models (a deep ensemble). `with_temperature` accepts and
+            refuses the same models.
         x, y: held-out inputs and integer (or one-hot) labels, not the test set.
         batch_size, from_logits: as in `keras_mimo.evaluate_ensemble`.
         bounds: the search interval of `T`.
 
     Returns:
         `T` (float): > 1 softens an over-confident ensemble, < 1 sharpens it.
+
+    Raises:
+        ValueError: naming the argument, for a model's outputs on `x` that
+            hold NaN or inf, labels `y` that are NaN, inf, fractional or
+            outside the classes, or a model that is not a single-output
+            classifier (a Gaussian head points to `fit_std_scale`).
     """
-    models = _members.as_model_list(model, "fit_temperature")
-    _members.check_classifier(models, "fit_temperature", "keras_mimo.calibration.fit_std_scale")
+    models = _classifier_models(model, "fit_temperature")
     log_bounds = check_bounds(bounds, "fit_temperature")
     log_probs = _members.ensemble_log_probabilities(models, x, batch_size, from_logits, "fit_temperature")
     labels = check_labels(y, len(log_probs), log_probs.shape[-1], "fit_temperature")
@@ -106,8 +139,10 @@ def temperature_from_log_probabilities(log_probs, labels, bounds=(0.05, 20.0)) -
     """
     caller = "temperature_from_log_probabilities"
     log_bounds = check_bounds(bounds, caller)
-    log_probs = np.asarray(log_probs, np.float64)
-    labels = check_labels(labels, len(log_probs), log_probs.shape[-1], caller)
+    log_probs = _check_log_probabilities(log_probs, caller)
+    if not len(log_probs):
+        raise ValueError(f"{caller}: `log_probs` has no rows: fitting a temperature needs at least one.")
+    labels = check_labels(labels, len(log_probs), log_probs.shape[-1], caller, "labels")
     return _golden_section_temperature(log_probs, labels, log_bounds, bounds)
 
 
@@ -115,8 +150,11 @@ def _golden_section_temperature(log_probs, labels, log_bounds, bounds) -> float:
     """The search itself, on bounds the caller checked: `log_bounds` = (log low, log high)."""
     low, high = log_bounds
 
+    rows = np.arange(len(labels))
+
     def loss(log_t):
-        return temperature_nll(log_probs, labels, math.exp(log_t))
+        log_softmax = predictive.to_numpy(predictive.scaled_log_probabilities(log_probs, math.exp(log_t)))
+        return float(-np.mean(log_softmax[rows, labels]))
 
     a, b = low, high
     c, d = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
@@ -149,16 +187,21 @@ def fit_std_scale(model, x, y, batch_size: int = 128, **deprecated) -> float:
     (closed form).
 
     Args:
-        model: a `MIMOModel` with a `"gaussian"` head, a list of models (a
-            deep ensemble) or one model predicting `(N, 2 * units)`.
+        model: a single-output Gaussian regressor: a `MIMOModel` with a
+            `"gaussian"` head, one model predicting `(N, 2 * units)`
+            (`[means, stds]`), or a list of such models (a deep ensemble).
+            `with_std_scale` accepts and refuses the same models.
         x, y: held-out inputs and targets `(N, units)`, one row per input.
         batch_size: prediction batch size.
 
     `y_scale` (ignored: the factor does not depend on it) is deprecated.
+    One factor for every unit.
     """
     batch_size = _deprecated_y_scale(batch_size, deprecated)
-    models = _members.as_model_list(model, "fit_std_scale")
-    mu, sigma = _members.member_gaussians(models, x, batch_size, 0, "fit_std_scale", _GAUSSIAN_ALTERNATIVE)
+    models = _gaussian_models(model, "fit_std_scale")
+    mu, sigma = _members.member_gaussians(
+        models, x, batch_size, 0, "fit_std_scale", "keras_mimo.calibration.fit_temperature"
+    )
     y = check_targets(y, mu.shape[-1], len(mu), "fit_std_scale")
     mean, std = predictive.to_numpy(predictive.moment_matched(mu, sigma))
     return float(np.sqrt(np.mean(np.square((y - mean) / std))))
@@ -169,7 +212,11 @@ def _deprecated_y_scale(batch_size, deprecated: dict):
     unknown = set(deprecated) - {"y_scale"}
     if unknown:
         raise TypeError(f"fit_std_scale got unexpected keyword arguments {sorted(unknown)}.")
-    if "y_scale" in deprecated or not isinstance(batch_size, int) or isinstance(batch_size, bool):
+    if (
+        "y_scale" in deprecated
+        or not isinstance(batch_size, (numbers.Integral, type(None)))
+        or isinstance(batch_size, bool)
+    ):
         if "y_scale" not in deprecated:  # positional y_scale in the batch_size slot
             deprecated = {"y_scale": batch_size}
             batch_size = 128
@@ -183,7 +230,7 @@ def _deprecated_y_scale(batch_size, deprecated: dict):
 
 
 @register
-class TemperatureScaling(keras.layers.Layer):
+class TemperatureScaling(_members.Float32Layer):
     """Divides an ensemble's log-probabilities by `temperature`, in the head's output form.
 
     Args:
@@ -192,7 +239,8 @@ class TemperatureScaling(keras.layers.Layer):
             (probabilities: softmax, or sigmoid for one unit),
             `"softmax_logits"` or `"sigmoid_logits"` (logits, divided by `T`).
 
-    Input and output shape: `(N, K)`, the same form as the input.
+    Input and output shape: `(N, K)`, the same form as the input. Computes
+    in float32 under any dtype policy (`keras_mimo._members.Float32Layer`).
     """
 
     def __init__(self, temperature: float, ensemble_method: str = "mean", **kwargs):
@@ -221,15 +269,25 @@ class TemperatureScaling(keras.layers.Layer):
 
 
 @register
-class StdScaling(keras.layers.Layer):
-    """Multiplies the standard deviations of a Gaussian output `[means, stds]` `(N, 2 * units)` by `scale`."""
+class StdScaling(_members.Float32Layer):
+    """Multiplies the standard deviations of a Gaussian output `[means, stds]` `(N, 2 * units)` by `scale`.
+
+    Computes in float32 under any dtype policy (`keras_mimo._members.Float32Layer`).
+    """
 
     def __init__(self, scale: float, **kwargs):
         super().__init__(**kwargs)
         self.scale = check_positive_finite(scale, "scale", "StdScaling")
 
+    def build(self, input_shape):
+        if input_shape[-1] is not None and input_shape[-1] % 2:
+            raise ValueError(
+                f"StdScaling: `inputs` must be a Gaussian output [means, stds] with 2 * units columns. "
+                f"Received: inputs of shape {tuple(input_shape)}"
+            )
+
     def call(self, inputs):
-        return predictive.scaled_stds(inputs, self.scale)
+        return predictive.scaled_stds(ops.cast(inputs, "float32"), self.scale)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -247,37 +305,56 @@ def with_temperature(model, temperature: float, from_logits: bool | None = None)
     """`model` followed by temperature scaling of its ensemble output.
 
     Args:
-        model: a classifier `MIMOModel` (its head's `ensemble_method` says
-            whether it outputs probabilities or logits), a plain classifier
+        model: what `fit_temperature` takes (it accepts and refuses the same
+            models, with the same message): a single-output classifier
+            `MIMOModel` (its head's `ensemble_method` says whether it
+            outputs probabilities or logits), a plain classifier
             (probabilities unless `from_logits=True`) or a list of models (a
             deep ensemble: their mean probability is scaled).
         temperature: positive finite float (or 0-d array), e.g. from
             `fit_temperature`.
-        from_logits: for plain models, whether they output logits. It must
-            agree with the `from_logits` given to `fit_temperature`: the
-            temperature was fitted for that reading of the outputs.
+        from_logits: for plain models, as in `fit_temperature`, and it must
+            agree with the value given there: the temperature was fitted for
+            that reading of the outputs. A model from `with_temperature`
+            keeps the form of the model it wraps.
 
     Returns:
         A functional `keras.Model` with `model`'s inputs, predicting
         `softmax(log p / T)` as probabilities for probability heads and deep
         ensembles, or the logits divided by `T` for logits heads. Saves and
-        loads as `.keras`.
+        loads as `.keras`; computes in float32 under a mixed policy.
     """
     temperature = check_positive_finite(temperature, "temperature", "with_temperature")
-    models = _members.as_model_list(model, "with_temperature")
-    _members.check_classifier(models, "with_temperature", "keras_mimo.calibration.with_std_scale")
+    models = _classifier_models(model, "with_temperature")
     if not isinstance(model, keras.Model):  # a deep ensemble: its mean probability
-        inputs, probs = _members.symbolic_probabilities(models, from_logits, "with_temperature")
+        inputs, probs = _members.symbolic_probabilities(models, from_logits)
         outputs = TemperatureScaling(temperature, "mean", name="temperature_scaling")(probs)
         return keras.Model(inputs, outputs, name=f"{_members.name(models)}_temperature")
     if isinstance(model, MIMOModel):
-        method = model.ensemble_method
-    else:
-        method = logits_method(model.output.shape[-1]) if from_logits else "mean"
+        method = model.ensemble_method  # the model's output is its head's combined output
+    else:  # as fit_temperature reads it: a with_temperature model keeps its form
+        method = _members.output_form(model, from_logits, model.outputs[0].shape[-1])
     return _wrap(model, TemperatureScaling(temperature, method, name="temperature_scaling"), "temperature")
 
 
 def with_std_scale(model, scale: float) -> keras.Model:
-    """`model` (Gaussian outputs `[means, stds]`) with its stds multiplied by `scale`."""
+    """`model` (Gaussian outputs `[means, stds]`) with its stds multiplied by `scale`.
+
+    Args:
+        model: what `fit_std_scale` takes (it accepts and refuses the same
+            models, with the same message): a Gaussian `MIMOModel`, one
+            model predicting `(N, 2 * units)`, or a list of them (a deep
+            ensemble: its moment-matched Gaussian is scaled).
+        scale: positive finite float, e.g. from `fit_std_scale`.
+
+    Returns:
+        A functional `keras.Model` with `model`'s inputs predicting
+        `[means, scale * stds]`; saves and loads as `.keras`.
+    """
     scale = check_positive_finite(scale, "scale", "with_std_scale")
+    models = _gaussian_models(model, "with_std_scale")
+    if not isinstance(model, keras.Model):  # a deep ensemble: its moment-matched Gaussian
+        inputs, gaussian = _members.symbolic_gaussian(models)
+        outputs = StdScaling(scale, name="std_scaling")(gaussian)
+        return keras.Model(inputs, outputs, name=f"{_members.name(models)}_std_scaled")
     return _wrap(model, StdScaling(scale, name="std_scaling"), "std_scaled")

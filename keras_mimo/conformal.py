@@ -19,8 +19,17 @@ member probabilities):
   `lam=0.01`, `k_reg=5` (Angelopoulos et al.'s suggestion for ImageNet; for
   few classes set `k_reg` below K).
 
-Intervals of a Gaussian head: the score is `|y - mean| / std` of the
-ensemble's moment-matched Gaussian; the interval is `mean +- q * std`.
+Sets always hold the most probable class (every class tied at the top):
+`{c : score_c <= q}` can be empty (APS/RAPS when `max p > q`, LAC when
+`max p < 1 - q`), and an empty set is no answer. Adding the top class only
+enlarges a set, so the coverage guarantee stands; MAPIE and
+torch-uncertainty do not return empty APS/RAPS sets either. Pass
+`include_top_class=False` for the plain definition, which can be empty.
+
+Intervals of a Gaussian head: per output unit, the score is
+`|y - mean| / std` of the ensemble's moment-matched Gaussian, `q` that
+unit's conformal quantile, and the interval `mean +- q * std`: each unit's
+interval has the coverage.
 
 `fit_prediction_sets` -> threshold / `with_prediction_sets` and
 `fit_prediction_intervals` -> quantile / `with_prediction_intervals` follow
@@ -53,10 +62,12 @@ from keras_mimo._serialization import register
 from keras_mimo._validation import RAPS_DEFAULTS
 from keras_mimo._validation import SCORES
 from keras_mimo._validation import check_alpha
+from keras_mimo._validation import check_finite
 from keras_mimo._validation import check_labels
 from keras_mimo._validation import check_score
 from keras_mimo._validation import check_targets
 from keras_mimo._validation import check_threshold
+from keras_mimo._validation import check_thresholds
 
 __all__ = [
     "RAPS_DEFAULTS",
@@ -84,7 +95,7 @@ def class_scores(probs, score: str = "lac", **score_args) -> np.ndarray:
         **score_args: `lam`, `k_reg` for `"raps"`.
     """
     args = check_score(score, score_args, "class_scores")
-    probs = np.asarray(probs)
+    probs = check_finite(probs, "probs", "class_scores")
     if probs.ndim != 2:
         raise ValueError(f"class_scores: `probs` must be (N, K) class probabilities. Received shape {probs.shape}.")
     return predictive.to_numpy(predictive.class_scores(probs, score, **args))
@@ -98,14 +109,20 @@ def conformal_quantile(scores, alpha: float = 0.1) -> float:
     `method="inverted_cdf"`; numpy's `method="higher"` indexes
     `(n - 1) * level` and lands one score higher, more conservative than the
     guarantee needs). `+inf` (with a warning) when that rank exceeds `n`
-    (too few calibration rows for `alpha`: every set then holds every class).
+    (too few calibration rows for `alpha`: every set holds every class).
+    `scores` of any shape are pooled into one sample.
     """
     alpha = check_alpha(alpha, "conformal_quantile")
-    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1, 1)
+    return float(_column_quantiles(scores, alpha, "conformal_quantile")[0])
+
+
+def _column_quantiles(scores, alpha: float, caller: str) -> np.ndarray:
+    """The conformal quantile of each column of `scores` `(n, d)`: `(d,)`; all `+inf` (one warning) if n is too few."""
     if not len(scores):
-        raise ValueError("conformal_quantile: `scores` is empty: conformal calibration needs at least one row.")
+        raise ValueError(f"{caller}: `scores` is empty: conformal calibration needs at least one row.")
     if np.isnan(scores).any():
-        raise ValueError(f"conformal_quantile: `scores` holds {int(np.isnan(scores).sum())} NaN values.")
+        raise ValueError(f"{caller}: `scores` holds {int(np.isnan(scores).sum())} NaN values.")
     n = len(scores)
     rank = math.ceil((n + 1) * (1.0 - alpha) - 1e-9)
     if rank > n:
@@ -113,16 +130,49 @@ def conformal_quantile(scores, alpha: float = 0.1) -> float:
             f"{n} calibration rows are too few for alpha={alpha}: the conformal threshold is +inf, "
             f"so every set holds every class (every interval is infinite). Use at least "
             f"{math.ceil(1.0 / alpha - 1.0)} rows.",
-            stacklevel=2,
+            stacklevel=3,
         )
-        return math.inf
-    return float(np.sort(scores)[rank - 1])
+        return np.full(scores.shape[1], math.inf)
+    return np.sort(scores, axis=0)[rank - 1]
 
 
-def prediction_sets(probs, threshold: float, score: str = "lac", **score_args) -> np.ndarray:
-    """`(N, K)` bool: class `c` is in row `n`'s set when its score <= `threshold`."""
+def _top_classes(probs):
+    """`(N, K)` bool: the classes of highest probability in each row (every one of them when tied), float32."""
+    probs = ops.cast(probs, "float32")
+    return probs >= ops.max(probs, axis=-1, keepdims=True)
+
+
+def prediction_sets(probs, threshold: float, score: str = "lac", include_top_class: bool = True, **score_args):
+    """`(N, K)` bool: class `c` is in row `n`'s set when its score <= `threshold`.
+
+    With `include_top_class` (the default) the most probable class is always
+    in the set, so no set is empty (module docstring); `False` gives the
+    plain `{c : score_c <= threshold}`.
+    """
     threshold = check_threshold(threshold, "threshold", "prediction_sets")
-    return class_scores(probs, score, **score_args) <= threshold
+    include_top_class = _check_bool(include_top_class, "include_top_class", "prediction_sets")
+    sets = class_scores(probs, score, **score_args) <= threshold
+    if include_top_class:
+        sets |= predictive.to_numpy(_top_classes(np.asarray(probs))).astype(bool)
+    return sets
+
+
+def _check_bool(value, name: str, caller: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{caller}: `{name}` must be True or False. Received: {name}={value!r}")
+    return bool(value)
+
+
+def _classifier_models(model, caller: str) -> list:
+    """The model check of `fit_prediction_sets` / `with_prediction_sets` (one for the pair)."""
+    noun = "with" if caller.startswith("with") else "fit"
+    return _members.classifier_models(model, caller, f"keras_mimo.conformal.{noun}_prediction_intervals")
+
+
+def _gaussian_models(model, caller: str) -> list:
+    """The model check of `fit_prediction_intervals` / `with_prediction_intervals` (one for the pair)."""
+    noun = "with" if caller.startswith("with") else "fit"
+    return _members.gaussian_models(model, caller, f"keras_mimo.conformal.{noun}_prediction_sets")
 
 
 def fit_prediction_sets(
@@ -138,8 +188,9 @@ def fit_prediction_sets(
     """The split-conformal threshold of a classifier on held-out `(x, y)`.
 
     Args:
-        model: a classifier `MIMOModel`, a list of models (a deep ensemble),
-            one model, or a model from `with_temperature`.
+        model: a single-output classifier: a `MIMOModel`, a list of models (a
+            deep ensemble), one model, or a model from `with_temperature`.
+            `with_prediction_sets` accepts and refuses the same models.
         x, y: calibration inputs and integer (or one-hot) labels, held out
             from training and exchangeable with the test rows.
         alpha: miscoverage rate in (0, 1): sets hold the label with
@@ -158,40 +209,49 @@ def fit_prediction_sets(
 def _fit_prediction_sets(caller, model, x, y, alpha, score, batch_size, from_logits, score_args) -> float:
     alpha = check_alpha(alpha, caller)
     args = check_score(score, score_args, caller)
-    models = _members.as_model_list(model, caller)
-    _members.check_classifier(models, caller, "keras_mimo.conformal.fit_prediction_intervals")
+    models = _classifier_models(model, caller)
     member_probs, _ = _members.member_predictions(models, x, batch_size, from_logits, 0, caller)
     probs = predictive.ensemble_probabilities(member_probs)
     labels = check_labels(y, probs.shape[0], probs.shape[-1], caller)
     scores = predictive.to_numpy(predictive.class_scores(probs, score, **args))
-    return conformal_quantile(scores[np.arange(len(labels)), labels], alpha)
+    return float(_column_quantiles(scores[np.arange(len(labels)), labels][:, None], alpha, caller)[0])
 
 
-def fit_prediction_intervals(model, x, y, alpha: float = 0.1, batch_size: int = 128) -> float:
-    """The split-conformal quantile `q` of a Gaussian head's scores on held-out `(x, y)`.
+def fit_prediction_intervals(model, x, y, alpha: float = 0.1, batch_size: int = 128):
+    """The split-conformal quantile `q` of a Gaussian head's scores on held-out `(x, y)`, one per unit.
 
-    Scores `|y - mean| / std` of the ensemble's moment-matched Gaussian (per
-    target unit, so each unit's interval has the coverage); `q` is their
-    conformal quantile, and the interval is `mean +- q * std`. A calibrated
-    Gaussian gives `q` near the normal quantile (1.645 for alpha = 0.1).
+    Per target unit, the scores `|y - mean| / std` of the ensemble's
+    moment-matched Gaussian and their conformal quantile: each unit's
+    interval `mean +- q * std` holds that unit's target with probability
+    >= 1 - alpha (a unit whose std is under-estimated gets a larger `q`). A
+    calibrated Gaussian gives `q` near the normal quantile (1.645 for
+    alpha = 0.1). Too few rows for `alpha` (fewer than `1 / alpha - 1`,
+    counted in rows, not rows times units) give `+inf` with a warning.
 
     Args:
-        model: a `MIMOModel` with a `"gaussian"` head, a list of models (a
-            deep ensemble) or one model predicting `(N, 2 * units)`.
+        model: a single-output Gaussian regressor: a `MIMOModel` with a
+            `"gaussian"` head, a list of models (a deep ensemble) or one
+            model predicting `(N, 2 * units)`. `with_prediction_intervals`
+            accepts and refuses the same models.
         x, y: calibration inputs and targets `(N, units)`.
         alpha: miscoverage rate in (0, 1).
         batch_size: prediction batch size.
+
+    Returns:
+        `q`: a float for a one-unit head, else a `(units,)` float64 array
+        (one quantile per unit), for `with_prediction_intervals(model, q)`.
     """
     return _fit_prediction_intervals("fit_prediction_intervals", model, x, y, alpha, batch_size)
 
 
-def _fit_prediction_intervals(caller, model, x, y, alpha, batch_size) -> float:
+def _fit_prediction_intervals(caller, model, x, y, alpha, batch_size):
     alpha = check_alpha(alpha, caller)
-    models = _members.as_model_list(model, caller)
+    models = _gaussian_models(model, caller)
     mu, sigma = _members.member_gaussians(models, x, batch_size, 0, caller, "keras_mimo.conformal.fit_prediction_sets")
     y = check_targets(y, mu.shape[-1], len(mu), caller)
     mean, std = predictive.to_numpy(predictive.moment_matched(mu, sigma))
-    return conformal_quantile(np.abs(y - mean) / std, alpha)
+    quantiles = _column_quantiles(np.abs(y - mean) / std, alpha, caller)
+    return float(quantiles[0]) if len(quantiles) == 1 else quantiles
 
 
 def _deprecated(old: str, new: str):
@@ -208,36 +268,51 @@ def fit_set_threshold(model, x, y, alpha=0.1, score="lac", batch_size=128, from_
     return _fit_prediction_sets("fit_set_threshold", model, x, y, alpha, score, batch_size, from_logits, score_args)
 
 
-def fit_interval_scale(model, x, y, alpha=0.1, batch_size=128) -> float:
+def fit_interval_scale(model, x, y, alpha=0.1, batch_size=128):
     """Deprecated alias of `fit_prediction_intervals`."""
     _deprecated("fit_interval_scale", "fit_prediction_intervals")
     return _fit_prediction_intervals("fit_interval_scale", model, x, y, alpha, batch_size)
 
 
 @register
-class PredictionSets(keras.layers.Layer):
+class PredictionSets(_members.Float32Layer):
     """Conformal prediction sets from class probabilities.
 
     Args:
         threshold: the conformal threshold (`fit_prediction_sets`), >= 0 or inf.
         score: `"lac"`, `"aps"` or `"raps"`.
         lam, k_reg: the RAPS penalty (ignored by the other scores).
+        include_top_class: whether the most probable class is always in the
+            set (the default: no set is empty; module docstring).
 
     Input shape: `(N, K)` probabilities. Output shape: `(N, K)` float32,
     1.0 for the classes in the set. APS/RAPS compare every pair of classes:
-    memory `(N, K, K)`.
+    memory `(N, K, K)`. Computes in float32 under any dtype policy
+    (`keras_mimo._members.Float32Layer`).
     """
 
-    def __init__(self, threshold: float, score: str = "lac", lam: float = 0.01, k_reg: int = 5, **kwargs):
+    def __init__(
+        self,
+        threshold: float,
+        score: str = "lac",
+        lam: float = 0.01,
+        k_reg: int = 5,
+        include_top_class: bool = True,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.threshold = check_threshold(threshold, "threshold", "PredictionSets")
         args = check_score(score, {"lam": lam, "k_reg": k_reg} if score == "raps" else {}, "PredictionSets")
         self.score = score
         self.lam, self.k_reg = args.get("lam", float(lam)), args.get("k_reg", int(k_reg))
+        self.include_top_class = _check_bool(include_top_class, "include_top_class", "PredictionSets")
 
     def call(self, probs):
-        scores = predictive.class_scores(probs, self.score, self.lam, self.k_reg)
-        return ops.cast(scores <= self.threshold, "float32")
+        probs = ops.cast(probs, "float32")
+        sets = predictive.class_scores(probs, self.score, self.lam, self.k_reg) <= self.threshold
+        if self.include_top_class:
+            sets = ops.logical_or(sets, _top_classes(probs))
+        return ops.cast(sets, "float32")
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -249,30 +324,46 @@ class PredictionSets(keras.layers.Layer):
             "score": self.score,
             "lam": self.lam,
             "k_reg": self.k_reg,
+            "include_top_class": self.include_top_class,
         }
 
 
 @register
-class PredictionIntervals(keras.layers.Layer):
+class PredictionIntervals(_members.Float32Layer):
     """`[mean - quantile * std, mean + quantile * std]` from a Gaussian output `[means, stds]`.
 
+    Args:
+        quantile: `q` from `fit_prediction_intervals`: a float >= 0 (or inf)
+            for every unit, or a sequence of them, one per unit.
+
     Input shape: `(N, 2 * units)`; output shape: `(N, 2 * units)`, lower
-    bounds then upper bounds.
+    bounds then upper bounds. Computes in float32 under any dtype policy
+    (`keras_mimo._members.Float32Layer`).
     """
 
-    def __init__(self, quantile: float, **kwargs):
+    def __init__(self, quantile, **kwargs):
         super().__init__(**kwargs)
-        self.quantile = check_threshold(quantile, "quantile", "PredictionIntervals")
+        self.quantile = check_thresholds(quantile, "quantile", "PredictionIntervals")
+
+    def build(self, input_shape):
+        if input_shape[-1] is not None and input_shape[-1] % 2:
+            raise ValueError(
+                f"PredictionIntervals: `inputs` must be a Gaussian output [means, stds] with 2 * units columns. "
+                f"Received: inputs of shape {tuple(input_shape)}"
+            )
+        _check_units(self.quantile, input_shape[-1], "PredictionIntervals")
 
     def call(self, inputs):
         mean, std = predictive.split_gaussian(ops.cast(inputs, "float32"))
-        return ops.concatenate([mean - self.quantile * std, mean + self.quantile * std], axis=-1)
+        quantile = ops.convert_to_tensor(np.asarray(self.quantile, "float32"))
+        return ops.concatenate([mean - quantile * std, mean + quantile * std], axis=-1)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "quantile": self.quantile}
+        quantile = list(self.quantile) if isinstance(self.quantile, tuple) else self.quantile
+        return {**super().get_config(), "quantile": quantile}
 
     @classmethod
     def from_config(cls, config):
@@ -282,45 +373,65 @@ class PredictionIntervals(keras.layers.Layer):
         return cls(**config)
 
 
+def _check_units(quantile, columns, caller: str):
+    """Raises unless a per-unit `quantile` has one value per unit of a `(N, columns)` Gaussian output."""
+    if isinstance(quantile, tuple) and columns is not None and len(quantile) != columns // 2:
+        raise ValueError(
+            f"{caller}: `quantile` has {len(quantile)} values, but the Gaussian output has {columns // 2} units: "
+            f"pass one float, or one per unit (as fit_prediction_intervals returns). Received: quantile={quantile}"
+        )
+
+
 def with_prediction_sets(
-    model, threshold: float, score: str = "lac", from_logits: bool | None = None, **score_args
+    model,
+    threshold: float,
+    score: str = "lac",
+    from_logits: bool | None = None,
+    include_top_class: bool = True,
+    **score_args,
 ) -> keras.Model:
     """`model` predicting conformal sets: `(N, K)` 0/1 membership.
 
     Args:
-        model: what `fit_prediction_sets` took (the same model).
+        model: what `fit_prediction_sets` took (the same model; the pair
+            accepts and refuses the same models, with the same message).
         threshold: from `fit_prediction_sets` (with the same `score`).
         score, **score_args: as in `fit_prediction_sets`.
         from_logits: as in `fit_prediction_sets`, for plain models.
+        include_top_class: whether the most probable class is always in the
+            set (the default: no set is empty; module docstring).
 
     Returns:
         A functional `keras.Model` with `model`'s inputs; saves and loads as
-        `.keras` and exports.
+        `.keras` and exports; computes the sets in float32 under a mixed
+        policy.
     """
     threshold = check_threshold(threshold, "threshold", "with_prediction_sets")
     args = check_score(score, score_args, "with_prediction_sets")
-    models = _members.as_model_list(model, "with_prediction_sets")
-    inputs, probs = _members.symbolic_probabilities(models, from_logits, "with_prediction_sets")
-    sets = PredictionSets(threshold, score, **args, name="prediction_sets")(probs)
-    return keras.Model(inputs, sets, name=f"{_members.name(models)}_sets")
+    include_top_class = _check_bool(include_top_class, "include_top_class", "with_prediction_sets")
+    models = _classifier_models(model, "with_prediction_sets")
+    inputs, probs = _members.symbolic_probabilities(models, from_logits)
+    layer = PredictionSets(threshold, score, **args, include_top_class=include_top_class, name="prediction_sets")
+    return keras.Model(inputs, layer(probs), name=f"{_members.name(models)}_sets")
 
 
-def with_prediction_intervals(model, quantile: float = None, **deprecated) -> keras.Model:
+def with_prediction_intervals(model, quantile=None, **deprecated) -> keras.Model:
     """A Gaussian `model` predicting `(N, 2 * units)` = `[mean - q * std, mean + q * std]`.
 
-    `quantile` `q` from `fit_prediction_intervals` (`scale=` is its
-    deprecated name); the mean and std are the ensemble's moment-matched
-    Gaussian. Saves and loads as `.keras` and exports.
+    `quantile` `q` from `fit_prediction_intervals`: one float for every
+    unit, or one per unit (`scale=` is its deprecated name); the mean and
+    std are the ensemble's moment-matched Gaussian. `model`: what
+    `fit_prediction_intervals` took (the pair accepts and refuses the same
+    models, with the same message). Saves and loads as `.keras` and exports.
     """
     if set(deprecated) - {"scale"}:
         raise TypeError(f"with_prediction_intervals got unexpected keyword arguments {sorted(deprecated)}.")
     if "scale" in deprecated:
         _deprecated("with_prediction_intervals(scale=...)", "with_prediction_intervals(quantile=...)")
         quantile = deprecated["scale"]
-    quantile = check_threshold(quantile, "quantile", "with_prediction_intervals")
-    models = _members.as_model_list(model, "with_prediction_intervals")
-    inputs, gaussian = _members.symbolic_gaussian(
-        models, "with_prediction_intervals", "keras_mimo.conformal.with_prediction_sets"
-    )
+    quantile = check_thresholds(quantile, "quantile", "with_prediction_intervals")
+    models = _gaussian_models(model, "with_prediction_intervals")
+    inputs, gaussian = _members.symbolic_gaussian(models)
+    _check_units(quantile, gaussian.shape[-1], "with_prediction_intervals")
     intervals = PredictionIntervals(quantile, name="prediction_intervals")(gaussian)
     return keras.Model(inputs, intervals, name=f"{_members.name(models)}_intervals")

@@ -14,7 +14,9 @@ ensemble as a list) into a `keras.Model` whose outputs are dicts:
   `std^2 = aleatoric_std^2 + epistemic_std^2`.
 
 A one-member model (a plain model) has no epistemic part: its mutual
-information and `epistemic_std` are 0.
+information and `epistemic_std` are 0. The wrapper computes in float32
+under any dtype policy (`keras_mimo._members.Float32Layer`): its
+probabilities equal `predict`'s also under `mixed_bfloat16`.
 
 References:
     Depeweg et al., "Decomposition of uncertainty in Bayesian deep learning
@@ -34,8 +36,11 @@ _PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid", "log_softmax")
 
 
 @register
-class ClassifierUncertainty(keras.layers.Layer):
+class ClassifierUncertainty(_members.Float32Layer):
     """Member probabilities `(N, M, K)` to the classifier's uncertainty dict (see the module)."""
+
+    def build(self, input_shape):
+        _check_members(input_shape, "ClassifierUncertainty", "member probabilities (N, M, K)")
 
     def call(self, members):
         probs = predictive.ensemble_probabilities(members)
@@ -49,8 +54,16 @@ class ClassifierUncertainty(keras.layers.Layer):
 
 
 @register
-class GaussianUncertainty(keras.layers.Layer):
+class GaussianUncertainty(_members.Float32Layer):
     """Member Gaussians `(N, M, 2 * units)` to the regression uncertainty dict (see the module)."""
+
+    def build(self, input_shape):
+        _check_members(input_shape, "GaussianUncertainty", "member Gaussians [means, stds] (N, M, 2 * units)")
+        if input_shape[-1] is not None and input_shape[-1] % 2:
+            raise ValueError(
+                f"GaussianUncertainty: `members` must be member Gaussians [means, stds] (N, M, 2 * units), an "
+                f"even number of columns. Received: members of shape {tuple(input_shape)}"
+            )
 
     def call(self, members):
         mean, aleatoric, epistemic = predictive.gaussian_moments(*predictive.split_gaussian(members))
@@ -60,6 +73,13 @@ class GaussianUncertainty(keras.layers.Layer):
             "aleatoric_std": ops.sqrt(aleatoric),
             "epistemic_std": ops.sqrt(epistemic),
         }
+
+
+def _check_members(input_shape, caller: str, what: str):
+    if len(input_shape) < 3:
+        raise ValueError(
+            f"{caller}: `members` must be {what}, with a member axis 1. Received: members of shape {tuple(input_shape)}"
+        )
 
 
 def _check_servable(model, forms):

@@ -103,11 +103,16 @@ def test_std_scale_is_the_nll_minimizer_and_wraps_the_model(tmp_path):
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(200, 1)).astype("float32"), 3.0 * rng.normal(size=(200, 1))
     s = calibration.fit_std_scale(model, x, y)
-    nll = lambda scale: keras_mimo.evaluate_regression(calibration.with_std_scale(model, scale), x, y, verbose=0)["nll"]
+    pred = model.predict(x, verbose=0).astype("float64")
+    mean, std = pred[:, :1], pred[:, 1:]
+    nll = lambda scale: np.mean(
+        np.log(scale * std) + 0.5 * np.log(2 * np.pi) + (y - mean) ** 2 / (2 * (scale * std) ** 2)
+    )
     assert nll(s) <= min(nll(s * 1.05), nll(s / 1.05))
-    pred, scaled = model.predict(x, verbose=0), calibration.with_std_scale(model, s).predict(x, verbose=0)
-    np.testing.assert_allclose(scaled, np.concatenate([pred[:, :1], s * pred[:, 1:]], -1), rtol=1e-5)
     wrapped = calibration.with_std_scale(model, s)
+    scaled = wrapped.predict(x, verbose=0)
+    np.testing.assert_allclose(scaled, np.concatenate([mean, s * std], -1), rtol=1e-5)
+    assert keras_mimo.evaluate_regression(wrapped, x, y, verbose=0)["nll"] == pytest.approx(nll(s), rel=1e-4)
     wrapped.save(tmp_path / "s.keras")
     np.testing.assert_allclose(keras.models.load_model(tmp_path / "s.keras").predict(x, verbose=0), scaled, rtol=1e-6)
 
@@ -222,3 +227,181 @@ def test_fit_std_scale_y_scale_is_deprecated_and_ignored():
         assert calibration.fit_std_scale(model, x, y, y_scale=3.0) == expected
     with pytest.warns(DeprecationWarning, match="y_scale"):  # positional, as the previous signature took it
         assert calibration.fit_std_scale(model, x, y, 3.0) == expected
+
+
+def logits_identity_model(k=4):
+    """A plain model whose outputs are its inputs: the logits given as `x` (from_logits=True)."""
+    inputs = keras.Input((k,))
+    return keras.Model(inputs, keras.layers.Identity()(inputs))
+
+
+def test_fit_temperature_refuses_nan_or_inf_predictions_and_labels_naming_the_argument():
+    # The previous release returned T = 20 (the upper bound) for NaN logits, with a warning to widen `bounds`.
+    model = logits_identity_model()
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(0, 2, (40, 4)).astype("float32"), rng.integers(0, 4, 40)
+    assert calibration.fit_temperature(model, x, y, from_logits=True) < 20.0
+    for bad in (np.nan, np.inf):
+        x_bad = x.copy()
+        x_bad[[3, 7]] = bad
+        with pytest.raises(ValueError, match=r"fit_temperature: `x` must be finite.* in 2 rows \(e.g. rows \[3, 7\]\)"):
+            calibration.fit_temperature(model, x_bad, y, from_logits=True)
+    for y_bad, match in [
+        (np.where(np.arange(40) == 5, np.nan, y), r"`y` .* Received 1 NaN and 0 infinite values"),
+        (np.where(np.arange(40) == 5, np.inf, y), r"`y` .* Received 0 NaN and 1 infinite values"),
+        (np.where(np.arange(40)[:, None] == 5, np.nan, np.eye(4)[y]), r"`y` .* Received 4 NaN"),  # one-hot
+        (np.where(np.arange(40) == 5, 4, y), r"`y` must hold class indices in \[0, 4\). Received 1 labels .*\[4\]"),
+        (np.where(np.arange(40) == 5, -1, y), r"`y` must hold class indices in \[0, 4\).*\[-1\]"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            calibration.fit_temperature(model, x, y_bad, from_logits=True)
+    overflow = keras.Model(model.inputs, keras.layers.Lambda(lambda t: t * 1e38)(model.outputs[0]))  # inf logits
+    with pytest.raises(ValueError, match=r"outputs of model .* on `x` hold .* check the model for overflow"):
+        calibration.fit_temperature(overflow, x, y, from_logits=True)
+    log_probs = calibration.ensemble_log_probabilities(model, x, from_logits=True)
+    log_probs[2, 1] = np.nan
+    with pytest.raises(ValueError, match=r"temperature_from_log_probabilities: `log_probs` must be finite.*rows \[2\]"):
+        calibration.temperature_from_log_probabilities(log_probs, y)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_wrappers_compute_in_float32_under_a_mixed_policy(policy):
+    # The previous release scaled in the policy's dtype: probabilities off `predict`'s by ~1e-3 (bfloat16).
+    keras.config.set_dtype_policy(policy)
+    model, gaussian = overconfident_classifier(scale=2.0), gaussian_model()
+    x, _ = noisy_data(64)
+    z = np.log(model.predict(x, verbose=0).astype("float64")) / 1.7
+    expected = np.exp(z - z.max(-1, keepdims=True))
+    expected /= expected.sum(-1, keepdims=True)
+    scaled = calibration.with_temperature(model, 1.7)
+    np.testing.assert_allclose(scaled.predict(x, verbose=0), expected, atol=2e-6)
+    x_g = x[:, :1]
+    pred = gaussian.predict(x_g, verbose=0)
+    wrapped = calibration.with_std_scale(gaussian, 1.3)
+    np.testing.assert_allclose(wrapped.predict(x_g, verbose=0), pred * [1.0, 1.3], rtol=1e-6)
+    for layer in (scaled.get_layer("temperature_scaling"), wrapped.get_layer("std_scaling")):
+        assert layer.dtype_policy.name == "float32"
+
+
+def softmax_classifier():
+    inputs = keras.Input((4,))
+    return keras.Model(inputs, keras.layers.Dense(4, activation="softmax", name="probs")(inputs))
+
+
+def test_with_std_scale_refuses_a_classifier_and_wraps_a_deep_ensemble_as_fit_std_scale():
+    # The previous release wrapped a softmax classifier silently and raised
+    # AttributeError: 'list' object has no attribute 'input' for a deep ensemble.
+    x = np.random.default_rng(2).normal(size=(30, 4)).astype("float32")
+    classifier = softmax_classifier()
+    messages = []
+    for call in (
+        lambda: calibration.fit_std_scale(classifier, x, np.zeros((30, 2))),
+        lambda: calibration.with_std_scale(classifier, 2.0),
+    ):
+        with pytest.raises(ValueError, match=r"std_scale needs a Gaussian .*'probs' has activation='softmax'") as info:
+            call()
+        messages.append(str(info.value))
+    assert messages[0].replace("fit_", "with_") == messages[1]
+    members = [gaussian_model(), gaussian_model()]
+    x_g, y_g = x[:, :1], np.random.default_rng(3).normal(size=(30, 1))
+    s = calibration.fit_std_scale(members, x_g, y_g)
+    got = calibration.with_std_scale(members, s).predict(x_g, verbose=0)
+    both = np.concatenate([m.predict_members(x_g, verbose=0).astype("float64") for m in members], 1)
+    mu, sigma = both[..., :1], both[..., 1:]
+    mean, std = mu.mean(1), np.sqrt((sigma**2).mean(1) + mu.var(1))
+    np.testing.assert_allclose(got, np.concatenate([mean, s * std], -1), rtol=1e-5, atol=1e-6)
+    assert s == pytest.approx(np.sqrt(np.mean(((y_g - mean) / std) ** 2)), rel=1e-5)
+
+
+def two_output_model(mimo):
+    inputs = keras.Input((4,))
+    if mimo:
+        h = keras_mimo.MIMOInput(2)(inputs)
+        heads = [keras_mimo.MIMOHead(3, 2, activation="softmax", name="a")(h), keras_mimo.MIMOHead(2, 2, name="b")(h)]
+        return keras_mimo.MIMOModel(inputs, heads)
+    return keras.Model(inputs, [keras.layers.Dense(3, activation="softmax")(inputs), keras.layers.Dense(2)(inputs)])
+
+
+BAD_MODELS = {
+    "plain_two_outputs": lambda: two_output_model(mimo=False),
+    "mimo_two_outputs": lambda: two_output_model(mimo=True),
+    "list_with_a_non_model": lambda: [overconfident_classifier(), "model"],
+    "a_dict": lambda: {"model": overconfident_classifier()},
+}
+
+
+@pytest.mark.parametrize("bad", [*BAD_MODELS, "other_kind"])
+@pytest.mark.parametrize("noun", ["temperature", "std_scale"])
+def test_each_fit_with_pair_refuses_the_same_models_with_the_same_message(noun, bad):
+    # The previous release built with_temperature wrappers of two-output models that failed in `predict`
+    # (inside TemperatureScaling.call), or named `ensemble_method` with a dict, and checked nothing in
+    # with_std_scale; both functions of a pair now check `model` with one function, at the call.
+    fit, wrap = getattr(calibration, f"fit_{noun}"), getattr(calibration, f"with_{noun}")
+    if bad == "other_kind":
+        model = gaussian_model() if noun == "temperature" else overconfident_classifier()
+    else:
+        model = BAD_MODELS[bad]()
+    errors = []
+    for call in (lambda: fit(model, np.zeros((8, 4), "float32"), np.zeros(8, "int64")), lambda: wrap(model, 1.5)):
+        with pytest.raises((TypeError, ValueError)) as info:
+            call()
+        errors.append(info.value)
+    fit_error, with_error = errors
+    assert type(fit_error) is type(with_error)
+    assert str(fit_error).replace("fit_", "with_") == str(with_error)
+    assert "`model`" in str(with_error) and f"with_{noun}" in str(with_error)
+    if bad.endswith("two_outputs"):
+        assert f"'{model.name}' has 2 outputs" in str(with_error)
+        assert "ensemble_method" not in str(with_error)
+
+
+def test_with_temperature_reads_a_with_temperature_model_as_fit_temperature_does():
+    # The previous release read a plain model as probabilities unless from_logits=True, also a model from
+    # with_temperature around a logits head, which fit_temperature reads as logits.
+    model = overconfident_classifier(logits_head=True)
+    x, _ = noisy_data(40)
+    twice = calibration.with_temperature(calibration.with_temperature(model, 2.0), 1.5)
+    np.testing.assert_allclose(
+        twice.predict(x, verbose=0), calibration.with_temperature(model, 3.0).predict(x, verbose=0), rtol=1e-5
+    )
+
+
+def negative_std_model():
+    """A plain regressor predicting [mean 0, std -1]: not a Gaussian."""
+    inputs = keras.Input((1,))
+    dense = keras.layers.Dense(2, kernel_initializer="zeros")
+    model = keras.Model(inputs, dense(inputs))
+    dense.bias.assign(np.array([0.0, -1.0], "float32"))
+    return model
+
+
+def test_bad_arguments_raise_naming_the_argument_and_the_value():
+    x, y = noisy_data(20)
+    log_probs = np.log(np.full((20, 4), 0.25))
+    nan_log_probs = log_probs.copy()
+    nan_log_probs[4, 0] = np.nan
+    x_g, y_g = np.zeros((20, 1), "float32"), np.zeros((20, 1))
+    for call, error, match in [
+        (lambda: calibration.temperature_nll(nan_log_probs, y, 2.0), ValueError, r"`log_probs` must be finite.*\[4\]"),
+        (lambda: calibration.temperature_nll(log_probs, y[:-1], 2.0), ValueError, r"19 rows in `labels`"),
+        (lambda: calibration.scaled_log_probabilities(nan_log_probs, 2.0), ValueError, r"`log_probs` must be finite"),
+        (
+            lambda: calibration.fit_temperature(overconfident_classifier(), x, y, batch_size=0),
+            ValueError,
+            "batch_size=0",
+        ),
+        (lambda: calibration.fit_temperature(overconfident_classifier(), x, y, batch_size=2.5), TypeError, "=2.5"),
+        (lambda: calibration.fit_temperature(overconfident_classifier(), x[:0], y[:0]), ValueError, "`x` has no rows"),
+        (
+            lambda: calibration.fit_std_scale(negative_std_model(), x_g, y_g),
+            ValueError,
+            r"`model` predicts 20 standard",
+        ),
+        (lambda: calibration.StdScaling(2.0)(np.ones((2, 3), "float32")), ValueError, r"`inputs` .* shape \(2, 3\)"),
+    ]:
+        with pytest.raises(error, match=match):
+            call()
+    model = gaussian_model()
+    assert calibration.fit_std_scale(model, x[:, :1], y_g, batch_size=np.int64(4)) == pytest.approx(
+        calibration.fit_std_scale(model, x[:, :1], y_g, batch_size=4)
+    )

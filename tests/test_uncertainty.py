@@ -163,3 +163,32 @@ def test_onnx_export_serves_the_same_values(tmp_path):
     # ONNX output names are generated: the dict's values come back in its flattened (sorted-key) order
     for value, key in zip(got, sorted(expected)):
         np.testing.assert_allclose(value, expected[key], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+@pytest.mark.parametrize("when", ["built_and_wrapped", "wrapped"])
+def test_served_values_equal_predict_under_a_mixed_policy(policy, when):
+    # The previous release computed the served dict in the policy's dtype: probabilities off `predict`'s by
+    # 1.4-1.8e-3 (bfloat16); a model built in float32 and wrapped under the policy also had its inputs rounded.
+    if when == "built_and_wrapped":
+        keras.config.set_dtype_policy(policy)
+    model, gaussian = classifier(activation="softmax"), gaussian_model()
+    x = np.random.default_rng(6).normal(0, 2, (64, 6)).astype("float32")
+    probs, pred = model.predict(x, verbose=0), gaussian.predict(x, verbose=0)
+    expected = expected_classifier(as_probabilities(model.predict_members(x, verbose=0), "mean"))
+    keras.config.set_dtype_policy(policy)
+    served = keras_mimo.with_uncertainty(model)
+    got = served.predict(x, verbose=0)
+    np.testing.assert_allclose(got["probabilities"], probs, atol=1e-6)
+    assert_dicts_close(got, expected, atol=1e-5)
+    got = keras_mimo.with_uncertainty(gaussian).predict(x, verbose=0)
+    np.testing.assert_allclose(np.concatenate([got["mean"], got["std"]], -1), pred, rtol=1e-5, atol=1e-6)
+    assert {layer.dtype_policy.name for layer in served.layers[1:]} == {"float32"}
+
+
+def test_the_uncertainty_layers_refuse_members_without_a_member_axis_or_odd_gaussian_columns():
+    probs = np.full((4, 3), 1 / 3, "float32")
+    with pytest.raises(ValueError, match=r"ClassifierUncertainty: `members` .* shape \(4, 3\)"):
+        keras_mimo.uncertainty.ClassifierUncertainty()(probs)
+    with pytest.raises(ValueError, match=r"GaussianUncertainty: `members` .* even number .* shape \(4, 2, 3\)"):
+        keras_mimo.uncertainty.GaussianUncertainty()(np.ones((4, 2, 3), "float32"))
