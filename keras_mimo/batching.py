@@ -22,14 +22,20 @@ References:
 """
 
 import math
+import numbers
 from fractions import Fraction
 
 import keras
+import numpy as np
 from keras import ops
 
+from keras_mimo._validation import check_count
 from keras_mimo._validation import check_ensemble_size
 from keras_mimo._validation import check_positive_int
 from keras_mimo._validation import check_probability
+from keras_mimo._validation import check_seed
+
+__all__ = ["form_training_batch", "mimo_batch_indices", "shard_batch_indices", "shuffled_row_count"]
 
 # `1 - rho` is applied as an exact fraction with at most this denominator, so
 # the shuffled-row count never rounds down by one through float error
@@ -40,12 +46,29 @@ _MAX_FRACTION_DENOMINATOR = 1000
 def shuffled_row_count(num_rows, input_repetition_probability: float):
     """Number of rows each member reshuffles: `floor(num_rows * (1 - rho))`.
 
-    Computed in integer arithmetic. `num_rows` may be a Python int or a
-    scalar integer tensor (a dynamic batch size).
+    Computed in integer arithmetic. `num_rows` may be a Python or numpy int
+    >= 0 or a scalar integer tensor (a dynamic batch size).
     """
+    num_rows = _size(num_rows, "num_rows")
     rho = check_probability(input_repetition_probability, "input_repetition_probability")
     keep = Fraction(1.0 - rho).limit_denominator(_MAX_FRACTION_DENOMINATOR)
     return (num_rows * keep.numerator) // keep.denominator
+
+
+def _size(value, name: str):
+    """A row count: a Python or numpy int >= 0 as an int; a tensor (a dynamic size) as it is."""
+    if isinstance(value, (numbers.Number, np.ndarray)) and not (isinstance(value, np.ndarray) and value.ndim):
+        return check_count(value, name, minimum=0)
+    return value
+
+
+def _batch_seed(seed):
+    """`seed` for `_uniform`: a numpy integer becomes an int; a float or a bool raises naming `seed`."""
+    if seed is None or isinstance(seed, keras.random.SeedGenerator) or ops.is_tensor(seed):
+        return seed
+    if isinstance(seed, (numbers.Number, np.generic)):
+        return check_seed(seed)
+    return seed  # a drawn seed (an array of two ints)
 
 
 def _uniform(shape, seed):
@@ -91,7 +114,15 @@ def mimo_batch_indices(
     Returns:
         int32 tensor of shape `(ensemble_size, batch_repetitions * batch_size)`
         with values in `[0, batch_size)`: member `m` takes `x[indices[m]]`.
+
+    Raises:
+        ValueError / TypeError: naming the argument, for a negative or
+            fractional `batch_size`, an `ensemble_size` or
+            `batch_repetitions` that is not an int >= 1, a probability
+            outside [0, 1], or a float `seed`. Numpy integers and floats are
+            accepted as Python's.
     """
+    batch_size = _size(batch_size, "batch_size")
     return shard_batch_indices(batch_size, 1, ensemble_size, input_repetition_probability, batch_repetitions, seed)[0]
 
 
@@ -122,8 +153,12 @@ def shard_batch_indices(
     ensemble_size = check_ensemble_size(ensemble_size)
     num_shards = check_positive_int(num_shards, "num_shards")
     batch_repetitions = check_positive_int(batch_repetitions, "batch_repetitions")
+    seed = _batch_seed(seed)
+    shard_size = _size(shard_size, "shard_size")
     num_rows = shard_size * batch_repetitions
     num_shuffled = shuffled_row_count(num_rows, input_repetition_probability)
+    if isinstance(num_rows, int) and not num_rows:  # an empty batch: no rows to draw
+        return ops.zeros((num_shards, ensemble_size, 0), "int32")
 
     # One draw: per shard, row 0 orders the shared shuffle, rows 1..M the members'.
     keys = _uniform((num_shards, ensemble_size + 1, num_rows), seed)
@@ -200,10 +235,11 @@ def form_training_batch(
     """
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     batch_size = ops.shape(keras.tree.flatten(x)[0])[0]
+    _check_rows(data, batch_size)
     num_shards = check_positive_int(num_shards, "num_shards")
     if num_shards > 1 and isinstance(batch_size, int) and batch_size % num_shards:
         raise ValueError(
-            f"A data-parallel MIMO step splits each batch across {num_shards} "
+            f"A data-parallel MIMO step splits each batch across `num_shards`={num_shards} "
             f"devices: `batch_size` must be divisible by {num_shards}. "
             f"Received: a batch of {batch_size} examples."
         )
@@ -217,6 +253,19 @@ def form_training_batch(
     )
     x, y, sample_weight = gather_members((x, y, sample_weight), indices)
     return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+
+
+def _check_rows(data, batch_size):
+    """A ValueError naming `data` unless every tensor of `data` has `batch_size` rows (static sizes)."""
+    if not isinstance(batch_size, int):
+        return
+    for tensor in keras.tree.flatten(data):
+        rows = tensor.shape[0] if tensor is not None and len(tensor.shape) else None
+        if isinstance(rows, int) and rows != batch_size:
+            raise ValueError(
+                f"`data`: every tensor of `x`, `y` and `sample_weight` must have one row per example; `x` has "
+                f"{batch_size} rows but a tensor of shape {tuple(tensor.shape)} has {rows}."
+            )
 
 
 def members_last(outputs, ensemble_size: int):

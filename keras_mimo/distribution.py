@@ -23,7 +23,15 @@ def replica_seed(seed_generator):
     draws its own permutations of its own shard, as the reference does per
     core. Elsewhere the generator itself is the seed (a JAX data-parallel
     step draws every shard's permutations at once: `data_shards`).
+
+    Raises:
+        TypeError: naming `seed_generator` unless it is a `keras.random.SeedGenerator`.
     """
+    if not isinstance(seed_generator, keras.random.SeedGenerator):
+        raise TypeError(
+            "`seed_generator` must be a keras.random.SeedGenerator (the model's shuffling state). "
+            f"Received: seed_generator={seed_generator!r} of type {type(seed_generator).__name__}"
+        )
     replica, replicas = replica_id()
     if replicas == 1:
         return seed_generator

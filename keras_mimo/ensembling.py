@@ -21,13 +21,17 @@ All functions compute in float32 with `keras.ops` (any backend).
 """
 
 import math
+import numbers
 
 import keras
 from keras import ops
 
+from keras_mimo._validation import check_count
+from keras_mimo._validation import check_float
 from keras_mimo.predictive import MIN_STD
 from keras_mimo.predictive import moment_matched
 from keras_mimo.predictive import split_gaussian
+from keras_mimo.predictive import split_outputs
 
 __all__ = [
     "ENSEMBLE_METHODS",
@@ -64,7 +68,9 @@ def _check_classifier(ensemble_method: str):
 
 
 def _activation_name(activation) -> str:
-    name = keras.activations.serialize(activation)
+    if activation is None:
+        return "linear"
+    name = keras.activations.serialize(keras.activations.get(activation))
     return name if isinstance(name, str) else getattr(activation, "__name__", "")
 
 
@@ -74,8 +80,9 @@ def default_ensemble_method(activation, units: int) -> str:
     Probabilities (softmax, sigmoid) and other activations average;
     log-softmax outputs and logits (no activation, `units > 1`) combine as
     softmax logits. A one-unit head without activation is ambiguous (binary
-    logits or regression) and must say which it is.
+    logits or regression) and must say which it is. `units`: an int >= 1.
     """
+    units = check_count(units, "units")
     name = _activation_name(activation)
     if name == "log_softmax":
         return "softmax_logits"
@@ -91,7 +98,8 @@ def default_ensemble_method(activation, units: int) -> str:
 
 
 def logits_method(units: int) -> str:
-    """The logits method of a classifier with `units` outputs."""
+    """The logits method of a classifier with `units` outputs (an int >= 1)."""
+    units = check_count(units, "units")
     return "sigmoid_logits" if units == 1 else "softmax_logits"
 
 
@@ -101,7 +109,7 @@ def gaussian_parameters(raw):
     Standard deviations are `softplus(raw) + MIN_STD` (positive, smooth).
     """
     raw = ops.cast(raw, "float32")
-    mean, raw_std = split_gaussian(raw)
+    mean, raw_std = split_outputs(raw, "raw")
     return ops.concatenate([mean, ops.softplus(raw_std) + MIN_STD], axis=-1)
 
 
@@ -116,13 +124,18 @@ def combine_members(members, ensemble_method: str, axis: int = 1):
 
     Returns:
         float32 tensor: `members` without `axis`.
+
+    Raises:
+        ValueError / TypeError: naming `ensemble_method`, `axis` (an int
+            within the rank) or `members` (an odd last axis for "gaussian").
     """
     check_ensemble_method(ensemble_method)
     members = ops.cast(members, "float32")
+    axis = _check_axis(axis, len(members.shape))
     if ensemble_method == "mean":
         return ops.mean(members, axis=axis)
     if ensemble_method == "gaussian":
-        mean, std = moment_matched(*split_gaussian(ops.moveaxis(members, axis, 1)))
+        mean, std = moment_matched(*split_outputs(ops.moveaxis(members, axis, 1), "members"))
         return ops.concatenate([mean, std], axis=-1)
     log_size = math.log(ops.shape(members)[axis])
     if ensemble_method == "softmax_logits":
@@ -132,6 +145,17 @@ def combine_members(members, ensemble_method: str, axis: int = 1):
     log_p = ops.logsumexp(ops.log_sigmoid(members), axis=axis)
     log_not_p = ops.logsumexp(ops.log_sigmoid(-members), axis=axis)
     return log_p - log_not_p
+
+
+def _check_axis(axis, rank: int) -> int:
+    """`axis` as a non-negative Python int within `rank`, else a TypeError / ValueError naming `axis`."""
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(
+            f"`axis` must be an int (the member axis). Received: axis={axis!r} of type {type(axis).__name__}"
+        )
+    if not -rank <= axis < rank:
+        raise ValueError(f"`axis` must lie within the rank {rank} of `members`. Received: axis={axis}")
+    return int(axis) % rank
 
 
 def to_probabilities(outputs, ensemble_method: str):
@@ -163,9 +187,11 @@ def to_log_probabilities(outputs, ensemble_method: str, epsilon: float):
     """Log class probabilities, `(..., K)` (`(..., 2)` for one unit), float32.
 
     Logits use a stable log-softmax (log-sigmoid for one unit);
-    probabilities are clipped to `[epsilon, 1]` first.
+    probabilities are clipped to `[epsilon, 1]` first (`epsilon`: a float
+    in (0, 1)).
     """
     _check_classifier(ensemble_method)
+    epsilon = check_float(epsilon, "epsilon", low=0.0, high=1.0, high_open=True)
     if ensemble_method == "mean":
         return ops.log(ops.clip(to_probabilities(outputs, "mean"), epsilon, 1.0))
     outputs = ops.cast(outputs, "float32")

@@ -14,7 +14,13 @@ Floor convention (one for the whole package): a probability is floored at
 zero probability costs `-log(1e-30) = 69.1` nats instead of infinity.
 Differences that are non-negative in exact arithmetic (mutual information,
 the variance of the member means) are clamped at 0 against rounding; a
-moment-matched standard deviation is at least `MIN_STD`. The streaming
+moment-matched standard deviation is at least `MIN_STD`.
+
+Bad input: these functions run inside traced model graphs, where values
+cannot be checked, so a NaN row gives a NaN row (and leaves the other rows
+alone). Shapes and arguments are checked: a missing member axis, an odd
+number of Gaussian columns, a non-positive temperature or scale raise a
+`ValueError` (`TypeError` for a wrong type) naming the argument. The streaming
 Keras metrics (`keras_mimo.metrics.NegativeLogLikelihood`, ...) keep Keras's
 convention instead: probabilities clipped to `[keras.config.epsilon(), 1]`.
 """
@@ -23,6 +29,9 @@ import math
 
 import numpy as np
 from keras import ops
+
+from keras_mimo._validation import check_count
+from keras_mimo._validation import check_float
 
 __all__ = [
     "CONFORMAL_SCORES",
@@ -60,6 +69,14 @@ def to_numpy(x) -> np.ndarray:
     return np.asarray(ops.convert_to_numpy(x), dtype=np.float64)
 
 
+def _with_member_axis(x, name: str, min_rank: int = 3, what: str = "(N, M, K)"):
+    """`x` as float32, after checking its static rank: the members are axis 1."""
+    x = _f32(x)
+    if len(x.shape) < min_rank:
+        raise ValueError(f"`{name}` must be {what}, with the members on axis 1. Received shape {tuple(x.shape)}.")
+    return x
+
+
 def log_probabilities(probs):
     """`log(max(probs, TINY))`, float32, any shape."""
     return ops.log(ops.maximum(_f32(probs), TINY))
@@ -67,7 +84,7 @@ def log_probabilities(probs):
 
 def ensemble_probabilities(member_probs):
     """The ensemble's predictive distribution, the mean member probability: `(N, M, K)` to `(N, K)`."""
-    return ops.mean(_f32(member_probs), axis=1)
+    return ops.mean(_with_member_axis(member_probs, "member_probs"), axis=1)
 
 
 def ensemble_log_probabilities(member_log_probs):
@@ -76,7 +93,7 @@ def ensemble_log_probabilities(member_log_probs):
     The log of the mean member probability from members' log-probabilities
     (e.g. log-softmax of logits), without forming the probabilities.
     """
-    member_log_probs = _f32(member_log_probs)
+    member_log_probs = _with_member_axis(member_log_probs, "member_log_probs", 2, "(N, M, ...)")
     return ops.logsumexp(member_log_probs, axis=1) - math.log(member_log_probs.shape[1])
 
 
@@ -88,11 +105,12 @@ def entropy(probs):
 
 def expected_entropy(member_probs):
     """The mean member entropy (aleatoric part): `(N, M, K)` to `(N,)`."""
-    return ops.mean(entropy(member_probs), axis=1)
+    return ops.mean(entropy(_with_member_axis(member_probs, "member_probs")), axis=1)
 
 
 def mutual_information(member_probs):
     """Entropy of the mean minus the mean member entropy (epistemic part), `>= 0`: `(N,)`."""
+    member_probs = _with_member_axis(member_probs, "member_probs")
     total = entropy(ensemble_probabilities(member_probs))
     return ops.maximum(total - expected_entropy(member_probs), 0.0)
 
@@ -108,7 +126,12 @@ def gaussian_moments(means, stds):
         mean member variance `mean_m sigma_m^2` and the variance of the
         member means `mean_m (mu_m - mean)^2` (two-pass, clamped at 0).
     """
-    means, stds = _f32(means), _f32(stds)
+    means, stds = _with_member_axis(means, "means", what="(N, M, units)"), _f32(stds)
+    if tuple(stds.shape) != tuple(means.shape):
+        raise ValueError(
+            f"`stds` must have the shape of `means`, (N, M, units). Received shapes {tuple(means.shape)} and "
+            f"{tuple(stds.shape)}."
+        )
     mean = ops.mean(means, axis=1)
     aleatoric = ops.mean(ops.square(stds), axis=1)
     epistemic = ops.maximum(ops.mean(ops.square(means - ops.expand_dims(mean, 1)), axis=1), 0.0)
@@ -131,11 +154,16 @@ def class_scores(probs, score: str = "lac", lam: float = 0.01, k_reg: int = 5):
     - `"aps"` (non-randomized): `sum_j p_j [p_j >= p_c]`.
     - `"raps"`: `aps + lam * max(0, rank_c - k_reg)`, `rank_c = #{j : p_j >= p_c}`.
 
-    APS and RAPS compare every pair of classes: memory `(N, K, K)`.
+    APS and RAPS compare every pair of classes: memory `(N, K, K)`. `lam`:
+    a finite float >= 0; `k_reg`: an int >= 0; `probs`: `(N, K)`.
     """
     if score not in CONFORMAL_SCORES:
         raise ValueError(f"`score` must be one of {CONFORMAL_SCORES}. Received: score={score!r}")
+    lam = check_float(lam, "lam", low=0.0, low_open=False)
+    k_reg = check_count(k_reg, "k_reg", minimum=0)
     probs = _f32(probs)
+    if len(probs.shape) != 2:
+        raise ValueError(f"`probs` must be (N, K) class probabilities. Received shape {tuple(probs.shape)}.")
     if score == "lac":
         return 1.0 - probs
     at_least = ops.cast(probs[:, None, :] >= probs[:, :, None], "float32")  # [n, c, j]: p_j >= p_c
@@ -147,17 +175,30 @@ def class_scores(probs, score: str = "lac", lam: float = 0.01, k_reg: int = 5):
 
 
 def scaled_log_probabilities(log_probs, temperature: float):
-    """Temperature scaling: `log softmax(log_probs / temperature)` over the last axis."""
-    return ops.log_softmax(_f32(log_probs) / float(temperature), axis=-1)
+    """Temperature scaling: `log softmax(log_probs / temperature)` over the last axis (`temperature` > 0)."""
+    temperature = check_float(temperature, "temperature", low=0.0)
+    return ops.log_softmax(_f32(log_probs) / temperature, axis=-1)
+
+
+def split_outputs(outputs, name: str):
+    """`split_gaussian`, naming the argument `name` when its last axis is odd."""
+    columns = outputs.shape[-1]
+    if columns is None or columns % 2:
+        raise ValueError(
+            f"`{name}` must be Gaussian outputs (..., 2 * units): means, then standard deviations. "
+            f"Received shape {tuple(outputs.shape)}."
+        )
+    units = columns // 2
+    return outputs[..., :units], outputs[..., units:]
 
 
 def split_gaussian(outputs):
     """`(..., 2 * units)` Gaussian outputs to `(means, stds)`, each `(..., units)`."""
-    units = outputs.shape[-1] // 2
-    return outputs[..., :units], outputs[..., units:]
+    return split_outputs(outputs, "outputs")
 
 
 def scaled_stds(gaussian, scale: float):
-    """Std scaling of a Gaussian output `[means, stds]` `(..., 2 * units)`: the stds times `scale`."""
-    mean, std = split_gaussian(_f32(gaussian))
-    return ops.concatenate([mean, std * float(scale)], axis=-1)
+    """Std scaling of a Gaussian output `[means, stds]` `(..., 2 * units)`: the stds times `scale` (> 0)."""
+    scale = check_float(scale, "scale", low=0.0)
+    mean, std = split_outputs(_f32(gaussian), "gaussian")
+    return ops.concatenate([mean, std * scale], axis=-1)

@@ -4,6 +4,8 @@ import keras
 from keras import ops
 
 from keras_mimo._serialization import register
+from keras_mimo._validation import check_count
+from keras_mimo._validation import check_float
 
 
 @register
@@ -15,19 +17,24 @@ class WarmUpStepDecay(keras.optimizers.schedules.LearningRateSchedule):
     CIFAR recipe: 1 warm-up epoch, x0.2 at epochs 100, 200, 225 of 250.
 
     Args:
-        base_learning_rate: float, the rate after warm-up.
+        base_learning_rate: float > 0, the rate after warm-up.
         warmup_steps: int >= 0.
-        decay_steps: increasing step boundaries.
-        decay_ratio: float multiplier at each boundary.
+        decay_steps: increasing step boundaries, ints >= 0.
+        decay_ratio: float multiplier at each boundary, > 0.
+
+    Python and numpy numbers are accepted; other values raise a
+    `ValueError` / `TypeError` naming the argument.
     """
 
     def __init__(self, base_learning_rate, warmup_steps, decay_steps, decay_ratio=0.2):
-        self.base_learning_rate = float(base_learning_rate)
-        self.warmup_steps = int(warmup_steps)
-        self.decay_steps = [int(s) for s in decay_steps]
+        self.base_learning_rate = check_float(base_learning_rate, "base_learning_rate", "WarmUpStepDecay", low=0.0)
+        self.warmup_steps = check_count(warmup_steps, "warmup_steps", "WarmUpStepDecay", minimum=0)
+        if isinstance(decay_steps, (str, bytes)) or not hasattr(decay_steps, "__iter__"):
+            raise TypeError(f"WarmUpStepDecay: `decay_steps` must be a sequence of ints. Received: {decay_steps!r}")
+        self.decay_steps = [check_count(s, "decay_steps", "WarmUpStepDecay", minimum=0) for s in decay_steps]
         if self.decay_steps != sorted(self.decay_steps):
             raise ValueError(f"`decay_steps` must increase. Received: {decay_steps}")
-        self.decay_ratio = float(decay_ratio)
+        self.decay_ratio = check_float(decay_ratio, "decay_ratio", "WarmUpStepDecay", low=0.0)
 
     def __call__(self, step):
         step = ops.cast(step, "float32")

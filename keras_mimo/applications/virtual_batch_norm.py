@@ -23,11 +23,12 @@ class VirtualBatchNormalization(keras.layers.BatchNormalization):
     Args:
         virtual_batch_size: int >= 1, rows per group, or None for plain batch
             norm over the whole batch.
-        **kwargs: `keras.layers.BatchNormalization` arguments; `axis` must
-            be the last axis (channels last).
+        **kwargs: `keras.layers.BatchNormalization` arguments; `axis` is the
+            channel axis: the last (channels last, the default) or `axis=1`
+            (channels first, `(N, C, H, W)`).
 
     Input shape:
-        `(N, ..., C)`.
+        `(N, ..., C)`, or `(N, C, ...)` with `axis=1`.
 
     Output shape:
         Same as the input.
@@ -47,10 +48,10 @@ class VirtualBatchNormalization(keras.layers.BatchNormalization):
             raise ValueError("VirtualBatchNormalization does not support `renorm=True`.")
 
     def build(self, input_shape):
-        if self.virtual_batch_size is not None and self.axis % len(input_shape) != len(input_shape) - 1:
+        if self.virtual_batch_size is not None and self.axis % len(input_shape) not in (1, len(input_shape) - 1):
             raise ValueError(
-                "VirtualBatchNormalization needs channels last (the last axis). "
-                f"Received: axis={self.axis} for input_shape={input_shape}"
+                "VirtualBatchNormalization normalizes the channel axis: the last (channels last) or axis=1 "
+                f"(channels first). Received: axis={self.axis} for input_shape={input_shape}"
             )
         super().build(input_shape)
 
@@ -74,13 +75,17 @@ class VirtualBatchNormalization(keras.layers.BatchNormalization):
         x = ops.cast(inputs, "float32")
         shape = ops.shape(x)
         groups = ops.reshape(x, (-1, self.virtual_batch_size) + tuple(shape[1:]))
-        axes = list(range(1, len(groups.shape) - 1))
+        channel = self.axis % len(inputs.shape) + 1  # the channel axis of `groups` (G, v, ...)
+        axes = [a for a in range(1, len(groups.shape)) if a != channel]
         mean, variance = ops.moments(groups, axes=axes, keepdims=True)
         outputs = (groups - mean) * ops.rsqrt(variance + self.epsilon)
+        # gamma and beta (C,) broadcast along the channel axis
+        broadcast = [1] * len(groups.shape)
+        broadcast[channel] = -1
         if self.scale:
-            outputs = outputs * ops.cast(self.gamma, "float32")
+            outputs = outputs * ops.reshape(ops.cast(self.gamma, "float32"), broadcast)
         if self.center:
-            outputs = outputs + ops.cast(self.beta, "float32")
+            outputs = outputs + ops.reshape(ops.cast(self.beta, "float32"), broadcast)
         momentum = self.momentum
         channels = (-1,)
         self.moving_mean.assign(

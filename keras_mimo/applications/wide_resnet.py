@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_mimo._validation import check_float
 from keras_mimo._validation import check_positive_int
 from keras_mimo.applications.virtual_batch_norm import VirtualBatchNormalization
 from keras_mimo.layers import MIMOHead
@@ -25,8 +26,10 @@ def _conv(filters, strides, l2, name):
 
 def _bn(l2, virtual_batch_size, name):
     reg = keras.regularizers.L2(l2) if l2 else None
+    channels_first = keras.config.image_data_format() == "channels_first"  # as the Conv2D layers read it
     return VirtualBatchNormalization(
         virtual_batch_size,
+        axis=1 if channels_first else -1,
         momentum=0.9,
         epsilon=1e-5,
         beta_regularizer=reg,
@@ -43,7 +46,8 @@ def _block(x, filters, strides, l2, virtual_batch_size, name):
     """
     y = keras.layers.ReLU(name=f"{name}_relu1")(_bn(l2, virtual_batch_size, f"{name}_bn1")(x))
     shortcut = x
-    if strides != 1 or x.shape[-1] != filters:
+    channels = x.shape[1] if keras.config.image_data_format() == "channels_first" else x.shape[-1]
+    if strides != 1 or channels != filters:
         shortcut = keras.layers.Conv2D(
             filters,
             1,
@@ -109,12 +113,22 @@ def wide_resnet(
 
     Returns:
         A `MIMOModel` `(N, H, W, C) -> (N, num_classes)`, or a `keras.Model`
-        with the same signature.
+        with the same signature. Under
+        `keras.config.set_image_data_format("channels_first")` the images are
+        `(N, C, H, W)` (`input_shape=(C, H, W)`) and every layer follows.
+
+    Raises:
+        ValueError / TypeError: naming the argument, for a `depth`,
+            `width_multiplier`, `num_classes` or `ensemble_size` that is not
+            an int >= 1 (numpy ints are accepted), a `depth` not `6 n + 4`, or
+            an `l2` that is not a finite float >= 0.
     """
     depth = check_positive_int(depth, "depth")
     if (depth - 4) % 6:
         raise ValueError(f"`depth` must be 6 n + 4 (10, 16, 22, 28, ...). Received: depth={depth}")
     width_multiplier = check_positive_int(width_multiplier, "width_multiplier")
+    num_classes = check_positive_int(num_classes, "num_classes")
+    l2 = check_float(l2, "l2", "wide_resnet", low=0.0, low_open=False)
     blocks = (depth - 4) // 6
     inputs = keras.Input(input_shape)
     if mixing is not None:

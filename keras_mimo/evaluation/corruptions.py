@@ -27,7 +27,12 @@ __all__ = [
     "load_tfds_cifar10_corrupted",
 ]
 
+import math
+import numbers
+
 from keras_mimo import _members
+from keras_mimo._validation import check_positive_int
+from keras_mimo._validation import check_seed
 from keras_mimo.evaluation.evaluate import scores_from_probabilities
 
 CORRUPTIONS = (
@@ -54,34 +59,53 @@ _SEEDED_CORRUPTIONS = ("impulse_noise", "glass_blur")
 _SEVERITY_KEYS = ("accuracy", "nll", "ece", "brier", "adaptive_ece", "aurc", "augrc")
 
 
-def _check(corruption, severity):
-    if corruption not in CORRUPTIONS:
-        raise ValueError(f"`corruption` must be one of {CORRUPTIONS}. Received: {corruption!r}")
+def _check(corruption, severity, names=("corruption", "severity")) -> tuple:
+    """`(corruption, severity as an int)`, else a ValueError / TypeError naming the argument (`names`)."""
+    corruption_name, severity_name = names
+    if not isinstance(corruption, str) or corruption not in CORRUPTIONS:
+        raise ValueError(f"`{corruption_name}` must be one of {CORRUPTIONS}. Received: {corruption!r}")
+    if isinstance(severity, (bool, np.bool_)) or not isinstance(severity, numbers.Integral):
+        raise TypeError(
+            f"`{severity_name}` must be an int in {SEVERITIES}. Received: severity={severity!r} of type "
+            f"{type(severity).__name__}"
+        )
     if severity not in SEVERITIES:
-        raise ValueError(f"`severity` must be one of {SEVERITIES}. Received: {severity!r}")
+        raise ValueError(f"`{severity_name}` must be one of {SEVERITIES}. Received: {severity!r}")
+    return corruption, int(severity)
+
+
+def _names(corruptions) -> tuple:
+    """`corruptions` as a tuple of names: one name (a string) is one corruption."""
+    return (corruptions,) if isinstance(corruptions, str) else tuple(corruptions)
 
 
 def corrupt_images(images, corruption: str, severity: int, seed: int = 0) -> np.ndarray:
     """Applies one corruption at one severity to every image.
 
     Args:
-        images: uint8 array `(N, H, W, 3)` (H, W >= 32).
+        images: uint8 array `(N, H, W, 3)` (H, W >= 32), channels last.
         corruption: one of `CORRUPTIONS`.
-        severity: int in 1..5.
-        seed: int; the same seed gives the same images. The global numpy
-            random state is restored afterwards.
+        severity: int in 1..5 (Python or numpy).
+        seed: int (Python or numpy); the same seed gives the same images. The
+            global numpy random state is restored afterwards.
 
     Returns:
         uint8 array `(N, H, W, 3)`.
     """
+    corruption, severity = _check(corruption, severity)
+    seed = check_seed(seed)
+    if seed is None:
+        raise TypeError("`seed` must be an int (Python or numpy integer). Received: seed=None")
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(
+            "`images` must be a uint8 array (N, H, W, 3), channels last (transpose channels-first images with "
+            f"images.transpose(0, 2, 3, 1)). Received: dtype {images.dtype}, shape {images.shape}"
+        )
+    if not len(images):
+        return images.copy()
     from imagecorruptions import corrupt  # optional dependency: `[corruptions]`
 
-    _check(corruption, severity)
-    images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 4:
-        raise ValueError(
-            f"`images` must be a uint8 array (N, H, W, C). Received: dtype {images.dtype}, shape {images.shape}"
-        )
     rng = np.random.default_rng([seed, CORRUPTIONS.index(corruption), severity])
     saved_state = np.random.get_state()
     np.random.seed(int(rng.integers(2**32)))
@@ -101,18 +125,22 @@ def corrupt_images(images, corruption: str, severity: int, seed: int = 0) -> np.
 def corrupted_sets(images, corruptions=CORRUPTIONS, severities=SEVERITIES, seed: int = 0) -> dict:
     """Every corrupted copy of `images`, to generate once and score many models.
 
+    `corruptions`: names from `CORRUPTIONS` (one name as a string is one
+    corruption); `severities`: ints in 1..5.
+
     Returns:
         `{(corruption, severity): uint8 images (N, H, W, 3)}`, the `sets`
         argument of `evaluate_corruptions`.
     """
-    return {(c, s): corrupt_images(images, c, s, seed) for c in corruptions for s in severities}
+    pairs = [_check(c, s, ("corruptions", "severities")) for c in _names(corruptions) for s in severities]
+    return {(c, s): corrupt_images(images, c, s, seed) for c, s in pairs}
 
 
 def load_tfds_cifar10_corrupted(corruption: str, severity: int, data_dir=None, download=True):
     """The published CIFAR-10-C split `(images uint8, labels)` from TFDS."""
+    corruption, severity = _check(corruption, severity)
     import tensorflow_datasets as tfds
 
-    _check(corruption, severity)
     ds = tfds.load(
         f"cifar10_corrupted/{corruption}_{severity}",
         split="test",
@@ -141,10 +169,14 @@ def aggregate_corruption_results(per_corruption: dict) -> dict:
         `{"cA", "cNLL", "cECE", "per_severity": {severity: means}}`; the
         per-severity means cover accuracy, NLL, ECE, Brier and, where the
         rows have them, `adaptive_ece`, `aurc` and `augrc`.
+
+    Raises:
+        ValueError: naming `per_corruption` when it is empty, a severity is
+            not an integer, or a row lacks `accuracy`, `nll` or `ece` or
+            holds a NaN or infinite figure.
     """
+    per_corruption = _checked_results(per_corruption)
     rows = [r for by_sev in per_corruption.values() for r in by_sev.values()]
-    if not rows:
-        raise ValueError("`per_corruption` is empty.")
     summary = {
         "cA": float(np.mean([r["accuracy"] for r in rows])),
         "cNLL": float(np.mean([r["nll"] for r in rows])),
@@ -157,6 +189,43 @@ def aggregate_corruption_results(per_corruption: dict) -> dict:
         keys = [k for k in _SEVERITY_KEYS if all(k in r for r in at)]
         summary["per_severity"][str(s)] = {k: float(np.mean([r[k] for r in at])) for k in keys}
     return summary
+
+
+def _severity_key(severity):
+    """An int severity key (a Python or numpy int, or its string as JSON writes it), else None."""
+    if isinstance(severity, str):
+        return int(severity) if severity.strip().lstrip("-").isdigit() else None
+    if isinstance(severity, (bool, np.bool_)) or not isinstance(severity, numbers.Integral):
+        return None
+    return int(severity)
+
+
+def _checked_results(per_corruption) -> dict:
+    """`{type: {int severity: row}}`, every row with finite `accuracy`, `nll`, `ece`; else a ValueError."""
+    if not isinstance(per_corruption, dict) or not per_corruption:
+        raise ValueError(
+            f"`per_corruption` must be a non-empty dict {{type: {{severity: metrics}}}}. Received: {per_corruption!r:.80}"
+        )
+    checked = {}
+    for corruption, by_severity in per_corruption.items():
+        if not isinstance(by_severity, dict):
+            raise ValueError(f"`per_corruption`[{corruption!r}] must be a dict {{severity: metrics}}.")
+        checked[corruption] = {}
+        for severity, row in by_severity.items():
+            level = _severity_key(severity)
+            if level is None:
+                raise ValueError(
+                    f"`per_corruption` must map each corruption to {{severity (an int): metrics}}. Received "
+                    f"severity {severity!r} for {corruption!r}."
+                )
+            missing = [k for k in ("accuracy", "nll", "ece") if not isinstance(row, dict) or k not in row]
+            if missing:
+                raise ValueError(f"`per_corruption`[{corruption!r}][{severity!r}] lacks {missing}.")
+            bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
+            if bad:
+                raise ValueError(f"`per_corruption`[{corruption!r}][{severity!r}] holds NaN or infinite {bad}.")
+            checked[corruption][level] = row
+    return checked
 
 
 def evaluate_corruptions(
@@ -203,13 +272,13 @@ def evaluate_corruptions(
 
     if source not in ("imagecorruptions", "tfds"):
         raise ValueError(f"`source` must be 'imagecorruptions' or 'tfds'. Received: {source!r}")
+    num_bins = check_positive_int(num_bins, "num_bins")
+    batch_size = check_positive_int(batch_size, "batch_size")
     if sets is not None:
-        pairs = [(c, int(s)) for c, s in sets]
-        sets = {(c, int(s)): v for (c, s), v in sets.items()}
+        checked = {_check(c, s, ("sets", "sets")): v for (c, s), v in sets.items()}
+        pairs, sets = list(checked), checked
     else:
-        pairs = [(c, s) for c in corruptions for s in severities]
-    for c, s in pairs:
-        _check(c, s)
+        pairs = [_check(c, s, ("corruptions", "severities")) for c in _names(corruptions) for s in severities]
     models = _members.as_model_list(model, "evaluate_corruptions")
     progress = (
         keras.utils.Progbar(len(pairs), unit_name="corruption", stateful_metrics=["accuracy"]) if verbose else None

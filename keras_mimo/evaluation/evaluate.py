@@ -4,7 +4,12 @@ import numpy as np
 
 from keras_mimo import _members
 from keras_mimo import predictive
+from keras_mimo._validation import check_class_labels
+from keras_mimo._validation import check_inputs
 from keras_mimo._validation import check_labels
+from keras_mimo._validation import check_member_array
+from keras_mimo._validation import check_positive_int
+from keras_mimo._validation import check_real_array
 from keras_mimo.metrics import BrierScore
 from keras_mimo.metrics import ExpectedCalibrationError
 from keras_mimo.metrics import NegativeLogLikelihood
@@ -27,9 +32,22 @@ def reliability_bins(mean_probs, labels, num_bins: int = 15) -> dict:
 
     The bins of `ExpectedCalibrationError` (`floor(confidence * num_bins)`,
     1.0 in the last bin); empty bins have `None` accuracy and confidence.
+    `mean_probs` `(N, K)` (or `(N, T, K)`, every position a row) and integer
+    `labels` `(N,)` (`(N, T)`); NaN or inf, labels that are not class
+    indices, or a label count that does not match raise a `ValueError` naming
+    the argument.
     """
+    num_bins = check_positive_int(num_bins, "num_bins")
+    mean_probs = check_real_array(mean_probs, "mean_probs", "reliability_bins")
+    if mean_probs.ndim < 2:
+        raise ValueError(f"reliability_bins: `mean_probs` must be (N, K). Received shape {mean_probs.shape}.")
+    labels = np.asarray(labels)
+    if mean_probs.ndim > 2 and labels.shape == mean_probs.shape[:-1]:  # sequence predictions: a row per position
+        labels = labels.reshape(-1)
+    mean_probs = mean_probs.reshape(-1, mean_probs.shape[-1])
+    labels = check_class_labels(labels, len(mean_probs), mean_probs.shape[-1], "labels", "reliability_bins")
     ece = ExpectedCalibrationError(num_bins)
-    ece.update_state(np.asarray(labels).reshape(-1), np.asarray(mean_probs, "float32"))
+    ece.update_state(labels, mean_probs.astype("float32"))
     bins = ece.reliability()
     bins["count"] = [int(round(c)) for c in bins["count"]]
     return bins
@@ -52,8 +70,30 @@ def scores_from_probabilities(probs, labels, num_bins: int = 15, log_probs=None)
     With `log_probs` (`(N, M, K)`, from logits) the NLLs are computed in log
     space: the ensemble's as `-log mean_m p_m(y)` by log-mean-exp, without
     clipping; otherwise from the probabilities clipped to `[1e-7, 1]`.
+
+    Raises:
+        ValueError / TypeError: naming the argument, for `probs` that are not
+            finite probabilities `(N, M, K)` with N >= 1, `labels` that are
+            not N class indices, `log_probs` of another shape or with NaN or
+            +inf, or a `num_bins` that is not an int >= 1.
     """
-    labels = check_labels(labels, len(probs), probs.shape[-1], "scores_from_probabilities")
+    caller = "scores_from_probabilities"
+    num_bins = check_positive_int(num_bins, "num_bins")
+    probs = check_member_array(probs, "probs", caller)
+    if probs.ndim != 3:
+        raise ValueError(f"{caller}: `probs` must be member probabilities (N, M, K). Received shape {probs.shape}.")
+    if probs.min() < 0.0 or probs.max() > 1.0 + 1e-6:
+        raise ValueError(
+            f"{caller}: `probs` must hold probabilities in [0, 1]. Received values in [{probs.min()}, {probs.max()}]."
+        )
+    labels = check_class_labels(labels, len(probs), probs.shape[-1], "labels", caller)
+    if log_probs is not None:
+        log_probs = check_real_array(log_probs, "log_probs", caller, finite=False)
+        if log_probs.shape != probs.shape or np.isnan(log_probs).any() or (log_probs == np.inf).any():
+            raise ValueError(
+                f"{caller}: `log_probs` must be log-probabilities of the shape of `probs` {probs.shape}, without NaN "
+                f"or +inf. Received shape {log_probs.shape}."
+            )
     mean = probs.mean(1)
     confidence, correct = mean.max(-1), mean.argmax(-1) == labels
     members = range(probs.shape[1])
@@ -62,7 +102,7 @@ def scores_from_probabilities(probs, labels, num_bins: int = 15, log_probs=None)
         nll = _metric(NegativeLogLikelihood(), labels, mean)
         member_nll = [_metric(NegativeLogLikelihood(), labels, probs[:, m]) for m in members]
     else:
-        nll, member_nll = _log_space_nll(np.asarray(log_probs, np.float64), labels)
+        nll, member_nll = _log_space_nll(log_probs, labels)
     return {
         "num_examples": int(len(labels)),
         "ensemble_size": int(probs.shape[1]),
@@ -130,6 +170,12 @@ def evaluate_ensemble(
         positive class except in `aupr_in` (see `ood_scores`). `reliability`:
         per-bin count, accuracy and confidence of the mean probability.
     """
+    caller = "evaluate_ensemble"
+    num_bins = check_positive_int(num_bins, "num_bins")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    check_inputs(x, "x", caller)
+    if ood_x is not None:
+        check_inputs(ood_x, "ood_x", caller)
     models = _members.as_model_list(model, "evaluate_ensemble")
     _members.check_classifier(models, "evaluate_ensemble", "keras_mimo.evaluate_regression")
     probs, log_probs = _members.member_predictions(models, x, batch_size, from_logits, verbose, "evaluate_ensemble")

@@ -7,8 +7,11 @@ import numpy as np
 
 from keras_mimo import _members
 from keras_mimo import predictive
+from keras_mimo._validation import check_inputs
+from keras_mimo._validation import check_positive_int
 from keras_mimo._validation import check_targets
 from keras_mimo._validation import check_y_scale
+from keras_mimo.evaluation.predictions import model_list
 from keras_mimo.losses import gaussian_nll
 from keras_mimo.metrics.regression import gaussian_crps
 
@@ -23,10 +26,14 @@ def member_gaussians(model_or_models, x, batch_size: int = 128, verbose="auto"):
 
     A MIMOModel with a `"gaussian"` head gives its members (one forward
     pass); a list of models (a deep ensemble) one member each; a single model
-    is a one-member ensemble. Every model outputs `(N, 2 * units)`.
+    is a one-member ensemble. Every model outputs `(N, 2 * units)`, with
+    positive standard deviations.
     """
-    models = _members.as_model_list(model_or_models, "member_gaussians")
-    return _members.member_gaussians(models, x, batch_size, verbose, "member_gaussians", "member_probabilities")
+    caller = "member_gaussians"
+    models = model_list(model_or_models, caller, "regression")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    check_inputs(x, "x", caller)
+    return _members.member_gaussians(models, x, batch_size, verbose, caller, "member_probabilities")
 
 
 def evaluate_regression(model, x, y, y_scale=1.0, batch_size: int = 128, verbose="auto") -> dict:
@@ -55,6 +62,8 @@ def evaluate_regression(model, x, y, y_scale=1.0, batch_size: int = 128, verbose
     """
     caller = "evaluate_regression"
     models = _members.as_model_list(model, caller)
+    batch_size = check_positive_int(batch_size, "batch_size")
+    check_inputs(x, "x", caller)
     mu, sigma = _members.member_gaussians(models, x, batch_size, verbose, caller, "keras_mimo.evaluate_ensemble")
     units = mu.shape[-1]
     y = check_targets(y, units, len(mu), caller)

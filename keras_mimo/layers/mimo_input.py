@@ -8,6 +8,8 @@ from keras_mimo._layout import record_input_mask
 from keras_mimo._serialization import register
 from keras_mimo._validation import check_ensemble_size
 
+DATA_FORMATS = ("channels_last", "channels_first")
+
 
 @register
 class MIMOInput(keras.layers.Layer):
@@ -24,13 +26,21 @@ class MIMOInput(keras.layers.Layer):
 
     Args:
         ensemble_size: int, the number of members `M`.
+        data_format: where the channels are: `"channels_last"` `(..., C)` or
+            `"channels_first"` `(C, ...)` (e.g. images `(C, H, W)` for a
+            channels-first `Conv2D`). None (the default): for images and
+            volumes (inputs of rank >= 4 with the batch axis)
+            `keras.config.image_data_format()`, as Keras's own image layers
+            read it; the last axis for features and sequences. Resolved when
+            the layer is built (and saved so).
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`).
 
     Input shape:
-        `(N * M, ..., C)`: example-major stacked rows.
+        `(N * M, ..., C)`: example-major stacked rows (`(N * M, C, ...)`
+        channels first).
 
     Output shape:
-        `(N, ..., M * C)`.
+        `(N, ..., M * C)` (`(N, M * C, ...)` channels first).
 
     Masking:
         Supported (e.g. after `Embedding(mask_zero=True)`): the output mask is
@@ -48,10 +58,25 @@ class MIMOInput(keras.layers.Layer):
         prediction", ICLR 2021.
     """
 
-    def __init__(self, ensemble_size: int, **kwargs):
+    def __init__(self, ensemble_size: int, data_format: str | None = None, **kwargs):
         super().__init__(**kwargs)
         self.ensemble_size = check_ensemble_size(ensemble_size)
+        if data_format is not None and data_format not in DATA_FORMATS:
+            raise ValueError(
+                f"MIMOInput: `data_format` must be one of {DATA_FORMATS} or None. Received: data_format={data_format!r}"
+            )
+        self.data_format = data_format
         self.supports_masking = True
+
+    def _data_format(self, rank: int) -> str:
+        """`data_format`, or for None the default for inputs of `rank` (with the batch axis)."""
+        if self.data_format is not None:
+            return self.data_format
+        return keras.config.image_data_format() if rank >= 4 else "channels_last"
+
+    def _channel_axis(self, rank: int) -> int:
+        """The channel axis of inputs of `rank` (with the batch axis)."""
+        return 1 if self._data_format(rank) == "channels_first" else rank - 1
 
     def build(self, input_shape):
         if len(input_shape) < 2:
@@ -60,11 +85,12 @@ class MIMOInput(keras.layers.Layer):
                 f"with rank >= 2. Received: input_shape={input_shape}"
             )
         self._check_batch(input_shape[0])
+        self.data_format = self._data_format(len(input_shape))
 
     def _check_batch(self, batch):
         if batch is not None and batch % self.ensemble_size:
             raise ValueError(
-                "MIMOInput expects example-major stacked rows: a batch "
+                "MIMOInput expects example-major stacked rows: `inputs` with a batch "
                 f"dimension divisible by ensemble_size={self.ensemble_size}. "
                 f"Received: batch dimension {batch}"
             )
@@ -74,6 +100,9 @@ class MIMOInput(keras.layers.Layer):
         shape = ops.shape(inputs)
         rank = len(inputs.shape)
         members = ops.reshape(inputs, (-1, self.ensemble_size) + tuple(shape[1:]))
+        if self._channel_axis(rank) == 1 and rank > 2:
+            # (N, M, C, ...): the members already precede the channels.
+            return ops.reshape(members, (-1, self.ensemble_size * shape[1]) + tuple(shape[2:]))
         # (N, M, ..., C) -> (N, ..., M, C): members next to the channels.
         members = ops.moveaxis(members, 1, rank - 1)
         return ops.reshape(members, (-1,) + tuple(shape[1:-1]) + (self.ensemble_size * shape[-1],))
@@ -98,16 +127,14 @@ class MIMOInput(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         self._check_batch(input_shape[0])
         batch = input_shape[0]
-        channels = input_shape[-1]
-        return (
-            None if batch is None else batch // self.ensemble_size,
-            *input_shape[1:-1],
-            None if channels is None else channels * self.ensemble_size,
-        )
+        shape = [None if batch is None else batch // self.ensemble_size, *input_shape[1:]]
+        axis = self._channel_axis(len(shape))
+        shape[axis] = None if shape[axis] is None else shape[axis] * self.ensemble_size
+        return tuple(shape)
 
     def get_config(self):
         config = super().get_config()
-        config.update({"ensemble_size": self.ensemble_size})
+        config.update({"ensemble_size": self.ensemble_size, "data_format": self.data_format})
         return config
 
 

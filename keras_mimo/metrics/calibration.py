@@ -5,13 +5,15 @@ import numpy as np
 from keras import ops
 
 from keras_mimo._serialization import register
-from keras_mimo._validation import check_label_range
+from keras_mimo._validation import check_class_labels
 from keras_mimo._validation import check_positive_int
+from keras_mimo._validation import check_real_array
 from keras_mimo.ensembling import logits_method
 from keras_mimo.ensembling import to_probabilities
-from keras_mimo.metrics._inputs import flat_weights
-from keras_mimo.metrics._inputs import integer_labels
+from keras_mimo.metrics._inputs import check_finite_values
+from keras_mimo.metrics._inputs import class_labels
 from keras_mimo.metrics._inputs import poison_invalid
+from keras_mimo.metrics._inputs import position_weights
 
 
 def confidence_bins(confidence, num_bins: int):
@@ -39,7 +41,11 @@ class ExpectedCalibrationError(keras.metrics.Metric):
 
     Inputs:
         `y_true`: integer labels `(N,)` / `(N, 1)` or one-hot `(N, K)`.
-        `y_pred`: `(N, K)` probabilities or logits, or `(N, 1)` binary.
+        `y_pred`: `(N, K)` probabilities or logits, or `(N, 1)` binary. Sequence
+            predictions `(N, T, K)` with labels `(N, T)` count every position.
+
+    Eager inputs holding NaN or inf, labels that are not class indices, or a
+    label count that does not match raise a `ValueError` naming the argument.
 
     Example:
 
@@ -64,15 +70,22 @@ class ExpectedCalibrationError(keras.metrics.Metric):
         self.bin_correct = self.add_variable((self.num_bins,), "zeros", name="bin_correct")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
+        check_finite_values(y_pred, "y_pred")
+        y_pred = ops.convert_to_tensor(y_pred)
         method = logits_method(y_pred.shape[-1]) if self.from_logits else "mean"
         probs = to_probabilities(y_pred, method)
         num_classes = probs.shape[-1]
-        labels = integer_labels(y_true, y_pred.shape[-1] if y_pred.shape[-1] > 1 else 2)
+        labels = class_labels(y_true, y_pred)  # y_pred.shape[:-1]: (N,) or (N, T)
+        weights = position_weights(sample_weight, ops.shape(labels))
+        # every prediction position is one row: (N, K) or (N * T, K)
+        probs, labels, weights = (
+            ops.reshape(probs, (-1, num_classes)),
+            ops.reshape(labels, (-1,)),
+            ops.reshape(weights, (-1,)),
+        )
         confidence = ops.max(probs, axis=-1)
         correct = ops.cast(ops.argmax(probs, axis=-1) == labels, "float32")
         correct = poison_invalid(correct, labels, num_classes)
-        weights = flat_weights(sample_weight, ops.shape(probs)[0])
         bins = confidence_bins(confidence, self.num_bins)
         in_bin = ops.one_hot(bins, self.num_bins, dtype="float32") * weights[:, None]
         self.bin_weight.assign_add(ops.sum(in_bin, axis=0))
@@ -120,26 +133,30 @@ def adaptive_calibration_error(probs, labels, num_bins: int = 15) -> float:
     `N / num_bins` rows, so crowded high-confidence regions are resolved.
 
     Args:
-        probs: `(N, K)` class probabilities.
-        labels: `(N,)` integer labels in `[0, K)`.
-        num_bins: number of bins (<= N).
+        probs: `(N, K)` class probabilities (or `(N, T, K)` sequence
+            predictions: every position is a row).
+        labels: `(N,)` integer labels in `[0, K)` (`(N, T)` for sequences).
+        num_bins: number of bins (<= the number of rows).
+
+    NaN or infinite `probs`, labels that are not class indices, one label too
+    few or many, or no rows raise a `ValueError` naming the argument.
 
     References:
         Nixon et al., "Measuring calibration in deep learning", CVPR
         Workshops 2019.
     """
     num_bins = check_positive_int(num_bins, "num_bins")
-    probs = np.asarray(probs, dtype=np.float64)
-    labels = np.asarray(labels).reshape(-1)
-    if probs.ndim != 2 or len(probs) != len(labels):
-        raise ValueError(
-            f"`probs` must be (N, K) with one row per label. Received shapes {probs.shape} and {labels.shape}."
-        )
-    if not len(labels):
-        raise ValueError("`probs` and `labels` are empty.")
+    probs = check_real_array(probs, "probs")
+    labels = np.asarray(labels)
+    if probs.ndim >= 3 and labels.shape == probs.shape[:-1]:  # sequence predictions: a row per position
+        probs, labels = probs.reshape(-1, probs.shape[-1]), labels.reshape(-1)
+    if probs.ndim != 2:
+        raise ValueError(f"`probs` must be (N, K) class probabilities. Received shape {probs.shape}.")
+    if not len(probs):
+        raise ValueError("`probs` is empty: the adaptive calibration error needs at least one row.")
+    labels = check_class_labels(labels, len(probs), probs.shape[-1], "labels")
     if num_bins > len(labels):
         raise ValueError(f"`num_bins` ({num_bins}) must not exceed the number of rows ({len(labels)}).")
-    check_label_range(labels, probs.shape[-1], name="labels")
     confidence = probs.max(-1)
     correct = probs.argmax(-1) == labels
     order = np.argsort(confidence, kind="stable")

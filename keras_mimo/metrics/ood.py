@@ -17,16 +17,16 @@ import warnings
 import numpy as np
 
 from keras_mimo.metrics import diversity
-from keras_mimo.metrics.selective import _check_finite
-from keras_mimo.metrics.selective import _real_array
-from keras_mimo.metrics.selective import _finite_1d
+from keras_mimo.metrics._inputs import check_finite_array
+from keras_mimo.metrics._inputs import finite_1d
+from keras_mimo.metrics._inputs import real_array
 
 __all__ = ["OOD_SCORES", "aupr", "aupr_in", "aupr_out", "auroc", "fpr_at_95_tpr", "ood_scores"]
 
 
 def _scores(in_scores, out_scores):
     """Validated `(in float64 (N_in,), out float64 (N_out,))`, both finite and non-empty."""
-    return _finite_1d(in_scores, "in_scores"), _finite_1d(out_scores, "out_scores")
+    return finite_1d(in_scores, "in_scores"), finite_1d(out_scores, "out_scores")
 
 
 def _labels_and_scores(in_scores, out_scores):
@@ -161,10 +161,10 @@ class _DetectionResults(_RenamedKeys):
 
 def _probabilities(probs, name: str) -> np.ndarray:
     """`probs` as a finite float64 `(N, M, K)` array of probabilities, else a clear error naming `name`."""
-    array = _real_array(probs, name)
+    array = real_array(probs, name)
     if array.ndim != 3 or 0 in array.shape:
         raise ValueError(f"`{name}` must be non-empty member probabilities (N, M, K). Received shape {array.shape}.")
-    _check_finite(array, name)
+    check_finite_array(array, name)
     if array.min() < 0.0 or array.max() > 1.0 + 1e-6:
         raise ValueError(
             f"`{name}` must hold probabilities in [0, 1]. Received values in [{array.min()}, {array.max()}]."

@@ -27,6 +27,9 @@ import numbers
 
 import numpy as np
 
+from keras_mimo.metrics._inputs import as_array
+from keras_mimo.metrics._inputs import finite_1d
+
 __all__ = [
     "augrc",
     "aurc",
@@ -34,44 +37,6 @@ __all__ = [
     "risk_at_coverage",
     "risk_coverage_curve",
 ]
-
-
-def _as_array(values, name: str) -> np.ndarray:
-    try:
-        return np.asarray(values)
-    except ValueError as error:  # ragged nested sequences
-        raise ValueError(f"`{name}` must be a rectangular array of numbers. Received {values!r:.80}: {error}") from None
-
-
-def _real_array(values, name: str) -> np.ndarray:
-    """`values` as a float64 array, or a TypeError naming `name` and what was received."""
-    array = _as_array(values, name)
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"`{name}` must hold real numbers. Received {values!r:.80} (dtype {array.dtype}).")
-    return array.astype(np.float64)
-
-
-def _check_finite(array: np.ndarray, name: str) -> None:
-    """Raises a ValueError naming `name`, the count and the first position of NaN or infinite values."""
-    bad = ~np.isfinite(array)
-    if bad.any():
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
-        where = first[0] if len(first) == 1 else first
-        raise ValueError(
-            f"`{name}` must be finite. Received {int(np.isnan(array).sum())} NaN and "
-            f"{int(np.isinf(array).sum())} infinite values (the first at index {where}: {array[first]})."
-        )
-
-
-def _finite_1d(values, name: str) -> np.ndarray:
-    """`values` as a finite float64 `(N,)` array, N >= 1, else a clear error naming `name`."""
-    array = _real_array(values, name)
-    if array.ndim != 1:
-        raise ValueError(f"`{name}` must be a 1-D array (N,). Received shape {array.shape}.")
-    if not len(array):
-        raise ValueError(f"`{name}` is empty: the metric needs at least one row.")
-    _check_finite(array, name)
-    return array
 
 
 def _target_fraction(value, name: str, *, include_zero: bool) -> float:
@@ -99,8 +64,8 @@ def _target_fraction(value, name: str, *, include_zero: bool) -> float:
 
 def _checked(confidence, correct):
     """`(confidence float64 (N,), correct bool (N,))`, validated."""
-    confidence = _finite_1d(confidence, "confidence")
-    correct_values = _as_array(correct, "correct")
+    confidence = finite_1d(confidence, "confidence")
+    correct_values = as_array(correct, "correct")
     if correct_values.ndim != 1:
         raise ValueError(f"`correct` must be a 1-D array (N,). Received shape {correct_values.shape}.")
     if len(confidence) != len(correct_values):

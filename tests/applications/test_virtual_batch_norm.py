@@ -68,5 +68,5 @@ def test_config_round_trip_and_bad_arguments():
     assert clone.virtual_batch_size == 64 and clone.momentum == 0.9
     with pytest.raises(ValueError, match="virtual_batch_size"):
         VirtualBatchNormalization(virtual_batch_size=0)
-    with pytest.raises(ValueError, match="channels last"):
-        VirtualBatchNormalization(virtual_batch_size=2, axis=1).build((4, 3, 5))
+    with pytest.raises(ValueError, match="channel axis"):  # neither channels last nor channels first
+        VirtualBatchNormalization(virtual_batch_size=2, axis=2).build((4, 3, 5, 6))
