@@ -156,8 +156,8 @@ def check_input_shapes(model, inputs):
             )
 
 
-def member_axes(model, inputs, ensemble_size: int) -> tuple:
-    """Per input: True for `(N, M, *input_shape)`, False for `(N, *input_shape)`; else raises."""
+def member_axes(model, inputs, ensemble_size: int, name: str = "x", caller: str = "predict_members") -> tuple:
+    """Per input: True for `(N, M, *input_shape)`, False for `(N, *input_shape)`; else raises naming `name`."""
     forms = []
     for x, declared in paired_inputs(model, inputs):
         shape = tuple(x.shape)
@@ -169,9 +169,9 @@ def member_axes(model, inputs, ensemble_size: int) -> tuple:
         else:
             dims = ", ".join(map(str, expected))
             raise ValueError(
-                f"predict_members expects input {declared.name!r} of shape "
+                f"{caller}: `{name}` must hold input {declared.name!r} of shape "
                 f"(N, *input_shape) = (N, {dims}) or (N, ensemble_size, "
                 f"*input_shape) = (N, {ensemble_size}, {dims}). Received: "
-                f"shape {shape}"
+                f"{name} of shape {shape}"
             )
     return tuple(forms)

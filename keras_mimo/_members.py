@@ -314,8 +314,8 @@ def ensemble_log_probabilities(models, x, batch_size: int, from_logits, caller: 
     return predictive.to_numpy(predictive.ensemble_log_probabilities(log_probs))
 
 
-def member_gaussians(models, x, batch_size: int, verbose, caller: str, alternative: str) -> tuple:
-    """Members' means and standard deviations, each `(N, M, units)` float64."""
+def member_gaussians(models, x, batch_size: int, verbose, caller: str, alternative: str, name: str = "model") -> tuple:
+    """Members' means and standard deviations, each `(N, M, units)` float64; `name`: the caller's model argument."""
     check_gaussian(models, caller, alternative)
     outputs = [
         np.asarray(out, np.float64) for _, out in member_outputs(models, x, batch_size, verbose, caller, "regression")
@@ -325,7 +325,7 @@ def member_gaussians(models, x, batch_size: int, verbose, caller: str, alternati
     stds = members[..., units:]
     if (stds <= 0).any():
         raise ValueError(
-            f"{caller}: `model` predicts {int((stds <= 0).sum())} standard deviations <= 0 on `x`: a Gaussian "
+            f"{caller}: `{name}` predicts {int((stds <= 0).sum())} standard deviations <= 0 on `x`: a Gaussian "
             "output is [means, stds] with positive stds (e.g. softplus)."
         )
     return members[..., :units], stds

@@ -9,6 +9,7 @@ from keras_mimo._validation import check_ensemble_size
 from keras_mimo.layers import MIMOHead
 from keras_mimo.layers import MIMOInput
 from keras_mimo.layers import MixMoInput
+from keras_mimo.mixing import DATA_FORMATS
 from keras_mimo.mixing import MIXINGS
 from keras_mimo.model import MIMOModel
 
@@ -222,8 +223,9 @@ class _Rebuild:
     trainable layer becomes a `MixMoInput`'s member encoders.
     """
 
-    def __init__(self, ensemble_size, heads, methods, new_inputs, mixing=None, seed=None):
+    def __init__(self, ensemble_size, heads, methods, new_inputs, mixing=None, seed=None, data_format=None):
         self.ensemble_size = ensemble_size
+        self.data_format = data_format  # the model's image layout, for its MIMOInputs (None: MIMOInput's default)
         self.heads = {id(h.layer): (h, m) for h, m in zip(heads, methods)}
         self.after_heads = {id(l) for h in heads for l in h.after}
         self.mixing, self.seed = mixing, seed
@@ -248,7 +250,7 @@ class _Rebuild:
         if not self._is_stacked(t):
             return t
         if id(t) not in self.mimo_inputs:  # every consumer of a tensor shares its MIMOInput
-            self.mimo_inputs[id(t)] = MIMOInput(self.ensemble_size)(t)
+            self.mimo_inputs[id(t)] = MIMOInput(self.ensemble_size, data_format=self.data_format)(t)
         return self.mimo_inputs[id(t)]
 
     def _copy(self, layer, key=()):
@@ -327,7 +329,7 @@ class _Rebuild:
             if id(layer) in self.heads:
                 head, method = self.heads[id(layer)]
                 if stacked:
-                    new.append(MIMOInput(self.ensemble_size))
+                    new.append(MIMOInput(self.ensemble_size, data_format=self.data_format))
                     stacked = False
                 if head.flatten:
                     new.append(keras.layers.Flatten(name=head.flatten_name))
@@ -338,10 +340,10 @@ class _Rebuild:
                 if _keras_compat.is_graph_model(layer) and len(layer.inputs) == 1:
                     new.append(self._copy_split(layer, (True,)))
                     continue
-                new.append(MIMOInput(self.ensemble_size))
+                new.append(MIMOInput(self.ensemble_size, data_format=self.data_format))
             new.append(self._copy(layer))
         if stacked and last:
-            new.append(MIMOInput(self.ensemble_size))
+            new.append(MIMOInput(self.ensemble_size, data_format=self.data_format))
         return new
 
     # -- MixMo: each input's path to its first trainable layer becomes member encoders --
@@ -364,6 +366,22 @@ class _Rebuild:
         if id(layer) in self.heads:
             return self._head(layer, args[0])
         return self._copy(layer)(*args, **kwargs)
+
+
+def _image_data_format(model):
+    """The `data_format` of `model`'s first image layer (e.g. its first `Conv2D`), nested models included; else None.
+
+    `Flatten` is skipped: its `data_format` only orders the flattened values.
+    """
+    for layer in model.layers:
+        data_format = getattr(layer, "data_format", None)
+        if data_format in DATA_FORMATS and not isinstance(layer, keras.layers.Flatten):
+            return data_format
+        if hasattr(layer, "layers"):
+            data_format = _image_data_format(layer)
+            if data_format is not None:
+                return data_format
+    return None
 
 
 def convert(
@@ -434,7 +452,10 @@ def convert(
     """
     ensemble_size = check_ensemble_size(ensemble_size)
     if not isinstance(model, keras.Model) or not _keras_compat.is_graph_model(model):
-        raise TypeError(f"convert() takes a functional or Sequential keras.Model. Received: {type(model).__name__}")
+        raise TypeError(
+            f"convert(): `model` must be a functional or Sequential keras.Model. Received: model of type "
+            f"{type(model).__name__}"
+        )
     if mixing is not None and mixing not in MIXINGS:
         raise ValueError(f"convert(): `mixing` must be None or one of {MIXINGS}. Received: mixing={mixing!r}")
     heads = _output_heads(model)
@@ -444,7 +465,7 @@ def convert(
         lambda t: keras.Input(batch_shape=t.shape, dtype=t.dtype, name=t.name),
         model.inputs[0] if sequential else model.input,
     )
-    rebuild = _Rebuild(ensemble_size, heads, methods, new_inputs, mixing, seed)
+    rebuild = _Rebuild(ensemble_size, heads, methods, new_inputs, mixing, seed, _image_data_format(model))
     if mixing is not None:
         old_inputs = model.inputs if sequential else keras.tree.flatten(model.input)
         rebuild.chains = {i: _encoder_chain(model, t) for i, t in enumerate(old_inputs)}

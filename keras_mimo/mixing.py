@@ -26,6 +26,8 @@ The ratios and masks are float32; `mix` casts the masks to the features'
 dtype (half precision under a mixed dtype policy).
 """
 
+import numbers
+
 from keras import ops
 from keras import random
 
@@ -50,6 +52,20 @@ def check_data_format(data_format, caller: str) -> str:
     return data_format
 
 
+def _static_int(value, name: str, caller: str, minimum: int) -> int:
+    """A Python or numpy int `value` >= `minimum` as an int, else a TypeError / ValueError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{caller}: `{name}` must be an int >= {minimum}. Received: {name}={value!r}")
+    if value < minimum:
+        raise ValueError(f"{caller}: `{name}` must be an int >= {minimum}. Received: {name}={value!r}")
+    return int(value)
+
+
+def _is_static_int(value) -> bool:
+    """Whether `value` is a Python or numpy scalar (checked at the call), not a tensor (traced: not checked)."""
+    return isinstance(value, (numbers.Number, bool))
+
+
 def sample_ratios(batch, ensemble_size: int, alpha: float, seed):
     """Per example mixing ratios `(N, M)` ~ Dirichlet(alpha), float32, always finite and summing to 1.
 
@@ -65,6 +81,10 @@ def sample_ratios(batch, ensemble_size: int, alpha: float, seed):
     """
     ensemble_size = check_ensemble_size(ensemble_size)
     alpha = check_positive_finite(alpha, "alpha", "sample_ratios")
+    if _is_static_int(batch):  # a Python int; a traced batch size (ops.shape) is not checked
+        batch = _static_int(batch, "batch", "sample_ratios", 0)
+        if batch == 0:  # no rows: nothing to draw (a max over an empty axis fails on some backends)
+            return ops.zeros((0, ensemble_size), dtype="float32")
     shape = (batch, ensemble_size)
     boosted = random.gamma(shape, alpha + 1.0, dtype="float32", seed=seed)
     uniform = random.uniform(shape, minval=_TINY, maxval=1.0, dtype="float32", seed=seed)
@@ -82,6 +102,8 @@ def _member_maps(maps, data_format: str):
 def linear_masks(ratios, height: int, width: int, data_format: str = "channels_last"):
     """Constant masks `ratios[n, m]`: `(N, M, h, w, 1)`, or `(N, M, 1, h, w)` for `"channels_first"`."""
     check_data_format(data_format, "linear_masks")
+    height = _static_int(height, "height", "linear_masks", 1)
+    width = _static_int(width, "width", "linear_masks", 1)
     maps = ops.broadcast_to(ratios[:, :, None, None], (ops.shape(ratios)[0], ratios.shape[1], height, width))
     return _member_maps(maps, data_format)
 
@@ -117,7 +139,18 @@ def cut_masks(ratios, height: int, width: int, boxed_member, seed, data_format: 
     in proportion to their own ratios.
     """
     check_data_format(data_format, "cut_masks")
+    height = _static_int(height, "height", "cut_masks", 1)
+    width = _static_int(width, "width", "cut_masks", 1)
     ensemble_size = ratios.shape[1]
+    if _is_static_int(boxed_member):  # a Python int; a traced member index is not checked
+        boxed_member = _static_int(boxed_member, "boxed_member", "cut_masks", 0)
+        if ensemble_size is not None and boxed_member >= ensemble_size:
+            raise ValueError(
+                f"cut_masks: `boxed_member` must be a member index in [0, {ensemble_size}). "
+                f"Received: boxed_member={boxed_member}"
+            )
+    if ensemble_size == 1:  # one member keeps all of its features: no box to cut
+        return ops.ones_like(linear_masks(ratios, height, width, data_format))
     onehot = ops.one_hot(boxed_member, ensemble_size)  # (M,)
     box = box_mask(ops.sum(ratios * onehot, axis=-1), height, width, seed)[:, None, :, :]  # (N, 1, h, w)
     others = ratios * (1.0 - onehot)
@@ -132,12 +165,25 @@ def mix(features, masks):
     The masks (float32) are cast to the features' dtype, so a half-precision
     trunk (a mixed dtype policy) gets half-precision features.
     """
+    if len(features.shape) != len(masks.shape) or not all(
+        f is None or m is None or m in (1, f) for f, m in zip(features.shape, masks.shape)
+    ):
+        raise ValueError(
+            "mix: `masks` must broadcast against `features` (N, M, ...) (the masks' channel axis 1). Received: "
+            f"masks of shape {tuple(masks.shape)} for features of shape {tuple(features.shape)}"
+        )
     masks = ops.cast(masks, features.dtype)
     return features.shape[1] * ops.sum(masks * features, axis=1)
 
 
 def loss_weights(masks, root: float = 3.0):
     """Per example and member, `M * r_m^(1/root) / sum_j r_j^(1/root)`, `r_m` = the mask's mean: `(N, M)`."""
+    root = check_positive_finite(root, "root", "loss_weights")
+    if len(masks.shape) != 5:
+        raise ValueError(
+            "loss_weights: `masks` must be (N, M, h, w, 1) or (N, M, 1, h, w). "
+            f"Received: masks of shape {tuple(masks.shape)}"
+        )
     ratios = ops.mean(masks, axis=(2, 3, 4))
     rooted = ops.power(ops.maximum(ratios, 0.0), 1.0 / root)
     return masks.shape[1] * rooted / ops.sum(rooted, axis=-1, keepdims=True)

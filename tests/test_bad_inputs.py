@@ -306,45 +306,9 @@ class Row:
 
 
 # Rows of other modules' public names that fail today, each with what happens now: strict, so a fix
-# makes the row XPASS and fail until its entry is removed here.
-XFAIL = {
-    "MixMoInput[seed:np_int64]": "layers/mixmo_input.py: the seed goes to keras.random.SeedGenerator as given, "
-    "which refuses np.int64 ('Argument `seed` must be an integer')",
-    "MixMoInput[ensemble_size:ensemble_size_1]": "mixing.py: cut mixing of one member zeroes its features outside "
-    "a random box (cut_masks gives the rest to the other members, of whom there are none)",
-    "MixMoSchedule[epochs:zero]": "layers/mixmo_input.py: epochs is stored as int(epochs) unchecked (0: "
-    "ZeroDivisionError in probability())",
-    "MixMoSchedule[epochs:negative]": "layers/mixmo_input.py: epochs=-4 is accepted silently",
-    "MixMoSchedule[epochs:fractional]": "layers/mixmo_input.py: epochs=2.5 silently becomes 2",
-    "MIMOModel[x:wrong_member_axis]": "_graph.py: predict_members' shape error names the input tensor, not `x`",
-    "convert[model:list]": "convert.py: the TypeError ('convert() takes a functional or Sequential keras.Model. "
-    "Received: list') does not name `model`",
-    "convert[model:channels_first]": "convert.py: the inserted MIMOInput gets no data_format: a channels-first "
-    "model's members are concatenated along W under the default image_data_format (first conv sees 3 channels)",
-    "evaluation.member_gaussians[model_or_models:negative_std]": "_members.py: member_gaussians' positive-std check "
-    "names `model`, not the caller's argument `model_or_models`",
-    "mixing.sample_ratios[batch:negative]": "mixing.py: batch unchecked: a backend error ('Only non-negative "
-    "indices ...' on jax)",
-    "mixing.sample_ratios[batch:fractional]": "mixing.py: batch unchecked: a backend TypeError on the shape",
-    "mixing.linear_masks[height:zero]": "mixing.py: height=0 silently gives empty (N, M, 0, w, 1) masks",
-    "mixing.linear_masks[height:negative]": "mixing.py: height unchecked: a backend error from broadcast_to",
-    "mixing.cut_masks[boxed_member:out_of_range]": "mixing.py: boxed_member=5 of 2 members silently gives masks "
-    "(its one-hot is all zeros)",
-    "mixing.cut_masks[height:zero]": "mixing.py: height=0 silently gives empty masks",
-    "mixing.mix[masks:mismatched]": "mixing.py: a backend error on the product ('incompatible shapes')",
-    "mixing.loss_weights[root:zero]": "mixing.py: ZeroDivisionError (1.0 / root)",
-    "mixing.loss_weights[root:negative]": "mixing.py: root=-3 silently gives weights",
-    "mixing.loss_weights[masks:wrong_rank]": "mixing.py: IndexError ('tuple index out of range')",
-    # (reason, the backends where it fails)
-    "mixing.sample_ratios[batch:zero]": (
-        "mixing.py: batch=0: a backend error ('Cannot compute the max of an empty tensor')",
-        ("tensorflow", "torch"),
-    ),
-    "mixing.cut_masks[height:np_int64]": (
-        "mixing.py: height=np.int64(4) reaches int32 box arithmetic: a TF InvalidArgumentError (int64 vs int32 Sub)",
-        ("tensorflow",),
-    ),
-}
+# makes the row XPASS and fail until its entry is removed here. An entry is `row id: reason`, or
+# `row id: (reason, the backends where it fails)`.
+XFAIL: dict = {}
 
 
 def row(name, arg, kind, call, outcome, large=False):

@@ -17,6 +17,7 @@ import keras_mimo
 from keras_mimo import calibration
 from keras_mimo import conformal
 from tests.conftest import BACKEND
+from tests.testing import optional_import
 
 crepes = pytest.importorskip("crepes")
 
@@ -155,9 +156,8 @@ def test_prediction_sets_save_load_and_export(tmp_path):
     np.testing.assert_array_equal(restored.predict(x, verbose=0), expected)
     layer = restored.get_layer("prediction_sets")
     assert (layer.threshold, layer.score, layer.lam, layer.k_reg) == (q, "raps", 0.1, 1)
-    if BACKEND in ("tensorflow", "jax"):
-        import tensorflow as tf
-
+    tf = optional_import("tensorflow") if BACKEND in ("tensorflow", "jax") else None
+    if tf is not None:  # SavedModel export needs TensorFlow (absent from a JAX-only install)
         wrapped.export(str(tmp_path / "saved"), verbose=False)
         served = tf.saved_model.load(str(tmp_path / "saved"))  # keep it: its variables die with it
         np.testing.assert_array_equal(np.asarray(served.serve(x)), expected)

@@ -33,7 +33,9 @@ def member_gaussians(model_or_models, x, batch_size: int = 128, verbose="auto"):
     models = model_list(model_or_models, caller, "regression")
     batch_size = check_positive_int(batch_size, "batch_size")
     check_inputs(x, "x", caller)
-    return _members.member_gaussians(models, x, batch_size, verbose, caller, "member_probabilities")
+    return _members.member_gaussians(
+        models, x, batch_size, verbose, caller, "member_probabilities", name="model_or_models"
+    )
 
 
 def evaluate_regression(model, x, y, y_scale=1.0, batch_size: int = 128, verbose="auto") -> dict:

@@ -8,7 +8,9 @@ from keras_mimo._layout import check_called_by_mimo_model
 from keras_mimo._layout import record_loss_weights
 from keras_mimo._serialization import register
 from keras_mimo._validation import check_positive_finite
+from keras_mimo._validation import check_positive_int
 from keras_mimo._validation import check_probability
+from keras_mimo._validation import check_seed
 from keras_mimo.layers.mimo_input import MIMOInput
 
 
@@ -72,12 +74,12 @@ class MixMoInput(MIMOInput):
         self.alpha = check_positive_finite(alpha, "alpha", "MixMoInput")
         self.cut_probability = check_probability(cut_probability, "cut_probability")
         self.weight_root = check_positive_finite(weight_root, "weight_root", "MixMoInput")
-        self.seed = seed
+        self.seed = check_seed(seed)  # a numpy int as an int (SeedGenerator refuses numpy ints)
         if data_format is not None:
             mixing_ops.check_data_format(data_format, "MixMoInput")
         self.encoders = self._make_encoders(encoder)
         self.data_format = data_format or self._encoders_data_format()
-        self._seed_generator = keras.random.SeedGenerator(seed, name="mixmo_seed")
+        self._seed_generator = keras.random.SeedGenerator(self.seed, name="mixmo_seed")
 
     def _make_encoders(self, encoder) -> list:
         if isinstance(encoder, (list, tuple)):
@@ -231,7 +233,7 @@ class MixMoSchedule(keras.callbacks.Callback):
 
     def __init__(self, epochs: int, decrease_from: float = 11 / 12):
         super().__init__()
-        self.epochs = int(epochs)
+        self.epochs = check_positive_int(epochs, "epochs")
         self.decrease_from = check_probability(decrease_from, "decrease_from")
 
     def probability(self, p: float, epoch: int) -> float:
