@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from keras_mimo import _keras_compat
+from tests.testing import installed_or_skip
 
 
 def functional():
@@ -150,6 +151,7 @@ def test_keras_torch_trainer_still_has_no_distribution():
     import importlib.util
     import inspect
 
+    installed_or_skip("torch", "Keras's torch trainer imports torch")
     from keras.src.backend.torch import trainer
 
     assert importlib.util.find_spec("keras.src.backend.torch.distribution_lib") is None

@@ -6,6 +6,7 @@ import pytest
 import keras
 import keras_mimo
 from keras_mimo.evaluation import corruptions
+from tests.testing import installed_or_skip
 
 
 @pytest.fixture
@@ -88,6 +89,7 @@ def test_evaluate_corruptions_on_a_mimo_model(cnn_mimo):
 
 def test_tfds_source_reads_cifar10_corrupted(cnn_mimo):
     tfds = pytest.importorskip("tensorflow_datasets")
+    installed_or_skip("tensorflow", "TFDS reads its data through TensorFlow")
     inputs = keras.Input((32, 32, 3))
     x = keras_mimo.MIMOInput(2)(inputs)
     x = keras.layers.GlobalAveragePooling2D()(x)

@@ -74,4 +74,5 @@ def tfp():
     Skipped where it is missing, but CI (`KERAS_MIMO_EXPECT_INSTALLED`) installs it: there a
     missing or broken TFP fails the oracle tests instead of skipping them.
     """
+    installed_or_skip("tensorflow", "TFP's references run on TensorFlow")
     return installed_or_skip("tensorflow_probability", "it needs TF and tf-keras, see docs/backends.md")
