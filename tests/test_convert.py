@@ -387,8 +387,14 @@ APPLICATIONS = {  # family: the smallest input size it allows
 }
 
 
+# Keras refuses NASNetMobile on the torch backend ("not available ... due to an outstanding bug").
+NOT_ON_TORCH = pytest.mark.large(backends=("tensorflow", "jax"))
+
+
 @pytest.mark.large
-@pytest.mark.parametrize("family", list(APPLICATIONS))
+@pytest.mark.parametrize(
+    "family", [pytest.param(f, marks=NOT_ON_TORCH) if f == "NASNetMobile" else f for f in APPLICATIONS]
+)
 def test_every_keras_applications_family_converts_trains_and_predicts(family):
     size = APPLICATIONS[family]
     base = getattr(keras.applications, family)(weights=None, input_shape=(size, size, 3), classes=3)
