@@ -75,6 +75,12 @@ def producing_layer(tensor):
     return tensor._keras_history.operation
 
 
+def producing_layer_or_none(tensor):
+    """`producing_layer`, or None for a tensor without a Keras history (e.g. a subclassed model's)."""
+    history = getattr(tensor, "_keras_history", None)
+    return history.operation if history else None
+
+
 def is_graph_model(model) -> bool:
     """Whether `model` is a functional or Sequential model (has a graph)."""
     return isinstance(model, keras.Sequential) or hasattr(model, "_inputs_struct")

@@ -38,6 +38,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_mimo import _keras_compat
 from keras_mimo import predictive
 from keras_mimo._serialization import register
 from keras_mimo._validation import check_batch_size
@@ -143,8 +144,7 @@ def heads(model) -> list:
 def _output_layer(model):
     """The layer that makes `model`'s only output, or None."""
     outputs = getattr(model, "outputs", None) or []
-    history = getattr(outputs[0], "_keras_history", None) if len(outputs) == 1 else None
-    return history[0] if history else None
+    return _keras_compat.producing_layer_or_none(outputs[0]) if len(outputs) == 1 else None
 
 
 def kind(model):
