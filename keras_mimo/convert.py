@@ -5,7 +5,9 @@ import dataclasses
 import keras
 
 from keras_mimo import _keras_compat
+from keras_mimo import _warm_start
 from keras_mimo._validation import check_ensemble_size
+from keras_mimo._validation import check_float
 from keras_mimo.layers import MIMOHead
 from keras_mimo.layers import MIMOInput
 from keras_mimo.layers import MixMoInput
@@ -56,7 +58,9 @@ class _Head:
 
 def _head_for(head: _Head, ensemble_size, ensemble_method):
     config = head.layer.get_config()
-    units = config["units"] if isinstance(head.layer, keras.layers.Dense) else config["filters"]
+    units = config["filters"] if isinstance(head.layer, _CONVOLUTIONS) else config["units"]
+    if isinstance(head.layer, MIMOHead) and ensemble_method is None:  # a one-member model's head keeps its method
+        ensemble_method = head.layer.ensemble_method
     try:
         return MIMOHead(
             units,
@@ -128,7 +132,8 @@ def _encoder_chain(model, tensor) -> list:
                 + (" (one of them takes several inputs)." if len(consumers) == 1 else ".")
                 + " Build the model with keras_mimo.MixMoInput by hand instead."
             )
-        chain.append(consumers[0])
+        if not isinstance(consumers[0], MIMOInput):  # a one-member MIMOInput: the identity, left out
+            chain.append(consumers[0])
         if _learnable(consumers[0]):
             return chain
         tensor = consumers[0].output
@@ -150,6 +155,24 @@ def _is_pointwise_convolution(layer) -> bool:
         and config.get("groups", 1) == 1
         and config.get("data_format") in (None, "channels_last")
     )
+
+
+def _is_one_member(layer) -> bool:
+    """A MIMOInput or MIMOHead of a one-member keras-mimo model: identity and a Dense head."""
+    return isinstance(layer, (MIMOInput, MIMOHead)) and layer.ensemble_size == 1
+
+
+def _check_single_model(model):
+    """Raises if `model` (nested models included) is already an ensemble of several members."""
+    for layer in model.layers:
+        if isinstance(layer, MixMoInput) or (isinstance(layer, (MIMOInput, MIMOHead)) and not _is_one_member(layer)):
+            raise ValueError(
+                f"convert(): `model` is already a MIMO ensemble: its {type(layer).__name__} layer {layer.name!r} has "
+                f"ensemble_size={layer.ensemble_size}. convert() takes a single model (a keras-mimo model of "
+                "ensemble_size=1 included)."
+            )
+        if hasattr(layer, "layers"):
+            _check_single_model(layer)
 
 
 def _is_linear(activation) -> bool:
@@ -180,7 +203,7 @@ def _output_head(model, output, output_ids) -> _Head:
                 f", after {type(layer).__name__} layer {layer.name!r} whose output "
                 + (f"also feeds {others}" if others else "is also a model output")
             )
-    if type(layer) is not keras.layers.Dense and not _is_pointwise_convolution(layer):
+    if type(layer) is not keras.layers.Dense and not _is_pointwise_convolution(layer) and not _is_one_member(layer):
         refuse(
             f", after {type(layer).__name__} layer {layer.name!r}, neither a Dense layer nor a 1x1 convolution"
             if after
@@ -233,7 +256,9 @@ class _Rebuild:
         self.mimo_inputs = {}  # id(stacked tensor) -> its MIMOInput's output
         self.copies = {}  # (id(original layer), which inputs are stacked) -> its new layer
         self.chains = {}  # input index -> MixMo encoder chain
+        self.mixing_inputs = {}  # input index -> its MixMoInput
         self.new_inputs = new_inputs
+        self.pairs = []  # _warm_start.Pair: each original layer and its new counterpart
 
     # -- MIMO: where the members' rows meet the first trainable layer --
 
@@ -253,23 +278,32 @@ class _Rebuild:
             self.mimo_inputs[id(t)] = MIMOInput(self.ensemble_size, data_format=self.data_format)(t)
         return self.mimo_inputs[id(t)]
 
-    def _copy(self, layer, key=()):
-        key = (id(layer), key)
+    def _copy(self, layer, split=False):
+        """The new copy of `layer`; `split`: its input is a MIMOInput's (the members' channels side by side)."""
+        key = (id(layer), ())
         if key not in self.copies:
             self.copies[key] = _fresh_copy(layer)
+            self.pairs.append(_warm_start.Pair(layer, self.copies[key], "split" if split else "copy"))
         return self.copies[key]
 
-    def _head(self, layer, x):
+    def _new_head(self, layer, split: bool):
         head, method = self.heads[id(layer)]
+        new = _head_for(head, self.ensemble_size, method)
+        self.pairs.append(_warm_start.Pair(layer, new, "split_head" if split else "head"))
+        return new
+
+    def _head(self, layer, x):
+        head, _ = self.heads[id(layer)]
+        split = self._is_stacked(x)
         x = self._unstack(x)
         if head.flatten:
             x = keras.layers.Flatten(name=head.flatten_name)(x)
-        return _head_for(head, self.ensemble_size, method)(x)
+        return self._new_head(layer, split)(x)
 
     def call(self, layer, *args, **kwargs):
         """`clone_model`'s call_function: `layer` is the original (see `clone`)."""
-        if id(layer) in self.after_heads:
-            return args[0]  # moved into the MIMOHead
+        if id(layer) in self.after_heads or isinstance(layer, MIMOInput):
+            return args[0]  # moved into the MIMOHead; a one-member MIMOInput is the identity
         if self.mixing is not None:
             return self._mixing_call(layer, *args, **kwargs)
         if id(layer) in self.heads:
@@ -284,7 +318,7 @@ class _Rebuild:
             if any(inner) and inner.count(True) == stacked.count(True):
                 return self._copy_split(layer, inner)(*args, **kwargs)
         args, kwargs = keras.tree.map_structure(self._unstack, (args, kwargs))
-        return self._copy(layer)(*args, **kwargs)
+        return self._copy(layer, split=any(stacked) and _learnable(layer))(*args, **kwargs)
 
     def _copy_split(self, model, stacked: tuple):
         """A copy of nested `model` whose `stacked` inputs take the members' rows: MIMOInputs inside."""
@@ -324,24 +358,26 @@ class _Rebuild:
         """
         new = []
         for layer in layers:
-            if id(layer) in self.after_heads:
+            if id(layer) in self.after_heads or isinstance(layer, MIMOInput):
                 continue
             if id(layer) in self.heads:
-                head, method = self.heads[id(layer)]
+                head, _ = self.heads[id(layer)]
+                split = stacked
                 if stacked:
                     new.append(MIMOInput(self.ensemble_size, data_format=self.data_format))
                     stacked = False
                 if head.flatten:
                     new.append(keras.layers.Flatten(name=head.flatten_name))
-                new.append(_head_for(head, self.ensemble_size, method))
+                new.append(self._new_head(layer, split))
                 continue
-            if stacked and _learnable(layer):
+            split = stacked and _learnable(layer)
+            if split:
                 stacked = False
                 if _keras_compat.is_graph_model(layer) and len(layer.inputs) == 1:
                     new.append(self._copy_split(layer, (True,)))
                     continue
                 new.append(MIMOInput(self.ensemble_size, data_format=self.data_format))
-            new.append(self._copy(layer))
+            new.append(self._copy(layer, split=split))
         if stacked and last:
             new.append(MIMOInput(self.ensemble_size, data_format=self.data_format))
         return new
@@ -349,13 +385,27 @@ class _Rebuild:
     # -- MixMo: each input's path to its first trainable layer becomes member encoders --
 
     def mixing_input(self, index):
-        return MixMoInput(
+        layer = MixMoInput(
             self.ensemble_size,
             _encoder(self.chains[index]),
             mixing=self.mixing,
             seed=self.seed,
             name="mixmo_input" if len(self.chains) == 1 else f"mixmo_input_{index}",
-        )(keras.tree.flatten(self.new_inputs)[index])
+        )
+        self.mixing_inputs[index] = layer
+        return layer(keras.tree.flatten(self.new_inputs)[index])
+
+    def encoder_pairs(self) -> list:
+        """Each MixMo member encoder's layers paired with the chain they copy (call once the model is built)."""
+        pairs = []
+        for index, layer in self.mixing_inputs.items():
+            chain = self.chains[index]
+            for member, encoder in enumerate(layer.encoders):
+                copies = encoder.layers if isinstance(encoder, keras.Sequential) else [encoder]
+                for i, (original, new) in enumerate(zip(chain, copies)):
+                    role = "encoder" if i == len(chain) - 1 else "copy"
+                    pairs.append(_warm_start.Pair(original, new, role, member))
+        return pairs
 
     def _mixing_call(self, layer, *args, **kwargs):
         for index, chain in self.chains.items():
@@ -392,6 +442,8 @@ def convert(
     seed: int | None = None,
     ensemble_method: str | None = None,
     mixing: str | None = None,
+    weights: str | None = None,
+    member_noise: float = 0.0,
 ) -> MIMOModel:
     """Rebuilds a functional or Sequential model as a MIMO ensemble.
 
@@ -415,9 +467,18 @@ def convert(
     `(1, ..., 1, units)` head output reshaped to `(units,)` becomes a
     `Flatten` before the `MIMOHead`, named like the output layer.
 
-    Weights: every layer of the returned model is freshly initialized (MIMO
-    trains from scratch, and the first layer and the head change shape); the
-    original model and its weights are left untouched.
+    Weights: with `weights=None` every layer of the returned model is freshly
+    initialized (MIMO from scratch). With `weights="keep"` it starts from the
+    model's trained weights, so that before any training `predict` and every
+    member of `predict_members` give the trained model's prediction: shared
+    layers keep their weights; the first trainable layer after each input
+    (which sees `M` times the channels) gets the trained kernel once per
+    member divided by `M`; each head gets the trained head once per member
+    (a `"softmax_logits"` head predicts the log of the trained softmax); with
+    `mixing`, each member encoder is the trained layer with kernel and bias
+    divided by `M` (MixMo sums the encoders at inference). The members start
+    identical and move apart as each trains on its own shuffled examples;
+    `member_noise` starts them apart. The original model is left untouched.
 
     Args:
         model: a functional or Sequential `keras.Model` whose every output
@@ -437,6 +498,14 @@ def convert(
             layer, e.g. the first convolution with any padding before it,
             which becomes one encoder per member). Train with
             `keras_mimo.MixMoSchedule(epochs)` among the callbacks.
+        weights: `None` (fresh weights) or `"keep"` (start from `model`'s
+            weights, see above; a layer whose weights cannot carry over, e.g.
+            an `Embedding` right after an input, raises a `ValueError`).
+        member_noise: float >= 0, only with `weights="keep"`: each member's
+            slice of the first layer's kernel (MixMo: its encoder's kernel)
+            and its head kernel get seeded Gaussian noise with this standard
+            deviation relative to the kernel's own (`seed`). 0 (the default):
+            the members start identical.
 
     Returns:
         A new, uncompiled `MIMOModel` with the original input shape.
@@ -458,6 +527,15 @@ def convert(
         )
     if mixing is not None and mixing not in MIXINGS:
         raise ValueError(f"convert(): `mixing` must be None or one of {MIXINGS}. Received: mixing={mixing!r}")
+    if weights is not None and not (isinstance(weights, str) and weights == "keep"):
+        raise ValueError(f"convert(): `weights` must be None or 'keep'. Received: weights={weights!r}")
+    member_noise = check_float(member_noise, "member_noise", "convert", low=0.0, low_open=False)
+    if member_noise and weights is None:
+        raise ValueError(
+            "convert(): `member_noise` perturbs kept weights, so it needs weights='keep'. "
+            f"Received: member_noise={member_noise!r} with weights=None"
+        )
+    _check_single_model(model)
     heads = _output_heads(model)
     methods = _methods_per_head(model, heads, ensemble_method)
     sequential = isinstance(model, keras.Sequential)
@@ -488,7 +566,7 @@ def convert(
             outputs = layer(outputs)
     else:
         outputs = rebuild.clone(model, new_inputs).output
-    return MIMOModel(
+    mimo = MIMOModel(
         new_inputs,
         outputs,
         input_repetition_probability=input_repetition_probability,
@@ -496,3 +574,6 @@ def convert(
         seed=seed,
         name=f"{model.name}_mimo",
     )
+    if weights == "keep":
+        _warm_start.transfer(rebuild.pairs + rebuild.encoder_pairs(), model, ensemble_size, member_noise, seed)
+    return mimo

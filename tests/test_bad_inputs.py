@@ -1667,6 +1667,117 @@ ROWS += [
 ]
 
 
+def _kept(model, ensemble_size=M, x=X, **kwargs):
+    """`model`'s prediction on `x` and its `convert(weights="keep")` ensemble's: (trained, ensemble)."""
+    ensemble = keras_mimo.convert(model, ensemble_size, weights="keep", **kwargs)
+    return model.predict(x, verbose=0), ensemble.predict(x, verbose=0)
+
+
+@_seeded
+def plain_cnn_tanh():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="tanh")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(K, activation="softmax")(x))
+
+
+def _kept_equal(result, ctx):
+    for trained, ensemble in zip(keras.tree.flatten(result[0]), keras.tree.flatten(result[1])):
+        _close(np_(ensemble), np_(trained), rtol=1e-4, atol=1e-5)
+
+
+ROWS += [
+    row(
+        "convert", "weights", "unknown_string", lambda c: keras_mimo.convert(plain(), M, weights="imagenet"), ValueError
+    ),
+    row("convert", "weights", "bool", lambda c: keras_mimo.convert(plain(), M, weights=True), ValueError),
+    row("convert", "weights", "ensemble_size_1", lambda c: _kept(plain(), ensemble_size=1), _kept_equal),
+    row(
+        "convert",
+        "weights",
+        "multi_output",
+        lambda c: _kept(plain_two_outputs(), ensemble_method=[None, "mean"]),
+        _kept_equal,
+    ),
+    row(
+        "convert",
+        "weights",
+        "channels_first",
+        lambda c: _kept(plain_cnn_channels_first(), x=IMAGES.transpose(0, 3, 1, 2)),
+        _kept_equal,
+    ),
+    row(
+        "convert",
+        "weights",
+        "mixing_tanh_encoder",
+        lambda c: keras_mimo.convert(plain_cnn_tanh(), M, weights="keep", mixing="linear"),
+        ValueError,
+    ),
+    row(
+        "convert",
+        "member_noise",
+        "negative",
+        lambda c: keras_mimo.convert(plain(), M, weights="keep", member_noise=-0.1),
+        ValueError,
+    ),
+    row(
+        "convert",
+        "member_noise",
+        "nan",
+        lambda c: keras_mimo.convert(plain(), M, weights="keep", member_noise=np.nan),
+        ValueError,
+    ),
+    row(
+        "convert",
+        "member_noise",
+        "inf",
+        lambda c: keras_mimo.convert(plain(), M, weights="keep", member_noise=np.inf),
+        ValueError,
+    ),
+    row(
+        "convert",
+        "member_noise",
+        "string",
+        lambda c: keras_mimo.convert(plain(), M, weights="keep", member_noise="0.1"),
+        TypeError,
+    ),
+    row(
+        "convert",
+        "member_noise",
+        "without_weights",
+        lambda c: keras_mimo.convert(plain(), M, member_noise=0.1),
+        ValueError,
+    ),
+    row(
+        "convert",
+        "member_noise",
+        "np_float32",
+        lambda c: keras_mimo.convert(plain(), M, weights="keep", member_noise=np.float32(0.5), seed=1).predict(
+            X, verbose=0
+        ),
+        same_as(
+            lambda c: keras_mimo.convert(plain(), M, weights="keep", member_noise=0.5, seed=1).predict(X, verbose=0)
+        ),
+    ),
+    row(
+        "convert",
+        "member_noise",
+        "zero",
+        lambda c: _kept(plain(), member_noise=0.0),
+        _kept_equal,
+    ),
+]
+for _policy in POLICIES:
+    ROWS.append(
+        row(
+            "convert",
+            "weights",
+            _policy,
+            lambda c, p=_policy: under(p, lambda: _kept(plain())),
+            lambda r, c: _close(np_(r[1]), np_(r[0]), atol=2e-2),
+        )
+    )
+
 # -- keras_mimo.applications
 
 _WRN = dict(input_shape=(8, 8, 3), depth=10, width_multiplier=1, num_classes=K, ensemble_size=M)
