@@ -157,6 +157,8 @@ def transfer(pairs: list, original_model, ensemble_size: int, noise: float = 0.0
     rng = np.random.default_rng(seed)
     placed = set()
     for pair in pairs:
+        if not getattr(pair.original, "weights", None):  # a weightless layer or a keras.ops operation
+            continue
         old, new = _numpy(pair.original.weights), _numpy(pair.new.weights)
         if pair.role == "split" and ensemble_size == 1:  # one member: the MIMOInput changes nothing
             pair = Pair(pair.original, pair.new, "copy")

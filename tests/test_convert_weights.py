@@ -236,3 +236,47 @@ def test_a_mixmo_encoder_with_a_nonlinear_activation_is_refused():
     model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
     with pytest.raises(ValueError, match="linear or relu activation"):
         keras_mimo.convert(model, 2, weights="keep", mixing="cut")
+
+
+# -- large: keras.applications and keras-hub backbones, built without downloaded weights
+
+APPLICATIONS = {"ResNet50V2": 32, "MobileNetV3Small": 32, "EfficientNetV2B0": 32, "DenseNet121": 32, "ConvNeXtTiny": 32}
+
+
+@pytest.mark.large
+@pytest.mark.parametrize("family", sorted(APPLICATIONS))
+def test_keras_applications_keep_their_predictions(family):
+    size = APPLICATIONS[family]
+    base = getattr(keras.applications, family)(weights=None, input_shape=(size, size, 3), classes=3)
+    x = np.random.default_rng(0).random((2, size, size, 3)).astype("float32") * 255.0
+    model = keras_mimo.convert(base, 2, weights="keep")
+    expected = base.predict(x, verbose=0)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-4)
+    for member in members(model, x):
+        np.testing.assert_allclose(member, expected, atol=1e-4)
+
+
+@pytest.mark.large
+def test_a_keras_hub_backbone_keeps_its_predictions():
+    from tests.testing import installed_or_skip
+
+    keras_hub = installed_or_skip("keras_hub")
+    backbone = keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64],
+        input_conv_kernel_sizes=[3],
+        stackwise_num_filters=[64],
+        stackwise_num_blocks=[1],
+        stackwise_num_strides=[1],
+        block_type="basic_block",
+        use_pre_activation=False,
+        image_shape=(16, 16, 3),
+    )
+    images = keras.Input((16, 16, 3))
+    x = keras.layers.GlobalAveragePooling2D()(backbone(images))
+    base = trained(keras.Model(images, keras.layers.Dense(4, activation="softmax")(x)))
+    x = np.random.default_rng(0).random((3, 16, 16, 3)).astype("float32")
+    model = keras_mimo.convert(base, 2, weights="keep")
+    expected = base.predict(x, verbose=0)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-5)
+    for member in members(model, x):
+        np.testing.assert_allclose(member, expected, atol=1e-5)
