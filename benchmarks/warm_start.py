@@ -27,8 +27,9 @@ UCI part (`--part uci`): on `--datasets` (yacht, energy: where MIMO beats the
 single in docs/results/uci_regression.md), per published split: the
 single Gaussian MLP of benchmarks/uci_regression.py (50 hidden units, early
 stopping), then from it the single fine-tuned and the warm MIMO M = 2 (same
-width), each fine-tuned by the same early-stopped training for at most
-`--uci_epochs` epochs.
+width, batch repetitions 2), each fine-tuned by the same early-stopped
+training for at most `--uci_epochs` epochs; and the same MIMO from fresh
+weights (`mimo2_scratch`), trained as the single was.
 
     KERAS_BACKEND=tensorflow taskset -c 0 python -m benchmarks.warm_start --part cifar \
         --npz_dir path/to/cifar10_npz
@@ -54,6 +55,7 @@ ROOT = os.path.dirname(HERE)
 SNAPSHOTS = (10, 30)
 # name: (ensemble_size, member_noise flag)
 CIFAR_VARIANTS = {"single_ft": 1, "mimo2_warm": 2, "mimo2_warm_noise": 2}
+UCI_VARIANTS = ("single", "single_ft", "mimo2_warm", "mimo2_scratch")
 
 
 # -- CIFAR
@@ -289,15 +291,17 @@ def uci_split(name, split, args):
     epochs = uci_regression.train(base, xs, ys, train_args)
     out["single"] = score(base, time.time() - start, epochs)
     weights = base.get_weights()
-    for variant in ("single_ft", "mimo2_warm"):
+    for variant in UCI_VARIANTS[1:]:
         keras.utils.set_random_seed(args.seed + 1)
         start = time.time()
         if variant == "single_ft":
             model = uci_regression.gaussian_mlp(xs.shape[1], args.hidden, seed=args.seed)
             model.set_weights(weights)
-        else:
+        elif variant == "mimo2_warm":
             model = keras_mimo.convert(base, 2, weights="keep", batch_repetitions=2, seed=args.seed)
-        epochs = uci_regression.train(model, xs, ys, tune_args)
+        else:  # the same MIMO from fresh weights, trained as the single was
+            model = uci_regression.gaussian_mlp(xs.shape[1], args.hidden, 2, repetitions=2, seed=args.seed)
+        epochs = uci_regression.train(model, xs, ys, train_args if variant == "mimo2_scratch" else tune_args)
         out[variant] = score(model, time.time() - start, epochs)
     return out
 
@@ -325,7 +329,7 @@ def uci_report(args):
                 for key in ("rmse", "ll")
             }
             | {"splits": len(per_split)}
-            for variant in ("single", "single_ft", "mimo2_warm")
+            for variant in UCI_VARIANTS
         }
         print(f"{name}: {len(per_split)} splits", flush=True)
     prefix = os.path.join(args.docs_dir, "results", "warm_start_uci")
@@ -378,7 +382,7 @@ def parser():
     p.add_argument("--max_splits", type=int, default=0)
     p.add_argument("--hidden", type=int, default=50)
     p.add_argument("--uci_base_epochs", type=int, default=1000, help="the single's upper bound (early stopping)")
-    p.add_argument("--uci_epochs", type=int, default=200, help="fine-tuning upper bound (early stopping)")
+    p.add_argument("--uci_epochs", type=int, default=1000, help="fine-tuning upper bound (early stopping)")
     p.add_argument("--patience", type=int, default=40)
     p.add_argument("--learning_rate_uci", type=float, default=3e-3)
     p.add_argument("--uci_batch_size", type=int, default=32)
