@@ -3,6 +3,9 @@
 import os
 import pathlib
 
+import numpy as np
+import pytest
+
 # XLA (JAX, and TensorFlow's jit-compiled steps) without LLVM's optimization
 # passes: the unit tier on JAX ran about 1.9x faster (compiling dominates for
 # the tests' tiny models; docs/backends.md#test-tiers). A flag set by the
@@ -15,10 +18,8 @@ if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
 JAX_CACHE = pathlib.Path(__file__).resolve().parents[1] / ".test-results" / "jax-cache"
 
 import keras  # noqa: E402  (after XLA_FLAGS: the backends read it when they start)
-import numpy as np
-import pytest
 
-import keras_mimo
+import keras_mimo  # noqa: E402
 
 BACKEND = keras.backend.backend()
 
