@@ -75,3 +75,15 @@ def test_mixmo_snippet_runs_alone(capsys):
     (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
     exec(compile(block, f"{GUIDE}:mixmo", "exec"), {})
     assert capsys.readouterr().out.split() == ["(4,", "2,", "10)", "MixMoInput"]
+
+
+def test_the_starting_from_trained_weights_snippet_runs():
+    import keras
+    import numpy as np
+
+    import keras_mimo
+
+    section = GUIDE.read_text().split("### Starting from trained weights", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    assert 'weights="keep"' in block
+    exec(compile(block, f"{GUIDE}:starting-from-trained-weights", "exec"), {"keras": keras, "np": np})
