@@ -51,7 +51,7 @@ def check_batch_size(value, caller: str):
 
 
 def check_seed(value, name: str = "seed"):
-    """Returns `value` as an int (Python or numpy integer) or None, else raises."""
+    """Returns `value` (a Python or numpy integer in [0, 2**32)) as an int, or None; else raises."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -59,6 +59,8 @@ def check_seed(value, name: str = "seed"):
             f"`{name}` must be an int (Python or numpy integer) or None. "
             f"Received: {name}={value!r} of type {type(value).__name__}"
         )
+    if not 0 <= int(value) < 2**32:  # JAX's random keys and numpy's generators take unsigned 32-bit seeds
+        raise ValueError(f"`{name}` must be an int in [0, 2**32) or None. Received: {name}={value!r}")
     return int(value)
 
 

@@ -79,10 +79,18 @@ def _split_axis(layer, old_shape, new_shape, ensemble_size) -> int:
 
 
 def _noise(rng, value, scale):
-    """Gaussian noise of `scale` times `value`'s standard deviation (nothing if `scale` is 0)."""
+    """Gaussian noise of `scale` times `value`'s standard deviation (nothing if `scale` is 0).
+
+    Non-finite entries are left out of the deviation; a constant kernel's deviation is its root mean
+    square (1 for zeros), so that noise always moves the members apart.
+    """
     if not scale:
         return np.zeros_like(value)
-    return (scale * float(np.std(value))) * rng.standard_normal(value.shape).astype(value.dtype)
+    finite = value[np.isfinite(value)]
+    spread = float(np.std(finite)) if finite.size else 0.0
+    if spread == 0.0:
+        spread = float(np.sqrt(np.mean(np.square(finite)))) if finite.size else 0.0
+    return (scale * (spread or 1.0)) * rng.standard_normal(value.shape).astype(value.dtype)
 
 
 def _split(pair, old, new, ensemble_size, rng, noise):
@@ -107,14 +115,17 @@ def _split(pair, old, new, ensemble_size, rng, noise):
     return values
 
 
-def _head_kernel(pair, old) -> tuple:
-    """The trained head's kernel `(features, units)` and bias (or None)."""
-    kernel = old[0].reshape(-1, old[0].shape[-1])  # a 1x1 convolution's (1, ..., 1, F, U) as (F, U)
-    return kernel, (old[1] if len(old) > 1 else None)
+def _head_kernel(layer) -> tuple:
+    """The trained head's kernel `(features, units)` (LoRA included) and bias (or None)."""
+    layer = getattr(layer, "dense", layer)  # a one-member MIMOHead's Dense
+    kernel = keras.ops.convert_to_numpy(layer.kernel)  # Dense / Conv: with the LoRA update, if enabled
+    kernel = kernel.reshape(-1, kernel.shape[-1])  # a 1x1 convolution's (1, ..., 1, F, U) as (F, U)
+    bias = getattr(layer, "bias", None)
+    return kernel, (None if bias is None else keras.ops.convert_to_numpy(bias))
 
 
 def _head(pair, old, new, ensemble_size, rng, noise):
-    kernel, bias = _head_kernel(pair, old)
+    kernel, bias = _head_kernel(pair.original)
     features, units = kernel.shape
     new_kernel = new[0]
     blocked = pair.role == "split_head"
@@ -122,8 +133,8 @@ def _head(pair, old, new, ensemble_size, rng, noise):
     if new_kernel.shape != expected or (bias is None) != (len(new) == 1):
         _refuse(
             pair.original,
-            f"its kernel {kernel.shape} does not fit the MIMOHead's {new_kernel.shape} (a head whose outputs "
-            "change, e.g. ensemble_method='gaussian' doubling them, starts fresh)",
+            f"its kernel {kernel.shape} does not fit the MIMOHead's {new_kernel.shape} (e.g. "
+            "ensemble_method='gaussian' doubles a head's outputs: train such a head with weights=None)",
         )
     members = [kernel + _noise(rng, kernel, noise) for _ in range(ensemble_size)]
     if blocked:  # member m's input channels feed member m's outputs only
@@ -154,9 +165,11 @@ def _encoder(pair, old, new, ensemble_size, rng, noise):
 
 def transfer(pairs: list, original_model, ensemble_size: int, noise: float = 0.0, seed=None):
     """Assigns each pair's new weights from the trained ones; every trained weight must find a place."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed)  # convert() checked it: None or an int in [0, 2**32)
     placed = set()
     for pair in pairs:
+        if getattr(pair.original, "quantization_mode", None):
+            _refuse(pair.original, f"it is quantized ({pair.original.quantization_mode}); convert the float model")
         if not getattr(pair.original, "weights", None):  # a weightless layer or a keras.ops operation
             continue
         old, new = _numpy(pair.original.weights), _numpy(pair.new.weights)

@@ -8,6 +8,7 @@ from keras_mimo import _keras_compat
 from keras_mimo import _warm_start
 from keras_mimo._validation import check_ensemble_size
 from keras_mimo._validation import check_float
+from keras_mimo._validation import check_seed
 from keras_mimo.layers import MIMOHead
 from keras_mimo.layers import MIMOInput
 from keras_mimo.layers import MixMoInput
@@ -30,7 +31,7 @@ def _fresh_copy(layer):
 
 def _learnable(layer) -> bool:
     """Whether `layer` (a nested model: any of its layers) has trainable weights."""
-    return bool(layer.trainable_weights)
+    return bool(getattr(layer, "trainable_weights", None))  # a keras.ops operation in the graph has none
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +54,8 @@ class _Head:
 
     @property
     def flatten_name(self) -> str:  # the first reshape's: it moves before the head
-        return next(l.name for l in self.after if not isinstance(l, keras.layers.Activation))
+        name = next(l.name for l in self.after if not isinstance(l, keras.layers.Activation))
+        return f"{name}_flatten" if name == self.name else name  # the head takes the output's name
 
 
 def _head_for(head: _Head, ensemble_size, ensemble_method):
@@ -75,6 +77,7 @@ def _head_for(head: _Head, ensemble_size, ensemble_method):
             kernel_constraint=config["kernel_constraint"],
             bias_constraint=config["bias_constraint"],
             dtype=head.layer.dtype_policy,
+            trainable=head.layer.trainable,
             name=head.name,
         )
     except ValueError as e:
@@ -190,6 +193,9 @@ def _output_head(model, output, output_ids) -> _Head:
             f"{type(final).__name__} layer {final.name!r}{why}. {_HEAD_HELP}"
         )
 
+    readers = [l.name for l in _consumers(model, output)]
+    if readers:
+        refuse(f", whose output also feeds {readers} (a head must end its path: its members' rows stay stacked)")
     after, tensor, layer = [], output, final
     while type(layer) in _AFTER_HEAD:
         inputs = _keras_compat.producer_inputs(tensor)
@@ -317,6 +323,8 @@ class _Rebuild:
             inner = tuple(self._is_stacked(t) for t in keras.tree.flatten(args[0]))
             if any(inner) and inner.count(True) == stacked.count(True):
                 return self._copy_split(layer, inner)(*args, **kwargs)
+        # a mask of the members' rows is not passed on: the MIMOInput's output carries the members' combined mask
+        kwargs = {k: v for k, v in kwargs.items() if not (k.endswith("mask") and self._is_stacked(v))}
         args, kwargs = keras.tree.map_structure(self._unstack, (args, kwargs))
         return self._copy(layer, split=any(stacked) and _learnable(layer))(*args, **kwargs)
 
@@ -530,6 +538,7 @@ def convert(
     if weights is not None and not (isinstance(weights, str) and weights == "keep"):
         raise ValueError(f"convert(): `weights` must be None or 'keep'. Received: weights={weights!r}")
     member_noise = check_float(member_noise, "member_noise", "convert", low=0.0, low_open=False)
+    seed = check_seed(seed)
     if member_noise and weights is None:
         raise ValueError(
             "convert(): `member_noise` perturbs kept weights, so it needs weights='keep'. "
@@ -561,7 +570,8 @@ def convert(
             outputs, layers = new_inputs, rebuild.sequential_layers(model.layers, stacked=True)
         else:
             outputs = rebuild.mixing_input(0)
-            layers = rebuild.sequential_layers(model.layers[len(rebuild.chains[0]) :], stacked=False)
+            after_chain = next(i for i, layer in enumerate(model.layers) if layer is rebuild.chains[0][-1]) + 1
+            layers = rebuild.sequential_layers(model.layers[after_chain:], stacked=False)
         for layer in layers:
             outputs = layer(outputs)
     else:

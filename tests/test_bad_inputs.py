@@ -1569,6 +1569,7 @@ ROWS += [
         same_as(lambda c: _clone_arguments(input_repetition_probability=0.5)),
     ),
     row("MIMOModel", "seed", "fractional", lambda c: mlp(seed=2.5), TypeError),
+    row("MIMOModel", "seed", "negative", lambda c: mlp(seed=-1), ValueError),  # JAX's keys are unsigned
     row(
         "MIMOModel",
         "seed",

@@ -280,3 +280,97 @@ def test_a_keras_hub_backbone_keeps_its_predictions():
     np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-5)
     for member in members(model, x):
         np.testing.assert_allclose(member, expected, atol=1e-5)
+
+
+# -- defects found by probing (each failed before its fix)
+
+
+def test_a_one_member_sequential_with_mixing_runs_its_encoder_once():
+    seq = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            keras_mimo.MIMOInput(1),
+            keras.layers.Conv2D(3, 3, padding="same", activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras_mimo.MIMOHead(5, 1, activation="softmax"),
+        ]
+    )
+    trained(seq)
+    expected = keras_mimo.MIMOModel(seq.inputs, seq.outputs).predict(IMAGES, verbose=0)
+    model = keras_mimo.convert(seq, 2, weights="keep", mixing="linear")
+    assert sum(isinstance(layer, keras.layers.Conv2D) for layer in model.layers) == 0  # inside the MixMoInput
+    assert_close(model.predict(IMAGES, verbose=0), expected)
+
+
+def test_a_lora_head_keeps_its_low_rank_update():
+    original = mlp()
+    head = original.layers[-1]
+    head.enable_lora(2)
+    head.lora_kernel_b.assign(np.random.default_rng(2).normal(0, 1, (2, 3)).astype("float32"))
+    model = keras_mimo.convert(original, M, weights="keep")
+    assert_close(model.predict(X, verbose=0), original.predict(X, verbose=0))
+
+
+def test_a_quantized_layer_is_refused_by_name():
+    original = mlp()
+    original.quantize("int8")
+    with pytest.raises(ValueError, match="quantized"):
+        keras_mimo.convert(original, M, weights="keep")
+
+
+def test_masking_and_ops_before_the_first_trainable_layer_convert():
+    inputs = keras.Input((4, 5))
+    x = keras.layers.LSTM(6)(keras.layers.Masking(0.0)(inputs))
+    original = trained(keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x)))
+    sequences = SEQUENCES.copy()
+    sequences[:, -1] = 0.0  # a masked last step
+    model = keras_mimo.convert(original, M, weights="keep")
+    assert sum(isinstance(layer, keras_mimo.MIMOInput) for layer in model.layers) == 1  # not one on the mask
+    assert_close(model.predict(sequences, verbose=0), original.predict(sequences, verbose=0))
+
+
+def test_a_head_ending_in_flatten_or_reshape_keeps_the_output_name():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.GlobalAveragePooling2D(keepdims=True)(keras.layers.Conv2D(4, 3, activation="relu")(inputs))
+    outputs = keras.layers.Flatten(name="scores")(keras.layers.Conv2D(5, 1, activation="softmax")(x))
+    original = trained(keras.Model(inputs, outputs))
+    model = keras_mimo.convert(original, M, weights="keep")
+    assert model.layers[-1].name == "scores"
+    assert_close(model.predict(IMAGES, verbose=0), original.predict(IMAGES, verbose=0))
+
+
+def test_a_head_whose_output_feeds_another_layer_is_refused():
+    inputs = keras.Input((5,))
+    first = keras.layers.Dense(3, activation="softmax", name="first")(keras.layers.Dense(4)(inputs))
+    second = keras.layers.Dense(2, activation="softmax")(first)
+    with pytest.raises(ValueError, match=r"'first'.*also feeds"):
+        keras_mimo.convert(keras.Model(inputs, [first, second]), 2)
+
+
+def test_a_frozen_head_stays_frozen():
+    original = mlp()
+    original.layers[-1].trainable = False
+    model = keras_mimo.convert(original, M, weights="keep", member_noise=0.1, seed=0)
+    assert not model.layers[-1].trainable
+    assert np.all(np.isfinite(model.predict(X, verbose=0)))
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32])
+def test_a_seed_outside_32_bits_is_refused_before_anything_is_built(seed):
+    with pytest.raises(ValueError, match=r"`seed` must be an int in \[0, 2\*\*32\)"):
+        keras_mimo.convert(mlp(), M, weights="keep", seed=seed)
+
+
+def test_member_noise_skips_non_finite_entries_and_moves_constant_kernels():
+    original = mlp()
+    kernel = np.array(original.layers[-1].kernel)
+    kernel[0, 0] = np.nan
+    original.layers[-1].kernel.assign(kernel)
+    model = keras_mimo.convert(original, M, weights="keep", member_noise=0.1, seed=0)
+    head = np.asarray(model.layers[-1].weights[0])
+    assert np.isnan(head).sum() == M  # the one NaN entry, once per member
+    constant = mlp()
+    constant.layers[1].kernel.assign(np.full((5, 8), 0.3, "float32"))
+    model = keras_mimo.convert(constant, M, weights="keep", member_noise=0.1, seed=0)
+    split = np.asarray(model.layers[2].kernel)
+    assert not np.allclose(split[:5], split[5:10])

@@ -81,8 +81,6 @@ def test_the_starting_from_trained_weights_snippet_runs():
     import keras
     import numpy as np
 
-    import keras_mimo
-
     section = GUIDE.read_text().split("### Starting from trained weights", 1)[1].split("\n## ", 1)[0]
     (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
     assert 'weights="keep"' in block
