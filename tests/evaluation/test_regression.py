@@ -34,6 +34,7 @@ def test_scores_match_numpy_from_the_member_predictions():
     assert set(r["coverage"]) == {"50", "90", "95"}
 
 
+@pytest.mark.large  # trains to a quality (4,000 rows x 25 epochs): end to end, once
 def test_a_heteroscedastic_fit_tracks_the_noise_and_covers_90_percent():
     rng = np.random.default_rng(1)
     x = rng.uniform(-1, 1, (4000, 1)).astype("float32")
