@@ -17,7 +17,7 @@ from benchmarks.common import finished_variants
 from keras_mimo import calibration
 from keras_mimo import conformal
 from keras_mimo import metrics
-from keras_mimo import predictive
+from keras_mimo import ensembles
 from keras_mimo.applications import cifar_data
 from keras_mimo.evaluation import member_predictions
 from keras_mimo.evaluation import scores_from_probabilities
@@ -63,8 +63,8 @@ class Predictions:
 def ensemble_log_probs(probs, log_probs):
     """`(N, K)` log of the mean member probability (log space for logits models)."""
     if log_probs is None:
-        return predictive.to_numpy(predictive.log_probabilities(predictive.ensemble_probabilities(probs)))
-    return predictive.to_numpy(predictive.ensemble_log_probabilities(log_probs))
+        return ensembles.to_numpy(ensembles.log_probabilities(ensembles.ensemble_probabilities(probs)))
+    return ensembles.to_numpy(ensembles.log_mean_exp(log_probs))
 
 
 def clean_scores(log_p, labels) -> dict:
@@ -81,8 +81,10 @@ def ood_scores(in_log_p, out_log_p, in_members, out_members) -> dict:
     p_in, p_out = np.exp(in_log_p), np.exp(out_log_p)
     scores = {
         "max_prob": (1 - p_in.max(-1), 1 - p_out.max(-1)),
-        "entropy": (metrics.entropy(p_in), metrics.entropy(p_out)),
-        "mutual_information": (metrics.mutual_information(in_members), metrics.mutual_information(out_members)),
+        "entropy": tuple(ensembles.to_numpy(ensembles.entropy(p)) for p in (p_in, p_out)),
+        "mutual_information": tuple(
+            ensembles.to_numpy(ensembles.mutual_information(m)) for m in (in_members, out_members)
+        ),
     }
     return {name: {"auroc": metrics.auroc(*s), "fpr95": metrics.fpr_at_95_tpr(*s)} for name, s in scores.items()}
 

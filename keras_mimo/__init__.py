@@ -10,6 +10,7 @@ from keras_mimo import batching
 from keras_mimo import calibration
 from keras_mimo import conformal
 from keras_mimo import distribution
+from keras_mimo import ensembles
 from keras_mimo import ensembling
 from keras_mimo import evaluation
 from keras_mimo import losses
@@ -18,7 +19,7 @@ from keras_mimo import mixing
 from keras_mimo import predictive
 from keras_mimo.batching import mimo_batch_indices
 from keras_mimo.convert import convert
-from keras_mimo.ensembling import combine_members
+from keras_mimo.ensembles import combine_members
 from keras_mimo.evaluation import evaluate_ensemble
 from keras_mimo.evaluation import evaluate_regression
 from keras_mimo.layers import MIMOHead
@@ -44,6 +45,7 @@ __all__ = [
     "conformal",
     "convert",
     "distribution",
+    "ensembles",
     "ensembling",
     "evaluate_ensemble",
     "evaluate_regression",

@@ -156,7 +156,7 @@ def check_input_shapes(model, inputs):
             )
 
 
-def member_axes(model, inputs, ensemble_size: int, name: str = "x", caller: str = "predict_members") -> tuple:
+def member_axes(model, inputs, ensemble_size: int, name: str = "x") -> tuple:
     """Per input: True for `(N, M, *input_shape)`, False for `(N, *input_shape)`; else raises naming `name`."""
     forms = []
     for x, declared in paired_inputs(model, inputs):
@@ -169,7 +169,7 @@ def member_axes(model, inputs, ensemble_size: int, name: str = "x", caller: str 
         else:
             dims = ", ".join(map(str, expected))
             raise ValueError(
-                f"{caller}: `{name}` must hold input {declared.name!r} of shape "
+                f"`{name}` must hold input {declared.name!r} of shape "
                 f"(N, *input_shape) = (N, {dims}) or (N, ensemble_size, "
                 f"*input_shape) = (N, {ensemble_size}, {dims}). Received: "
                 f"{name} of shape {shape}"

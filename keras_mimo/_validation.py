@@ -39,14 +39,14 @@ def check_positive_int(value, name: str) -> int:
     return int(value)
 
 
-def check_batch_size(value, caller: str):
+def check_batch_size(value):
     """`batch_size` as an int >= 1 (Python or numpy integer), or None (Keras's default), else raises."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{caller}: `batch_size` must be an int >= 1. Received: batch_size={value!r}")
+        raise TypeError(f"`batch_size` must be an int >= 1. Received: batch_size={value!r}")
     if value < 1:
-        raise ValueError(f"{caller}: `batch_size` must be an int >= 1. Received: batch_size={value!r}")
+        raise ValueError(f"`batch_size` must be an int >= 1. Received: batch_size={value!r}")
     return int(value)
 
 
@@ -73,132 +73,102 @@ def check_mimo_arguments(input_repetition_probability, batch_repetitions, seed) 
     )
 
 
-# -- post-hoc and evaluation arguments: every message names the public
-# function the user called (`caller`) and the argument.
+# -- post-hoc and evaluation arguments: every message names the argument.
 
 
-def check_positive_finite(value, name: str, caller: str) -> float:
+def check_positive_finite(value, name: str) -> float:
     """`value` (a number or a 0-d array) as a float if positive and finite, else raises."""
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{caller}: `{name}` must be a positive finite float. Received: {name}={value!r}")
+        raise TypeError(f"`{name}` must be a positive finite float. Received: {name}={value!r}")
     if not math.isfinite(float(value)) or float(value) <= 0.0:
-        raise ValueError(f"{caller}: `{name}` must be a positive finite float. Received: {name}={value!r}")
+        raise ValueError(f"`{name}` must be a positive finite float. Received: {name}={value!r}")
     return float(value)
 
 
-def check_threshold(value, name: str, caller: str) -> float:
+def check_threshold(value, name: str) -> float:
     """A float >= 0 or +inf (a calibration set too small for alpha), else raises."""
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value) or value < 0:
-        raise ValueError(f"{caller}: `{name}` must be a float >= 0 (e.g. from fit_*). Received: {name}={value!r}")
+        raise ValueError(f"`{name}` must be a float >= 0 (e.g. from fit_*). Received: {name}={value!r}")
     return float(value)
 
 
-def check_thresholds(value, name: str, caller: str):
+def check_thresholds(value, name: str):
     """A threshold (`check_threshold`), or a 1-D sequence of them (one per output unit) as a tuple."""
     if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim):
         values = np.asarray(value, dtype=object)
         if values.ndim != 1 or not len(values):
             raise ValueError(
-                f"{caller}: `{name}` must be a float >= 0 or a 1-D sequence of them (one per output unit). "
+                f"`{name}` must be a float >= 0 or a 1-D sequence of them (one per output unit). "
                 f"Received: {name}={value!r}"
             )
-        return tuple(check_threshold(v, name, caller) for v in values)
-    return check_threshold(value, name, caller)
+        return tuple(check_threshold(v, name) for v in values)
+    return check_threshold(value, name)
 
 
-def check_finite(values, name: str, caller: str, hint: str = "") -> np.ndarray:
+def check_finite(values, name: str, hint: str = "") -> np.ndarray:
     """`values` as a float64 array, else a ValueError naming `name` when it holds NaN or inf."""
     values = np.asarray(values, dtype=np.float64)
     bad = ~np.isfinite(values)
     if bad.any():
         rows = np.flatnonzero(bad.reshape(len(values), -1).any(-1)) if values.ndim else np.zeros(1, int)
         raise ValueError(
-            f"{caller}: `{name}` must be finite. Received {int(np.isnan(values).sum())} NaN and "
+            f"`{name}` must be finite. Received {int(np.isnan(values).sum())} NaN and "
             f"{int(np.isinf(values).sum())} infinite values (e.g. rows {rows[:5].tolist()}){hint}."
         )
     return values
 
 
-def check_alpha(alpha, caller: str) -> float:
+def check_alpha(alpha) -> float:
     """The miscoverage rate `alpha` as a float in (0, 1), else raises."""
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0.0 < float(alpha) < 1.0:
-        raise ValueError(
-            f"{caller}: `alpha` (the miscoverage rate) must be a float in (0, 1). Received: alpha={alpha!r}"
-        )
+        raise ValueError(f"`alpha` (the miscoverage rate) must be a float in (0, 1). Received: alpha={alpha!r}")
     return float(alpha)
 
 
-def check_bounds(bounds, caller: str) -> tuple:
+def check_bounds(bounds) -> tuple:
     """`(log low, log high)` of a pair `(low, high)` of positive floats with low < high."""
     try:
         low, high = bounds
     except (TypeError, ValueError):
         raise ValueError(
-            f"{caller}: `bounds` must be a pair (low, high) of positive floats. Received: bounds={bounds!r}"
+            f"`bounds` must be a pair (low, high) of positive floats. Received: bounds={bounds!r}"
         ) from None
-    low, high = check_positive_finite(low, "bounds", caller), check_positive_finite(high, "bounds", caller)
+    low, high = check_positive_finite(low, "bounds"), check_positive_finite(high, "bounds")
     if not low < high:
-        raise ValueError(f"{caller}: `bounds` must be (low, high) with low < high. Received: bounds={bounds!r}")
+        raise ValueError(f"`bounds` must be (low, high) with low < high. Received: bounds={bounds!r}")
     return math.log(low), math.log(high)
 
 
-RAPS_DEFAULTS = {"lam": 0.01, "k_reg": 5}
-SCORES = ("lac", "aps", "raps")
-
-
-def check_score(score: str, score_args: dict, caller: str) -> dict:
-    """A conformal score's keyword arguments with defaults (`lam`, `k_reg` for RAPS), checked."""
-    if score not in SCORES:
-        raise ValueError(f"{caller}: `score` must be one of {SCORES}. Received: score={score!r}")
-    if score != "raps":
-        if score_args:
-            raise TypeError(f"{caller}: score={score!r} takes no arguments; received {sorted(score_args)}.")
-        return {}
-    unknown = set(score_args) - set(RAPS_DEFAULTS)
-    if unknown:
-        raise TypeError(f"{caller}: score='raps' takes `lam` and `k_reg`; received unknown {sorted(unknown)}.")
-    args = {**RAPS_DEFAULTS, **score_args}
-    lam, k_reg = args["lam"], args["k_reg"]
-    if isinstance(lam, bool) or not isinstance(lam, numbers.Real) or not 0.0 <= float(lam) < math.inf:
-        raise ValueError(f"{caller}: `lam` must be a finite float >= 0. Received: lam={lam!r}")
-    if isinstance(k_reg, bool) or not isinstance(k_reg, numbers.Integral) or k_reg < 0:
-        raise ValueError(f"{caller}: `k_reg` must be an int >= 0. Received: k_reg={k_reg!r}")
-    return {"lam": float(lam), "k_reg": int(k_reg)}
-
-
-def check_label_range(labels, num_classes: int, name: str = "y_true", caller: str | None = None):
+def check_label_range(labels, num_classes: int, name: str = "y_true"):
     """Raises a `ValueError` naming `name` if a label lies outside `[0, num_classes)`."""
     values = np.asarray(labels).reshape(-1)
     bad = (values < 0) | (values >= num_classes)
     if bad.any():
-        prefix = f"{caller}: " if caller else ""
         raise ValueError(
-            f"{prefix}`{name}` must hold class indices in [0, {num_classes}). "
+            f"`{name}` must hold class indices in [0, {num_classes}). "
             f"Received {int(bad.sum())} labels outside it: "
             f"{sorted(set(values[bad].tolist()))[:10]}"
         )
 
 
-def check_num_rows(num_rows: int, num_examples: int, name: str, caller: str):
+def check_num_rows(num_rows: int, num_examples: int, name: str):
     """Raises unless `name` has one row per prediction."""
     if num_rows != num_examples:
-        what = "label" if name in ("y", "labels") else "row"
         raise ValueError(
-            f"{caller}: got {num_examples} predictions but {num_rows} rows in `{name}`: `{name}` must "
-            f"have one {what} per example."
+            f"`{name}` must have one row per example: {num_examples} predictions. Received: {num_rows} rows in `{name}`"
         )
 
 
-def check_labels(y, num_examples: int, num_classes: int, caller: str, name: str = "y") -> np.ndarray:
+def check_labels(y, num_examples: int, num_classes: int, name: str = "y") -> np.ndarray:
     """Integer labels `(N,)` from `(N,)`, `(N, 1)` or one-hot `(N, K)` `y`, checked; messages name `name`."""
     y = np.asarray(y)
     if y.dtype.kind == "f" and not np.isfinite(y).all():
         raise ValueError(
-            f"{caller}: `{name}` must hold integer class indices (or one-hot rows). Received "
+            f"`{name}` must hold integer class indices (or one-hot rows). Received "
             f"{int(np.isnan(y).sum())} NaN and {int(np.isinf(y).sum())} infinite values."
         )
     if y.ndim == 2 and y.shape[-1] > 1:
@@ -208,37 +178,34 @@ def check_labels(y, num_examples: int, num_classes: int, caller: str, name: str 
         bad = labels != np.round(labels)
         if bad.any():
             raise ValueError(
-                f"{caller}: `{name}` must hold integer class indices (or one-hot rows). Received "
+                f"`{name}` must hold integer class indices (or one-hot rows). Received "
                 f"{int(bad.sum())} non-integer values, e.g. {labels[bad][:5].tolist()}."
             )
     elif labels.dtype.kind not in "iub":
-        raise ValueError(f"{caller}: `{name}` must hold integer class indices. Received dtype {labels.dtype}.")
-    check_num_rows(len(labels), num_examples, name, caller)
-    check_label_range(labels, num_classes, name, caller)
+        raise ValueError(f"`{name}` must hold integer class indices. Received dtype {labels.dtype}.")
+    check_num_rows(len(labels), num_examples, name)
+    check_label_range(labels, num_classes, name)
     return labels.astype(np.int64)
 
 
-def check_targets(y, units: int, num_examples: int, caller: str) -> np.ndarray:
+def check_targets(y, units: int, num_examples: int) -> np.ndarray:
     """Regression targets `(N, units)` float64, one row per prediction, finite; else raises."""
     y = np.asarray(y, dtype=np.float64)
     y = y.reshape(len(y), -1) if y.ndim else y.reshape(1, -1)
     if y.shape[-1] != units:
         raise ValueError(
-            f"{caller}: `y` must have one value per unit of the Gaussian head: shape (N, {units}). "
-            f"Received: shape {y.shape}"
+            f"`y` must have one value per unit of the Gaussian head: shape (N, {units}). Received: shape {y.shape}"
         )
-    check_num_rows(len(y), num_examples, "y", caller)
+    check_num_rows(len(y), num_examples, "y")
     if not np.all(np.isfinite(y)):
-        raise ValueError(
-            f"{caller}: `y` holds {int((~np.isfinite(y)).sum())} NaN or infinite targets: drop those rows first."
-        )
+        raise ValueError(f"`y` holds {int((~np.isfinite(y)).sum())} NaN or infinite targets: drop those rows first.")
     return y
 
 
-def check_y_scale(y_scale, units: int, caller: str) -> np.ndarray:
+def check_y_scale(y_scale, units: int) -> np.ndarray:
     """`y_scale` as `(units,)` float64: a positive finite float, or one such value per unit."""
     expected = f"a positive finite float, or an array of {units} positive finite floats (one per output unit)"
-    message = f"{caller}: `y_scale` must be {expected}. Received: y_scale={y_scale!r}"
+    message = f"`y_scale` must be {expected}. Received: y_scale={y_scale!r}"
     if isinstance(y_scale, (str, bytes, bool)) or y_scale is None:
         raise ValueError(message)
     try:
@@ -248,13 +215,13 @@ def check_y_scale(y_scale, units: int, caller: str) -> np.ndarray:
     if np.asarray(y_scale).dtype.kind not in "fiu":
         raise ValueError(message)
     if scale.ndim > 1 or (scale.ndim == 1 and len(scale) != units):
-        raise ValueError(f"{caller}: `y_scale` must be {expected}. Received an array of shape {scale.shape}.")
+        raise ValueError(f"`y_scale` must be {expected}. Received an array of shape {scale.shape}.")
     if not (np.isfinite(scale).all() and (scale > 0).all()):
         raise ValueError(message)
     return np.broadcast_to(scale, (units,))
 
 
-def check_probabilities(probs, model_name: str, caller: str):
+def check_probabilities(probs, model_name: str):
     """Raises when outputs read as probabilities are not (the form: logits vs probabilities).
 
     Rows must be non-negative and sum to 1 (a one-unit output lies in [0, 1]);
@@ -264,35 +231,29 @@ def check_probabilities(probs, model_name: str, caller: str):
     bad = (probs < -1e-6).any(-1) | (np.abs(probs.sum(-1) - 1.0) > 1e-2)  # float16 outputs round to ~1e-3
     if bad.any():
         raise ValueError(
-            f"{caller}: model {model_name!r}'s outputs are read as probabilities, but {int(bad.sum())} rows "
+            f"model {model_name!r}'s outputs are read as probabilities, but {int(bad.sum())} rows "
             "are negative or do not sum to 1: if the model outputs logits, pass from_logits=True."
         )
 
 
 # -- checks of the bad-input battery (tests/test_bad_inputs.py): metrics, evaluation, batching, layers.
-# `caller`, when given, prefixes the message with the public function's name.
 
 
-def _prefix(caller) -> str:
-    return f"{caller}: " if caller else ""
-
-
-def check_count(value, name: str, caller: str | None = None, minimum: int = 1) -> int:
+def check_count(value, name: str, minimum: int = 1) -> int:
     """`value` as an int if it is a Python or numpy integer >= `minimum`: a TypeError for other types
     (a float such as 2.5 or 2.0, a bool), a ValueError below `minimum`; both name `name`."""
     if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iu":
         value = value.item()
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(
-            f"{_prefix(caller)}`{name}` must be an int >= {minimum}. Received: {name}={value!r} of type "
-            f"{type(value).__name__}"
+            f"`{name}` must be an int >= {minimum}. Received: {name}={value!r} of type {type(value).__name__}"
         )
     if value < minimum:
-        raise ValueError(f"{_prefix(caller)}`{name}` must be an int >= {minimum}. Received: {name}={value!r}")
+        raise ValueError(f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}")
     return int(value)
 
 
-def check_float(value, name: str, caller: str | None = None, low=None, high=None, low_open=True, high_open=False):
+def check_float(value, name: str, low=None, high=None, low_open=True, high_open=False):
     """`value` (a Python or numpy real, or a 0-d array) as a finite Python float in the interval, else raises.
 
     The interval is `(low, high]` by default (`low_open`, `high_open` say which ends are open; None = no
@@ -301,9 +262,7 @@ def check_float(value, name: str, caller: str | None = None, low=None, high=None
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"{_prefix(caller)}`{name}` must be a float. Received: {name}={value!r} of type {type(value).__name__}"
-        )
+        raise TypeError(f"`{name}` must be a float. Received: {name}={value!r} of type {type(value).__name__}")
     # a float16/float32 scalar is read as the decimal it prints as (np.float32(0.1) is 0.1)
     number = float(str(value)) if isinstance(value, np.floating) and np.finfo(value.dtype).bits < 64 else float(value)
     below = low is not None and (number <= low if low_open else number < low)
@@ -316,43 +275,39 @@ def check_float(value, name: str, caller: str | None = None, low=None, high=None
             + ("inf" if high is None else f"{high}")
             + (")" if high_open or high is None else "]")
         )
-        raise ValueError(f"{_prefix(caller)}`{name}` must be a finite float in {interval}. Received: {name}={value!r}")
+        raise ValueError(f"`{name}` must be a finite float in {interval}. Received: {name}={value!r}")
     return number
 
 
-def check_real_array(values, name: str, caller: str | None = None, finite: bool = True) -> np.ndarray:
+def check_real_array(values, name: str, finite: bool = True) -> np.ndarray:
     """`values` as a float64 array: a TypeError naming `name` for non-numbers, a ValueError for a ragged
     nest or (with `finite`) for NaN or infinite values."""
     try:
         array = np.asarray(values)
     except ValueError as error:  # a ragged nest of sequences
-        raise ValueError(f"{_prefix(caller)}`{name}` must be a rectangular array of numbers: {error}") from None
+        raise ValueError(f"`{name}` must be a rectangular array of numbers: {error}") from None
     if array.dtype.kind not in "biuf":
-        raise TypeError(f"{_prefix(caller)}`{name}` must hold real numbers. Received an array of dtype {array.dtype}.")
+        raise TypeError(f"`{name}` must hold real numbers. Received an array of dtype {array.dtype}.")
     array = array.astype(np.float64)
     if finite and not np.isfinite(array).all():
         raise ValueError(
-            f"{_prefix(caller)}`{name}` must be finite. Received {int(np.isnan(array).sum())} NaN and "
+            f"`{name}` must be finite. Received {int(np.isnan(array).sum())} NaN and "
             f"{int(np.isinf(array).sum())} infinite values."
         )
     return array
 
 
-def check_member_array(values, name: str, caller: str | None = None, what: str = "member probabilities (N, M, K)"):
+def check_member_array(values, name: str, what: str = "member probabilities (N, M, K)"):
     """A finite float64 array of rank >= 3 with at least one row (`what` it must be, for the message)."""
-    array = check_real_array(values, name, caller)
+    array = check_real_array(values, name)
     if array.ndim < 3:
-        raise ValueError(
-            f"{_prefix(caller)}`{name}` must be {what}, with the members on axis 1. Received shape {array.shape}."
-        )
+        raise ValueError(f"`{name}` must be {what}, with the members on axis 1. Received shape {array.shape}.")
     if not len(array):
-        raise ValueError(
-            f"{_prefix(caller)}`{name}` is empty: it needs at least one row. Received shape {array.shape}."
-        )
+        raise ValueError(f"`{name}` is empty: it needs at least one row. Received shape {array.shape}.")
     return array
 
 
-def check_integer_values(labels, name: str, caller: str | None = None) -> np.ndarray:
+def check_integer_values(labels, name: str) -> np.ndarray:
     """`labels` as an int64 array of any shape: a ValueError naming `name` for NaN, inf or fractional values."""
     labels = np.asarray(labels)
     if labels.dtype.kind == "b":
@@ -362,32 +317,29 @@ def check_integer_values(labels, name: str, caller: str | None = None) -> np.nda
         bad[~bad] = labels[~bad] != np.round(labels[~bad])
         if bad.any():
             raise ValueError(
-                f"{_prefix(caller)}`{name}` must hold integer class indices. Received {int(bad.sum())} NaN, "
+                f"`{name}` must hold integer class indices. Received {int(bad.sum())} NaN, "
                 f"infinite or fractional values, e.g. {labels[bad][:5].tolist()}."
             )
     elif labels.dtype.kind not in "iu":
-        raise ValueError(f"{_prefix(caller)}`{name}` must hold integer class indices. Received dtype {labels.dtype}.")
+        raise ValueError(f"`{name}` must hold integer class indices. Received dtype {labels.dtype}.")
     return labels.astype(np.int64)
 
 
-def check_class_labels(labels, num_examples: int, num_classes: int, name: str = "labels", caller: str | None = None):
+def check_class_labels(labels, num_examples: int, num_classes: int, name: str = "labels"):
     """Integer labels `(N,)` from `(N,)`, `(N, 1)` or one-hot `(N, K)` `labels`, checked, naming `name`."""
     y = np.asarray(labels)
     if y.dtype.kind == "f" and not np.isfinite(y).all():
-        check_integer_values(y, name, caller)  # raises, naming the NaN and inf
+        check_integer_values(y, name)  # raises, naming the NaN and inf
     if y.ndim == 2 and y.shape[-1] > 1:
         y = y.argmax(-1)
-    values = check_integer_values(y.reshape(-1), name, caller)
+    values = check_integer_values(y.reshape(-1), name)
     if len(values) != num_examples:
-        raise ValueError(
-            f"{_prefix(caller)}got {num_examples} predictions but {len(values)} rows in `{name}`: `{name}` must have "
-            "one label per example."
-        )
-    check_label_range(values, num_classes, name, caller)
+        check_num_rows(len(values), num_examples, name)
+    check_label_range(values, num_classes, name)
     return values
 
 
-def check_inputs(x, name: str, caller: str):
+def check_inputs(x, name: str):
     """Numpy inputs `x` (an array or a list, tuple or dict of them) are non-empty and finite, else a
     ValueError naming `name`. Other inputs (datasets, generators, tensors) are left to the model."""
     if isinstance(x, dict):
@@ -400,11 +352,11 @@ def check_inputs(x, name: str, caller: str):
         if not isinstance(leaf, np.ndarray):
             continue
         if leaf.ndim and not len(leaf):
-            raise ValueError(f"{caller}: `{name}` is empty (shape {leaf.shape}): it needs at least one row.")
+            raise ValueError(f"`{name}` is empty (shape {leaf.shape}): it needs at least one row.")
         if leaf.dtype.kind in "fc" and not np.isfinite(leaf).all():
             bad = ~np.isfinite(leaf).reshape(len(leaf), -1).all(-1) if leaf.ndim else np.zeros(1, bool)
             raise ValueError(
-                f"{caller}: `{name}` holds {int(np.isnan(leaf).sum())} NaN and {int(np.isinf(leaf).sum())} "
+                f"`{name}` holds {int(np.isnan(leaf).sum())} NaN and {int(np.isinf(leaf).sum())} "
                 f"infinite values, in {int(bad.sum())} rows (e.g. rows {np.flatnonzero(bad)[:5].tolist()}): "
                 "drop or impute those rows."
             )

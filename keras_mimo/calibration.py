@@ -19,16 +19,20 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_mimo import _members
-from keras_mimo import predictive
 from keras_mimo._serialization import register
 from keras_mimo._validation import check_bounds
 from keras_mimo._validation import check_finite
 from keras_mimo._validation import check_labels
 from keras_mimo._validation import check_positive_finite
 from keras_mimo._validation import check_targets
-from keras_mimo.ensembling import to_probabilities
-from keras_mimo.model import MIMOModel
+from keras_mimo.ensembles.layer_bases import OutputFormLayer
+from keras_mimo.ensembles import log_probabilities
+from keras_mimo.ensembles import moment_matched
+from keras_mimo.ensembles import split_gaussian
+from keras_mimo.ensembles import to_numpy
+from keras_mimo.ensembles import to_probabilities
+from keras_mimo.ensembles.reading import EnsembleReader
+from keras_mimo.ensembles.reading import new_inputs
 
 __all__ = [
     "StdScaling",
@@ -46,16 +50,21 @@ __all__ = [
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 
 
-def _classifier_models(model, caller: str) -> list:
-    """The model check of `fit_temperature` / `with_temperature` (one for the pair)."""
-    noun = caller.split("_", 1)[0]  # "fit" or "with": point to the same step of the other pair
-    return _members.classifier_models(model, caller, f"keras_mimo.calibration.{noun}_std_scale")
+def _classifier(model, from_logits, step: str) -> EnsembleReader:
+    """The model check of `fit_temperature` / `with_temperature` (one for the pair; `step`: "fit" or "with")."""
+    return EnsembleReader(model, from_logits, argument="model").require_classifier(
+        f"keras_mimo.calibration.{step}_std_scale"
+    )
 
 
-def _gaussian_models(model, caller: str) -> list:
+def _gaussian(model, step: str) -> EnsembleReader:
     """The model check of `fit_std_scale` / `with_std_scale` (one for the pair)."""
-    noun = caller.split("_", 1)[0]
-    return _members.gaussian_models(model, caller, f"keras_mimo.calibration.{noun}_temperature")
+    return EnsembleReader(model, argument="model").require_gaussian(f"keras_mimo.calibration.{step}_temperature")
+
+
+def _scaled(log_probs, temperature: float):
+    """`log softmax(log_probs / temperature)` over the last axis, float32 (`keras.ops`; `temperature` checked)."""
+    return ops.log_softmax(ops.cast(log_probs, "float32") / temperature, axis=-1)
 
 
 def ensemble_log_probabilities(model, x, batch_size: int = 128, from_logits: bool | None = None) -> np.ndarray:
@@ -67,37 +76,35 @@ def ensemble_log_probabilities(model, x, batch_size: int = 128, from_logits: boo
     `temperature_nll(ensemble_log_probabilities(...), labels, T)` is the NLL
     that `fit_temperature` minimizes.
     """
-    models = _members.as_model_list(model, "ensemble_log_probabilities")
-    return _members.ensemble_log_probabilities(models, x, batch_size, from_logits, "ensemble_log_probabilities")
+    return EnsembleReader(model, from_logits, argument="model").predictive_log_probabilities(x, batch_size)
 
 
 def scaled_log_probabilities(log_probs, temperature: float) -> np.ndarray:
     """`log softmax(log_probs / temperature)`, `(N, K)` float64 (numpy).
 
-    `keras_mimo.predictive.scaled_log_probabilities` (float32) on arrays.
+    Computed in float32, as `TemperatureScaling` computes it.
     """
-    temperature = check_positive_finite(temperature, "temperature", "scaled_log_probabilities")
-    log_probs = _check_log_probabilities(log_probs, "scaled_log_probabilities")
-    return predictive.to_numpy(predictive.scaled_log_probabilities(log_probs, temperature))
+    temperature = check_positive_finite(temperature, "temperature")
+    log_probs = _check_log_probabilities(log_probs)
+    return to_numpy(_scaled(log_probs, temperature))
 
 
 def temperature_nll(log_probs, labels, temperature: float) -> float:
     """Mean NLL of `softmax(log_probs / temperature)` for integer `labels`."""
-    caller = "temperature_nll"
-    temperature = check_positive_finite(temperature, "temperature", caller)
-    log_probs = _check_log_probabilities(log_probs, caller)
-    labels = check_labels(labels, len(log_probs), log_probs.shape[-1], caller, "labels")
-    log_softmax = predictive.to_numpy(predictive.scaled_log_probabilities(log_probs, temperature))
+    temperature = check_positive_finite(temperature, "temperature")
+    log_probs = _check_log_probabilities(log_probs)
+    labels = check_labels(labels, len(log_probs), log_probs.shape[-1], "labels")
+    log_softmax = to_numpy(_scaled(log_probs, temperature))
     return float(-np.mean(log_softmax[np.arange(len(labels)), labels]))
 
 
-def _check_log_probabilities(log_probs, caller: str) -> np.ndarray:
+def _check_log_probabilities(log_probs) -> np.ndarray:
     """`log_probs` `(N, K)` float64, finite, else raises naming the argument."""
     log_probs = check_finite(
-        log_probs, "log_probs", caller, ": floor probabilities before their log, e.g. np.log(np.maximum(p, 1e-30))"
+        log_probs, "log_probs", ": floor probabilities before their log, e.g. np.log(np.maximum(p, 1e-30))"
     )
     if log_probs.ndim != 2:
-        raise ValueError(f"{caller}: `log_probs` must be (N, K). Received shape {log_probs.shape}.")
+        raise ValueError(f"`log_probs` must be (N, K). Received: shape {log_probs.shape}")
     return log_probs
 
 
@@ -124,10 +131,10 @@ def fit_temperature(model, x, y, batch_size: int = 128, from_logits: bool | None
             outside the classes, or a model that is not a single-output
             classifier (a Gaussian head points to `fit_std_scale`).
     """
-    models = _classifier_models(model, "fit_temperature")
-    log_bounds = check_bounds(bounds, "fit_temperature")
-    log_probs = _members.ensemble_log_probabilities(models, x, batch_size, from_logits, "fit_temperature")
-    labels = check_labels(y, len(log_probs), log_probs.shape[-1], "fit_temperature")
+    ensemble = _classifier(model, from_logits, "fit")
+    log_bounds = check_bounds(bounds)
+    log_probs = ensemble.predictive_log_probabilities(x, batch_size)
+    labels = check_labels(y, len(log_probs), log_probs.shape[-1])
     return _golden_section_temperature(log_probs, labels, log_bounds, bounds)
 
 
@@ -137,12 +144,11 @@ def temperature_from_log_probabilities(log_probs, labels, bounds=(0.05, 20.0)) -
     `fit_temperature` on predictions you already have: `log_probs` `(N, K)`
     (e.g. from `ensemble_log_probabilities`), integer `labels` `(N,)`.
     """
-    caller = "temperature_from_log_probabilities"
-    log_bounds = check_bounds(bounds, caller)
-    log_probs = _check_log_probabilities(log_probs, caller)
+    log_bounds = check_bounds(bounds)
+    log_probs = _check_log_probabilities(log_probs)
     if not len(log_probs):
-        raise ValueError(f"{caller}: `log_probs` has no rows: fitting a temperature needs at least one.")
-    labels = check_labels(labels, len(log_probs), log_probs.shape[-1], caller, "labels")
+        raise ValueError("`log_probs` has no rows: fitting a temperature needs at least one. Received: shape (0, K)")
+    labels = check_labels(labels, len(log_probs), log_probs.shape[-1], "labels")
     return _golden_section_temperature(log_probs, labels, log_bounds, bounds)
 
 
@@ -153,7 +159,7 @@ def _golden_section_temperature(log_probs, labels, log_bounds, bounds) -> float:
     rows = np.arange(len(labels))
 
     def loss(log_t):
-        log_softmax = predictive.to_numpy(predictive.scaled_log_probabilities(log_probs, math.exp(log_t)))
+        log_softmax = to_numpy(_scaled(log_probs, math.exp(log_t)))
         return float(-np.mean(log_softmax[rows, labels]))
 
     a, b = low, high
@@ -198,12 +204,9 @@ def fit_std_scale(model, x, y, batch_size: int = 128, **deprecated) -> float:
     One factor for every unit.
     """
     batch_size = _deprecated_y_scale(batch_size, deprecated)
-    models = _gaussian_models(model, "fit_std_scale")
-    mu, sigma = _members.member_gaussians(
-        models, x, batch_size, 0, "fit_std_scale", "keras_mimo.calibration.fit_temperature"
-    )
-    y = check_targets(y, mu.shape[-1], len(mu), "fit_std_scale")
-    mean, std = predictive.to_numpy(predictive.moment_matched(mu, sigma))
+    mu, sigma = _gaussian(model, "fit").member_gaussians(x, batch_size)
+    y = check_targets(y, mu.shape[-1], len(mu))
+    mean, std = to_numpy(moment_matched(mu, sigma))
     return float(np.sqrt(np.mean(np.square((y - mean) / std))))
 
 
@@ -230,7 +233,7 @@ def _deprecated_y_scale(batch_size, deprecated: dict):
 
 
 @register
-class TemperatureScaling(_members.Float32Layer):
+class TemperatureScaling(OutputFormLayer):
     """Divides an ensemble's log-probabilities by `temperature`, in the head's output form.
 
     Args:
@@ -240,16 +243,17 @@ class TemperatureScaling(_members.Float32Layer):
             `"softmax_logits"` or `"sigmoid_logits"` (logits, divided by `T`).
 
     Input and output shape: `(N, K)`, the same form as the input. Computes
-    in float32 under any dtype policy (`keras_mimo._members.Float32Layer`).
+    in float32 under any dtype policy (`keras_mimo.ensembles.Float32Layer`);
+    a model ending in it reads in its `ensemble_method` (`OutputFormLayer`).
     """
 
     def __init__(self, temperature: float, ensemble_method: str = "mean", **kwargs):
         super().__init__(**kwargs)
-        self.temperature = check_positive_finite(temperature, "temperature", "TemperatureScaling")
+        self.temperature = check_positive_finite(temperature, "temperature")
         if ensemble_method not in ("mean", "softmax_logits", "sigmoid_logits"):
             raise ValueError(
-                "TemperatureScaling scales classifier outputs: ensemble_method must be "
-                f"'mean', 'softmax_logits' or 'sigmoid_logits'. Received: {ensemble_method!r}"
+                "TemperatureScaling scales classifier outputs: `ensemble_method` must be "
+                f"'mean', 'softmax_logits' or 'sigmoid_logits'. Received: ensemble_method={ensemble_method!r}"
             )
         self.ensemble_method = ensemble_method
 
@@ -257,8 +261,7 @@ class TemperatureScaling(_members.Float32Layer):
         outputs = ops.cast(inputs, "float32")
         if self.ensemble_method != "mean":
             return outputs / self.temperature  # the logits of softmax(log p / T)
-        log_probs = predictive.log_probabilities(to_probabilities(outputs, "mean"))
-        scaled = ops.exp(predictive.scaled_log_probabilities(log_probs, self.temperature))
+        scaled = ops.exp(_scaled(log_probabilities(to_probabilities(outputs, "mean")), self.temperature))
         return scaled[..., 1:] if outputs.shape[-1] == 1 else scaled  # one unit: p of class 1
 
     def compute_output_shape(self, input_shape):
@@ -269,25 +272,29 @@ class TemperatureScaling(_members.Float32Layer):
 
 
 @register
-class StdScaling(_members.Float32Layer):
+class StdScaling(OutputFormLayer):
     """Multiplies the standard deviations of a Gaussian output `[means, stds]` `(N, 2 * units)` by `scale`.
 
-    Computes in float32 under any dtype policy (`keras_mimo._members.Float32Layer`).
+    Computes in float32 under any dtype policy (`keras_mimo.ensembles.Float32Layer`); a model ending in
+    it reads as Gaussian (`OutputFormLayer`).
     """
+
+    ensemble_method = "gaussian"
 
     def __init__(self, scale: float, **kwargs):
         super().__init__(**kwargs)
-        self.scale = check_positive_finite(scale, "scale", "StdScaling")
+        self.scale = check_positive_finite(scale, "scale")
 
     def build(self, input_shape):
         if input_shape[-1] is not None and input_shape[-1] % 2:
             raise ValueError(
-                f"StdScaling: `inputs` must be a Gaussian output [means, stds] with 2 * units columns. "
+                "`inputs` of StdScaling must be a Gaussian output [means, stds] with 2 * units columns. "
                 f"Received: inputs of shape {tuple(input_shape)}"
             )
 
     def call(self, inputs):
-        return predictive.scaled_stds(ops.cast(inputs, "float32"), self.scale)
+        mean, std = split_gaussian(ops.cast(inputs, "float32"), "inputs")
+        return ops.concatenate([mean, std * self.scale], axis=-1)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -297,7 +304,7 @@ class StdScaling(_members.Float32Layer):
 
 
 def _wrap(model, layer, suffix):
-    inputs = _members.new_inputs(model)
+    inputs = new_inputs(model)
     return keras.Model(inputs, layer(model(inputs)), name=f"{model.name}_{suffix}")
 
 
@@ -324,16 +331,13 @@ def with_temperature(model, temperature: float, from_logits: bool | None = None)
         ensembles, or the logits divided by `T` for logits heads. Saves and
         loads as `.keras`; computes in float32 under a mixed policy.
     """
-    temperature = check_positive_finite(temperature, "temperature", "with_temperature")
-    models = _classifier_models(model, "with_temperature")
+    temperature = check_positive_finite(temperature, "temperature")
+    ensemble = _classifier(model, from_logits, "with")
     if not isinstance(model, keras.Model):  # a deep ensemble: its mean probability
-        inputs, probs = _members.symbolic_probabilities(models, from_logits)
+        inputs, probs = ensemble.symbolic_probabilities()
         outputs = TemperatureScaling(temperature, "mean", name="temperature_scaling")(probs)
-        return keras.Model(inputs, outputs, name=f"{_members.name(models)}_temperature")
-    if isinstance(model, MIMOModel):
-        method = model.ensemble_method  # the model's output is its head's combined output
-    else:  # as fit_temperature reads it: a with_temperature model keeps its form
-        method = _members.output_form(model, from_logits, model.outputs[0].shape[-1])
+        return keras.Model(inputs, outputs, name=f"{ensemble.name}_temperature")
+    method = ensemble.wrapped_output_form()  # as fit_temperature reads it: a with_temperature model keeps its form
     return _wrap(model, TemperatureScaling(temperature, method, name="temperature_scaling"), "temperature")
 
 
@@ -351,10 +355,10 @@ def with_std_scale(model, scale: float) -> keras.Model:
         A functional `keras.Model` with `model`'s inputs predicting
         `[means, scale * stds]`; saves and loads as `.keras`.
     """
-    scale = check_positive_finite(scale, "scale", "with_std_scale")
-    models = _gaussian_models(model, "with_std_scale")
+    scale = check_positive_finite(scale, "scale")
+    ensemble = _gaussian(model, "with")
     if not isinstance(model, keras.Model):  # a deep ensemble: its moment-matched Gaussian
-        inputs, gaussian = _members.symbolic_gaussian(models)
+        inputs, gaussian = ensemble.symbolic_gaussian()
         outputs = StdScaling(scale, name="std_scaling")(gaussian)
-        return keras.Model(inputs, outputs, name=f"{_members.name(models)}_std_scaled")
+        return keras.Model(inputs, outputs, name=f"{ensemble.name}_std_scaled")
     return _wrap(model, StdScaling(scale, name="std_scaling"), "std_scaled")

@@ -37,8 +37,8 @@ the fit/with pattern of `keras_mimo.calibration`: fit a number on held-out
 data, then wrap the model into a `keras.Model` that predicts the sets or
 intervals, saves as `.keras` and exports. The numpy functions
 `class_scores`, `conformal_quantile` and `prediction_sets` work on
-predictions you already have. The scores are
-`keras_mimo.predictive.class_scores`, the same function the wrapper runs.
+predictions you already have, with the same score function (`keras.ops`,
+float32) the wrapper runs.
 `fit_set_threshold` and `fit_interval_scale` are deprecated aliases.
 
 References:
@@ -50,24 +50,26 @@ References:
 """
 
 import math
+import numbers
 import warnings
 
 import keras
 import numpy as np
 from keras import ops
 
-from keras_mimo import _members
-from keras_mimo import predictive
 from keras_mimo._serialization import register
-from keras_mimo._validation import RAPS_DEFAULTS
-from keras_mimo._validation import SCORES
 from keras_mimo._validation import check_alpha
 from keras_mimo._validation import check_finite
 from keras_mimo._validation import check_labels
-from keras_mimo._validation import check_score
 from keras_mimo._validation import check_targets
 from keras_mimo._validation import check_threshold
 from keras_mimo._validation import check_thresholds
+from keras_mimo.ensembles.layer_bases import Float32Layer
+from keras_mimo.ensembles import ensemble_probabilities
+from keras_mimo.ensembles import moment_matched
+from keras_mimo.ensembles import split_gaussian
+from keras_mimo.ensembles import to_numpy
+from keras_mimo.ensembles.reading import EnsembleReader
 
 __all__ = [
     "RAPS_DEFAULTS",
@@ -86,6 +88,46 @@ __all__ = [
 ]
 
 
+RAPS_DEFAULTS = {"lam": 0.01, "k_reg": 5}
+SCORES = ("lac", "aps", "raps")
+
+
+def _check_score(score: str, score_args: dict) -> dict:
+    """A conformal score's keyword arguments with defaults (`lam`, `k_reg` for RAPS), checked."""
+    if score not in SCORES:
+        raise ValueError(f"`score` must be one of {SCORES}. Received: score={score!r}")
+    if score != "raps":
+        if score_args:
+            raise TypeError(f"score={score!r} takes no arguments; received {sorted(score_args)}.")
+        return {}
+    unknown = set(score_args) - set(RAPS_DEFAULTS)
+    if unknown:
+        raise TypeError(f"score='raps' takes `lam` and `k_reg`; received unknown {sorted(unknown)}.")
+    args = {**RAPS_DEFAULTS, **score_args}
+    lam, k_reg = args["lam"], args["k_reg"]
+    if isinstance(lam, bool) or not isinstance(lam, numbers.Real) or not 0.0 <= float(lam) < math.inf:
+        raise ValueError(f"`lam` must be a finite float >= 0. Received: lam={lam!r}")
+    if isinstance(k_reg, bool) or not isinstance(k_reg, numbers.Integral) or k_reg < 0:
+        raise ValueError(f"`k_reg` must be an int >= 0. Received: k_reg={k_reg!r}")
+    return {"lam": float(lam), "k_reg": int(k_reg)}
+
+
+def _class_scores(probs, score: str, lam: float, k_reg: int):
+    """Every class's score (`keras.ops`, float32), `(N, K)` probabilities to `(N, K)`; arguments checked by the caller.
+
+    APS and RAPS compare every pair of classes: memory `(N, K, K)`.
+    """
+    probs = ops.cast(probs, "float32")
+    if score == "lac":
+        return 1.0 - probs
+    at_least = ops.cast(probs[:, None, :] >= probs[:, :, None], "float32")  # [n, c, j]: p_j >= p_c
+    scores = ops.sum(probs[:, None, :] * at_least, axis=-1)
+    if score == "raps":
+        rank = ops.sum(at_least, axis=-1)
+        scores = scores + float(lam) * ops.maximum(0.0, rank - float(k_reg))
+    return scores
+
+
 def class_scores(probs, score: str = "lac", **score_args) -> np.ndarray:
     """Every class's nonconformity score, `(N, K)` float64 (numpy).
 
@@ -94,11 +136,11 @@ def class_scores(probs, score: str = "lac", **score_args) -> np.ndarray:
         score: one of `SCORES` (see the module docstring).
         **score_args: `lam`, `k_reg` for `"raps"`.
     """
-    args = check_score(score, score_args, "class_scores")
-    probs = check_finite(probs, "probs", "class_scores")
+    args = {**RAPS_DEFAULTS, **_check_score(score, score_args)}
+    probs = check_finite(probs, "probs")
     if probs.ndim != 2:
-        raise ValueError(f"class_scores: `probs` must be (N, K) class probabilities. Received shape {probs.shape}.")
-    return predictive.to_numpy(predictive.class_scores(probs, score, **args))
+        raise ValueError(f"`probs` must be (N, K) class probabilities. Received: shape {probs.shape}")
+    return to_numpy(_class_scores(probs, score, **args))
 
 
 def conformal_quantile(scores, alpha: float = 0.1) -> float:
@@ -112,17 +154,17 @@ def conformal_quantile(scores, alpha: float = 0.1) -> float:
     (too few calibration rows for `alpha`: every set holds every class).
     `scores` of any shape are pooled into one sample.
     """
-    alpha = check_alpha(alpha, "conformal_quantile")
+    alpha = check_alpha(alpha)
     scores = np.asarray(scores, dtype=np.float64).reshape(-1, 1)
-    return float(_column_quantiles(scores, alpha, "conformal_quantile")[0])
+    return float(_column_quantiles(scores, alpha)[0])
 
 
-def _column_quantiles(scores, alpha: float, caller: str) -> np.ndarray:
+def _column_quantiles(scores, alpha: float) -> np.ndarray:
     """The conformal quantile of each column of `scores` `(n, d)`: `(d,)`; all `+inf` (one warning) if n is too few."""
     if not len(scores):
-        raise ValueError(f"{caller}: `scores` is empty: conformal calibration needs at least one row.")
+        raise ValueError("`scores` is empty: conformal calibration needs at least one row. Received: shape (0,)")
     if np.isnan(scores).any():
-        raise ValueError(f"{caller}: `scores` holds {int(np.isnan(scores).sum())} NaN values.")
+        raise ValueError(f"`scores` must not hold NaN. Received: {int(np.isnan(scores).sum())} NaN values")
     n = len(scores)
     rank = math.ceil((n + 1) * (1.0 - alpha) - 1e-9)
     if rank > n:
@@ -149,30 +191,30 @@ def prediction_sets(probs, threshold: float, score: str = "lac", include_top_cla
     in the set, so no set is empty (module docstring); `False` gives the
     plain `{c : score_c <= threshold}`.
     """
-    threshold = check_threshold(threshold, "threshold", "prediction_sets")
-    include_top_class = _check_bool(include_top_class, "include_top_class", "prediction_sets")
+    threshold = check_threshold(threshold, "threshold")
+    include_top_class = _check_bool(include_top_class, "include_top_class")
     sets = class_scores(probs, score, **score_args) <= threshold
     if include_top_class:
-        sets |= predictive.to_numpy(_top_classes(np.asarray(probs))).astype(bool)
+        sets |= to_numpy(_top_classes(np.asarray(probs))).astype(bool)
     return sets
 
 
-def _check_bool(value, name: str, caller: str) -> bool:
+def _check_bool(value, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{caller}: `{name}` must be True or False. Received: {name}={value!r}")
+        raise TypeError(f"`{name}` must be True or False. Received: {name}={value!r}")
     return bool(value)
 
 
-def _classifier_models(model, caller: str) -> list:
-    """The model check of `fit_prediction_sets` / `with_prediction_sets` (one for the pair)."""
-    noun = "with" if caller.startswith("with") else "fit"
-    return _members.classifier_models(model, caller, f"keras_mimo.conformal.{noun}_prediction_intervals")
+def _classifier(model, from_logits, step: str) -> EnsembleReader:
+    """The model check of `fit_prediction_sets` / `with_prediction_sets` (one for the pair; `step`: "fit" or "with")."""
+    return EnsembleReader(model, from_logits, argument="model").require_classifier(
+        f"keras_mimo.conformal.{step}_prediction_intervals"
+    )
 
 
-def _gaussian_models(model, caller: str) -> list:
+def _gaussian(model, step: str) -> EnsembleReader:
     """The model check of `fit_prediction_intervals` / `with_prediction_intervals` (one for the pair)."""
-    noun = "with" if caller.startswith("with") else "fit"
-    return _members.gaussian_models(model, caller, f"keras_mimo.conformal.{noun}_prediction_sets")
+    return EnsembleReader(model, argument="model").require_gaussian(f"keras_mimo.conformal.{step}_prediction_sets")
 
 
 def fit_prediction_sets(
@@ -203,18 +245,17 @@ def fit_prediction_sets(
         The threshold `q` (float; `+inf` with a warning if there are too few
         rows), for `with_prediction_sets(model, q, score, **score_args)`.
     """
-    return _fit_prediction_sets("fit_prediction_sets", model, x, y, alpha, score, batch_size, from_logits, score_args)
+    return _fit_prediction_sets(model, x, y, alpha, score, batch_size, from_logits, score_args)
 
 
-def _fit_prediction_sets(caller, model, x, y, alpha, score, batch_size, from_logits, score_args) -> float:
-    alpha = check_alpha(alpha, caller)
-    args = check_score(score, score_args, caller)
-    models = _classifier_models(model, caller)
-    member_probs, _ = _members.member_predictions(models, x, batch_size, from_logits, 0, caller)
-    probs = predictive.ensemble_probabilities(member_probs)
-    labels = check_labels(y, probs.shape[0], probs.shape[-1], caller)
-    scores = predictive.to_numpy(predictive.class_scores(probs, score, **args))
-    return float(_column_quantiles(scores[np.arange(len(labels)), labels][:, None], alpha, caller)[0])
+def _fit_prediction_sets(model, x, y, alpha, score, batch_size, from_logits, score_args) -> float:
+    alpha = check_alpha(alpha)
+    args = {**RAPS_DEFAULTS, **_check_score(score, score_args)}
+    member_probs, _ = _classifier(model, from_logits, "fit").member_probabilities(x, batch_size)
+    probs = ensemble_probabilities(member_probs)
+    labels = check_labels(y, probs.shape[0], probs.shape[-1])
+    scores = to_numpy(_class_scores(probs, score, **args))
+    return float(_column_quantiles(scores[np.arange(len(labels)), labels][:, None], alpha)[0])
 
 
 def fit_prediction_intervals(model, x, y, alpha: float = 0.1, batch_size: int = 128):
@@ -241,16 +282,15 @@ def fit_prediction_intervals(model, x, y, alpha: float = 0.1, batch_size: int = 
         `q`: a float for a one-unit head, else a `(units,)` float64 array
         (one quantile per unit), for `with_prediction_intervals(model, q)`.
     """
-    return _fit_prediction_intervals("fit_prediction_intervals", model, x, y, alpha, batch_size)
+    return _fit_prediction_intervals(model, x, y, alpha, batch_size)
 
 
-def _fit_prediction_intervals(caller, model, x, y, alpha, batch_size):
-    alpha = check_alpha(alpha, caller)
-    models = _gaussian_models(model, caller)
-    mu, sigma = _members.member_gaussians(models, x, batch_size, 0, caller, "keras_mimo.conformal.fit_prediction_sets")
-    y = check_targets(y, mu.shape[-1], len(mu), caller)
-    mean, std = predictive.to_numpy(predictive.moment_matched(mu, sigma))
-    quantiles = _column_quantiles(np.abs(y - mean) / std, alpha, caller)
+def _fit_prediction_intervals(model, x, y, alpha, batch_size):
+    alpha = check_alpha(alpha)
+    mu, sigma = _gaussian(model, "fit").member_gaussians(x, batch_size)
+    y = check_targets(y, mu.shape[-1], len(mu))
+    mean, std = to_numpy(moment_matched(mu, sigma))
+    quantiles = _column_quantiles(np.abs(y - mean) / std, alpha)
     return float(quantiles[0]) if len(quantiles) == 1 else quantiles
 
 
@@ -265,17 +305,17 @@ def _deprecated(old: str, new: str):
 def fit_set_threshold(model, x, y, alpha=0.1, score="lac", batch_size=128, from_logits=None, **score_args) -> float:
     """Deprecated alias of `fit_prediction_sets`."""
     _deprecated("fit_set_threshold", "fit_prediction_sets")
-    return _fit_prediction_sets("fit_set_threshold", model, x, y, alpha, score, batch_size, from_logits, score_args)
+    return _fit_prediction_sets(model, x, y, alpha, score, batch_size, from_logits, score_args)
 
 
 def fit_interval_scale(model, x, y, alpha=0.1, batch_size=128):
     """Deprecated alias of `fit_prediction_intervals`."""
     _deprecated("fit_interval_scale", "fit_prediction_intervals")
-    return _fit_prediction_intervals("fit_interval_scale", model, x, y, alpha, batch_size)
+    return _fit_prediction_intervals(model, x, y, alpha, batch_size)
 
 
 @register
-class PredictionSets(_members.Float32Layer):
+class PredictionSets(Float32Layer):
     """Conformal prediction sets from class probabilities.
 
     Args:
@@ -288,28 +328,28 @@ class PredictionSets(_members.Float32Layer):
     Input shape: `(N, K)` probabilities. Output shape: `(N, K)` float32,
     1.0 for the classes in the set. APS/RAPS compare every pair of classes:
     memory `(N, K, K)`. Computes in float32 under any dtype policy
-    (`keras_mimo._members.Float32Layer`).
+    (`keras_mimo.ensembles.Float32Layer`).
     """
 
     def __init__(
         self,
         threshold: float,
         score: str = "lac",
-        lam: float = 0.01,
-        k_reg: int = 5,
+        lam: float = RAPS_DEFAULTS["lam"],
+        k_reg: int = RAPS_DEFAULTS["k_reg"],
         include_top_class: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.threshold = check_threshold(threshold, "threshold", "PredictionSets")
-        args = check_score(score, {"lam": lam, "k_reg": k_reg} if score == "raps" else {}, "PredictionSets")
+        self.threshold = check_threshold(threshold, "threshold")
+        args = _check_score(score, {"lam": lam, "k_reg": k_reg} if score == "raps" else {})
         self.score = score
         self.lam, self.k_reg = args.get("lam", float(lam)), args.get("k_reg", int(k_reg))
-        self.include_top_class = _check_bool(include_top_class, "include_top_class", "PredictionSets")
+        self.include_top_class = _check_bool(include_top_class, "include_top_class")
 
     def call(self, probs):
         probs = ops.cast(probs, "float32")
-        sets = predictive.class_scores(probs, self.score, self.lam, self.k_reg) <= self.threshold
+        sets = _class_scores(probs, self.score, self.lam, self.k_reg) <= self.threshold
         if self.include_top_class:
             sets = ops.logical_or(sets, _top_classes(probs))
         return ops.cast(sets, "float32")
@@ -329,7 +369,7 @@ class PredictionSets(_members.Float32Layer):
 
 
 @register
-class PredictionIntervals(_members.Float32Layer):
+class PredictionIntervals(Float32Layer):
     """`[mean - quantile * std, mean + quantile * std]` from a Gaussian output `[means, stds]`.
 
     Args:
@@ -338,23 +378,23 @@ class PredictionIntervals(_members.Float32Layer):
 
     Input shape: `(N, 2 * units)`; output shape: `(N, 2 * units)`, lower
     bounds then upper bounds. Computes in float32 under any dtype policy
-    (`keras_mimo._members.Float32Layer`).
+    (`keras_mimo.ensembles.Float32Layer`).
     """
 
     def __init__(self, quantile, **kwargs):
         super().__init__(**kwargs)
-        self.quantile = check_thresholds(quantile, "quantile", "PredictionIntervals")
+        self.quantile = check_thresholds(quantile, "quantile")
 
     def build(self, input_shape):
         if input_shape[-1] is not None and input_shape[-1] % 2:
             raise ValueError(
-                f"PredictionIntervals: `inputs` must be a Gaussian output [means, stds] with 2 * units columns. "
+                "`inputs` of PredictionIntervals must be a Gaussian output [means, stds] with 2 * units columns. "
                 f"Received: inputs of shape {tuple(input_shape)}"
             )
-        _check_units(self.quantile, input_shape[-1], "PredictionIntervals")
+        _check_units(self.quantile, input_shape[-1])
 
     def call(self, inputs):
-        mean, std = predictive.split_gaussian(ops.cast(inputs, "float32"))
+        mean, std = split_gaussian(ops.cast(inputs, "float32"), "inputs")
         quantile = ops.convert_to_tensor(np.asarray(self.quantile, "float32"))
         return ops.concatenate([mean - quantile * std, mean + quantile * std], axis=-1)
 
@@ -373,12 +413,12 @@ class PredictionIntervals(_members.Float32Layer):
         return cls(**config)
 
 
-def _check_units(quantile, columns, caller: str):
+def _check_units(quantile, columns):
     """Raises unless a per-unit `quantile` has one value per unit of a `(N, columns)` Gaussian output."""
     if isinstance(quantile, tuple) and columns is not None and len(quantile) != columns // 2:
         raise ValueError(
-            f"{caller}: `quantile` has {len(quantile)} values, but the Gaussian output has {columns // 2} units: "
-            f"pass one float, or one per unit (as fit_prediction_intervals returns). Received: quantile={quantile}"
+            f"`quantile` must be one float, or one per unit of the Gaussian output ({columns // 2} units, as "
+            f"fit_prediction_intervals returns). Received: quantile={quantile} ({len(quantile)} values)"
         )
 
 
@@ -406,13 +446,13 @@ def with_prediction_sets(
         `.keras` and exports; computes the sets in float32 under a mixed
         policy.
     """
-    threshold = check_threshold(threshold, "threshold", "with_prediction_sets")
-    args = check_score(score, score_args, "with_prediction_sets")
-    include_top_class = _check_bool(include_top_class, "include_top_class", "with_prediction_sets")
-    models = _classifier_models(model, "with_prediction_sets")
-    inputs, probs = _members.symbolic_probabilities(models, from_logits)
+    threshold = check_threshold(threshold, "threshold")
+    args = _check_score(score, score_args)
+    include_top_class = _check_bool(include_top_class, "include_top_class")
+    ensemble = _classifier(model, from_logits, "with")
+    inputs, probs = ensemble.symbolic_probabilities()
     layer = PredictionSets(threshold, score, **args, include_top_class=include_top_class, name="prediction_sets")
-    return keras.Model(inputs, layer(probs), name=f"{_members.name(models)}_sets")
+    return keras.Model(inputs, layer(probs), name=f"{ensemble.name}_sets")
 
 
 def with_prediction_intervals(model, quantile=None, **deprecated) -> keras.Model:
@@ -429,9 +469,9 @@ def with_prediction_intervals(model, quantile=None, **deprecated) -> keras.Model
     if "scale" in deprecated:
         _deprecated("with_prediction_intervals(scale=...)", "with_prediction_intervals(quantile=...)")
         quantile = deprecated["scale"]
-    quantile = check_thresholds(quantile, "quantile", "with_prediction_intervals")
-    models = _gaussian_models(model, "with_prediction_intervals")
-    inputs, gaussian = _members.symbolic_gaussian(models)
-    _check_units(quantile, gaussian.shape[-1], "with_prediction_intervals")
+    quantile = check_thresholds(quantile, "quantile")
+    ensemble = _gaussian(model, "with")
+    inputs, gaussian = ensemble.symbolic_gaussian()
+    _check_units(quantile, gaussian.shape[-1])
     intervals = PredictionIntervals(quantile, name="prediction_intervals")(gaussian)
-    return keras.Model(inputs, intervals, name=f"{_members.name(models)}_intervals")
+    return keras.Model(inputs, intervals, name=f"{ensemble.name}_intervals")

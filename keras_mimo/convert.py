@@ -537,7 +537,7 @@ def convert(
         raise ValueError(f"convert(): `mixing` must be None or one of {MIXINGS}. Received: mixing={mixing!r}")
     if weights is not None and not (isinstance(weights, str) and weights == "keep"):
         raise ValueError(f"convert(): `weights` must be None or 'keep'. Received: weights={weights!r}")
-    member_noise = check_float(member_noise, "member_noise", "convert", low=0.0, low_open=False)
+    member_noise = check_float(member_noise, "member_noise", low=0.0, low_open=False)
     seed = check_seed(seed)
     if member_noise and weights is None:
         raise ValueError(

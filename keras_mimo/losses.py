@@ -7,7 +7,7 @@ import numpy as np
 from keras import ops
 
 from keras_mimo._serialization import register
-from keras_mimo.ensembling import split_gaussian
+from keras_mimo.ensembles.quantities import split_gaussian
 
 __all__ = ["GaussianNLL", "gaussian_nll"]
 

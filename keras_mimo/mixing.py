@@ -43,21 +43,19 @@ DATA_FORMATS = ("channels_last", "channels_first")
 _TINY = 1.1754944e-38
 
 
-def check_data_format(data_format, caller: str) -> str:
+def check_data_format(data_format) -> str:
     """`data_format` if it is one of `DATA_FORMATS`, else a ValueError naming it."""
     if data_format not in DATA_FORMATS:
-        raise ValueError(
-            f"{caller}: `data_format` must be one of {DATA_FORMATS}. Received: data_format={data_format!r}"
-        )
+        raise ValueError(f"`data_format` must be one of {DATA_FORMATS}. Received: data_format={data_format!r}")
     return data_format
 
 
-def _static_int(value, name: str, caller: str, minimum: int) -> int:
+def _static_int(value, name: str, minimum: int) -> int:
     """A Python or numpy int `value` >= `minimum` as an int, else a TypeError / ValueError naming `name`."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{caller}: `{name}` must be an int >= {minimum}. Received: {name}={value!r}")
+        raise TypeError(f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}")
     if value < minimum:
-        raise ValueError(f"{caller}: `{name}` must be an int >= {minimum}. Received: {name}={value!r}")
+        raise ValueError(f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}")
     return int(value)
 
 
@@ -80,9 +78,9 @@ def sample_ratios(batch, ensemble_size: int, alpha: float, seed):
     Dirichlet's own limit.
     """
     ensemble_size = check_ensemble_size(ensemble_size)
-    alpha = check_positive_finite(alpha, "alpha", "sample_ratios")
+    alpha = check_positive_finite(alpha, "alpha")
     if _is_static_int(batch):  # a Python int; a traced batch size (ops.shape) is not checked
-        batch = _static_int(batch, "batch", "sample_ratios", 0)
+        batch = _static_int(batch, "batch", 0)
         if batch == 0:  # no rows: nothing to draw (a max over an empty axis fails on some backends)
             return ops.zeros((0, ensemble_size), dtype="float32")
     shape = (batch, ensemble_size)
@@ -101,9 +99,9 @@ def _member_maps(maps, data_format: str):
 
 def linear_masks(ratios, height: int, width: int, data_format: str = "channels_last"):
     """Constant masks `ratios[n, m]`: `(N, M, h, w, 1)`, or `(N, M, 1, h, w)` for `"channels_first"`."""
-    check_data_format(data_format, "linear_masks")
-    height = _static_int(height, "height", "linear_masks", 1)
-    width = _static_int(width, "width", "linear_masks", 1)
+    check_data_format(data_format)
+    height = _static_int(height, "height", 1)
+    width = _static_int(width, "width", 1)
     maps = ops.broadcast_to(ratios[:, :, None, None], (ops.shape(ratios)[0], ratios.shape[1], height, width))
     return _member_maps(maps, data_format)
 
@@ -138,12 +136,12 @@ def cut_masks(ratios, height: int, width: int, boxed_member, seed, data_format: 
     ratio `ratios[:, boxed_member]`; the other members split its complement
     in proportion to their own ratios.
     """
-    check_data_format(data_format, "cut_masks")
-    height = _static_int(height, "height", "cut_masks", 1)
-    width = _static_int(width, "width", "cut_masks", 1)
+    check_data_format(data_format)
+    height = _static_int(height, "height", 1)
+    width = _static_int(width, "width", 1)
     ensemble_size = ratios.shape[1]
     if _is_static_int(boxed_member):  # a Python int; a traced member index is not checked
-        boxed_member = _static_int(boxed_member, "boxed_member", "cut_masks", 0)
+        boxed_member = _static_int(boxed_member, "boxed_member", 0)
         if ensemble_size is not None and boxed_member >= ensemble_size:
             raise ValueError(
                 f"cut_masks: `boxed_member` must be a member index in [0, {ensemble_size}). "
@@ -178,7 +176,7 @@ def mix(features, masks):
 
 def loss_weights(masks, root: float = 3.0):
     """Per example and member, `M * r_m^(1/root) / sum_j r_j^(1/root)`, `r_m` = the mask's mean: `(N, M)`."""
-    root = check_positive_finite(root, "root", "loss_weights")
+    root = check_positive_finite(root, "root")
     if len(masks.shape) != 5:
         raise ValueError(
             "loss_weights: `masks` must be (N, M, h, w, 1) or (N, M, 1, h, w). "

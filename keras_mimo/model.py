@@ -294,7 +294,7 @@ class MIMOModel(
             The structure of `outputs`, each `(N, ensemble_size, ...)`.
         """
         inputs = _graph.declared_inputs(self, inputs)
-        forms = _graph.member_axes(self, inputs, self.ensemble_size, "inputs", "call_members")
+        forms = _graph.member_axes(self, inputs, self.ensemble_size, "inputs")
         stacked = stack_inputs(inputs, self.ensemble_size, forms)
         with _layout.stacked_rows(self):
             outputs = self(stacked, training=training)

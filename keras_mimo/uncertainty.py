@@ -15,7 +15,7 @@ ensemble as a list) into a `keras.Model` whose outputs are dicts:
 
 A one-member model (a plain model) has no epistemic part: its mutual
 information and `epistemic_std` are 0. The wrapper computes in float32
-under any dtype policy (`keras_mimo._members.Float32Layer`): its
+under any dtype policy (`keras_mimo.ensembles.Float32Layer`): its
 probabilities equal `predict`'s also under `mixed_bfloat16`.
 
 References:
@@ -26,9 +26,15 @@ References:
 import keras
 from keras import ops
 
-from keras_mimo import _members
-from keras_mimo import predictive
 from keras_mimo._serialization import register
+from keras_mimo.ensembles.reading import EnsembleReader
+from keras_mimo.ensembles.layer_bases import Float32Layer
+from keras_mimo.ensembles import ensemble_probabilities
+from keras_mimo.ensembles import entropy
+from keras_mimo.ensembles import expected_entropy
+from keras_mimo.ensembles import gaussian_moments
+from keras_mimo.ensembles import mutual_information
+from keras_mimo.ensembles import split_gaussian
 
 __all__ = ["ClassifierUncertainty", "GaussianUncertainty", "with_uncertainty"]
 
@@ -36,25 +42,25 @@ _PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid", "log_softmax")
 
 
 @register
-class ClassifierUncertainty(_members.Float32Layer):
+class ClassifierUncertainty(Float32Layer):
     """Member probabilities `(N, M, K)` to the classifier's uncertainty dict (see the module)."""
 
     def build(self, input_shape):
         _check_members(input_shape, "ClassifierUncertainty", "member probabilities (N, M, K)")
 
     def call(self, members):
-        probs = predictive.ensemble_probabilities(members)
+        probs = ensemble_probabilities(members)
         return {
             "probabilities": probs,
             "confidence": ops.max(probs, axis=-1),
-            "predictive_entropy": predictive.entropy(probs),
-            "expected_entropy": predictive.expected_entropy(members),
-            "mutual_information": predictive.mutual_information(members),
+            "predictive_entropy": entropy(probs),
+            "expected_entropy": expected_entropy(members),
+            "mutual_information": mutual_information(members),
         }
 
 
 @register
-class GaussianUncertainty(_members.Float32Layer):
+class GaussianUncertainty(Float32Layer):
     """Member Gaussians `(N, M, 2 * units)` to the regression uncertainty dict (see the module)."""
 
     def build(self, input_shape):
@@ -66,7 +72,7 @@ class GaussianUncertainty(_members.Float32Layer):
             )
 
     def call(self, members):
-        mean, aleatoric, epistemic = predictive.gaussian_moments(*predictive.split_gaussian(members))
+        mean, aleatoric, epistemic = gaussian_moments(*split_gaussian(members, "members"))
         return {
             "mean": mean,
             "std": ops.sqrt(aleatoric + epistemic),
@@ -75,15 +81,16 @@ class GaussianUncertainty(_members.Float32Layer):
         }
 
 
-def _check_members(input_shape, caller: str, what: str):
+def _check_members(input_shape, layer: str, what: str):
     if len(input_shape) < 3:
         raise ValueError(
-            f"{caller}: `members` must be {what}, with a member axis 1. Received: members of shape {tuple(input_shape)}"
+            f"`members` of {layer} must be {what}, with a member axis 1. Received: members of shape "
+            f"{tuple(input_shape)}"
         )
 
 
-def _check_servable(model, forms):
-    for (head, activation), form in zip(_members.heads(model), keras.tree.flatten(forms)):
+def _check_servable(model, heads, forms):
+    for (head, activation), form in zip(heads, keras.tree.flatten(forms)):
         if form == "mean" and activation is not None and activation not in _PROBABILITY_ACTIVATIONS:
             raise ValueError(
                 f"with_uncertainty cannot serve {head} of model {model.name!r}: it averages "
@@ -109,14 +116,14 @@ def with_uncertainty(model, from_logits: bool | None = None) -> keras.Model:
         model's structure (list or dict). Saves and loads as `.keras`;
         `export()` writes a SavedModel whose `serve` returns the dict(s).
     """
-    models = _members.as_model_list(model, "with_uncertainty")
-    for m, form in zip(models, _members.forms(models, from_logits)):
-        _check_servable(m, form)
-    inputs, members, forms = _members.symbolic_members(models, from_logits, "with_uncertainty")
+    ensemble = EnsembleReader(model, from_logits, argument="model")
+    for m, heads, form in zip(ensemble.models, ensemble.heads(), ensemble.forms):
+        _check_servable(m, heads, form)
+    inputs, members, forms = ensemble.symbolic_members()
     outputs = [
         (GaussianUncertainty if form == "gaussian" else ClassifierUncertainty)(name=f"uncertainty_{i}")(m)
         for i, (m, form) in enumerate(zip(keras.tree.flatten(members), keras.tree.flatten(forms)))
     ]
     single = len(outputs) == 1 and not isinstance(forms, (list, dict))
     structure = outputs[0] if single else keras.tree.pack_sequence_as(forms, outputs)
-    return keras.Model(inputs, structure, name=f"{_members.name(models)}_uncertainty")
+    return keras.Model(inputs, structure, name=f"{ensemble.name}_uncertainty")

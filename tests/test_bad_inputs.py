@@ -15,7 +15,7 @@ must be accepted and give the same answer as Python's `int` / `float`;
 models (a deep ensemble); each `mixed_float16` / `mixed_bfloat16` policy
 where a layer or wrapper is built; `sequence` predictions `(N, T, K)`.
 
-The keras.ops building blocks (`keras_mimo.predictive`, `.ensembling`,
+The keras.ops building blocks (`keras_mimo.ensembles`,
 `.mixing`, `.batching`) run inside traced model graphs, where a value check
 cannot raise: for them a NaN row in gives a NaN row out, and every other row
 keeps its right answer (checked). Everything that returns numbers to the
@@ -44,12 +44,11 @@ from keras_mimo import batching
 from keras_mimo import calibration
 from keras_mimo import conformal
 from keras_mimo import distribution
-from keras_mimo import ensembling
+from keras_mimo import ensembles
 from keras_mimo import evaluation
 from keras_mimo import losses
 from keras_mimo import metrics
 from keras_mimo import mixing
-from keras_mimo import predictive
 from keras_mimo import uncertainty
 from keras_mimo.applications import VirtualBatchNormalization
 from keras_mimo.applications import WarmUpStepDecay
@@ -332,45 +331,22 @@ ROWS = []
 # -- keras_mimo.metrics: diversity and uncertainty of member probabilities (numpy)
 
 
+def _np_entropy(probs):
+    """The numpy reference of `ensembles.entropy` (probabilities floored at 1e-30 before the log)."""
+    return -(probs * np.log(np.maximum(probs, 1e-30))).sum(-1)
+
+
+def _np_mutual_information(members):
+    """The numpy reference of `ensembles.mutual_information`: `(N, M, ..., K)` to `(N, ...)`."""
+    return np.maximum(_np_entropy(members.mean(1)) - _np_entropy(members).mean(1), 0.0)
+
+
 def _flat_members(fn, members=SEQ_MEMBERS):
     """`fn` over every sequence position as an example: `(N, M, T, K)` to `(N * T, M, K)`."""
     return fn(np.moveaxis(members, 2, 1).reshape(-1, members.shape[1], members.shape[-1]))
 
 
-ROWS += [
-    row("metrics.entropy", "probs", "nan", lambda c: metrics.entropy(nan(PROBS)), ValueError),
-    row("metrics.entropy", "probs", "inf", lambda c: metrics.entropy(inf(PROBS)), ValueError),
-    row("metrics.entropy", "probs", "empty", lambda c: metrics.entropy(empty(PROBS)), shape_is(0)),
-    row(
-        "metrics.entropy",
-        "probs",
-        "sequence",
-        lambda c: metrics.entropy(SEQ_PROBS),
-        same_as(lambda c: metrics.entropy(SEQ_PROBS.reshape(-1, K)).reshape(N, T)),
-    ),
-    row(
-        "metrics.mutual_information",
-        "probs",
-        "sequence",
-        lambda c: metrics.mutual_information(SEQ_MEMBERS),
-        same_as(lambda c: _flat_members(metrics.mutual_information).reshape(N, T)),
-    ),
-    row(
-        "metrics.mutual_information",
-        "probs",
-        "ensemble_size_1",
-        lambda c: metrics.mutual_information(MEMBERS[:, :1]),
-        same_as(lambda c: np.zeros(N)),
-    ),
-    row(
-        "metrics.mutual_information",
-        "probs",
-        "empty",
-        lambda c: metrics.mutual_information(empty(MEMBERS)),
-        shape_is(0),
-    ),
-]
-for _fn in ("mutual_information", "disagreement", "average_kl", "cosine_similarity"):
+for _fn in ("disagreement", "average_kl", "cosine_similarity"):
     _f = getattr(metrics, _fn)
     ROWS += [
         row(f"metrics.{_fn}", "probs", "nan", lambda c, f=_f: f(nan(MEMBERS)), ValueError),
@@ -647,267 +623,267 @@ for _name in ("metrics.GaussianNLL", "metrics.CRPS", "losses.GaussianNLL"):
     )
 
 
-# -- keras_mimo.ensembling (keras.ops: used inside model graphs)
+# -- keras_mimo.ensembles methods (keras.ops: used inside model graphs)
 
-_combine = ensembling.combine_members
+_combine = ensembles.combine_members
 _LOGITS = np.log(MEMBERS)
 ROWS += [
-    row("ensembling.combine_members", "ensemble_method", "unknown", lambda c: _combine(MEMBERS, "median"), ValueError),
-    row("ensembling.combine_members", "axis", "out_of_range", lambda c: _combine(MEMBERS, "mean", axis=3), ValueError),
-    row("ensembling.combine_members", "axis", "fractional", lambda c: _combine(MEMBERS, "mean", axis=1.5), TypeError),
+    row("ensembles.combine_members", "ensemble_method", "unknown", lambda c: _combine(MEMBERS, "median"), ValueError),
+    row("ensembles.combine_members", "axis", "out_of_range", lambda c: _combine(MEMBERS, "mean", axis=3), ValueError),
+    row("ensembles.combine_members", "axis", "fractional", lambda c: _combine(MEMBERS, "mean", axis=1.5), TypeError),
     row(
-        "ensembling.combine_members",
+        "ensembles.combine_members",
         "axis",
         "np_int64",
         lambda c: _combine(MEMBERS, "softmax_logits", axis=np.int64(1)),
         same_as(lambda c: _combine(MEMBERS, "softmax_logits", axis=1)),
     ),
     row(
-        "ensembling.combine_members",
+        "ensembles.combine_members",
         "members",
         "ensemble_size_1",
         lambda c: keras.ops.softmax(_combine(_LOGITS[:, :1], "softmax_logits")),
         same_as(lambda c: MEMBERS[:, 0]),
     ),
     row(
-        "ensembling.combine_members",
+        "ensembles.combine_members",
         "members",
         "sequence",
         lambda c: _combine(SEQ_MEMBERS, "mean"),
         same_as(lambda c: SEQ_MEMBERS.mean(1)),
     ),
-    row("ensembling.combine_members", "members", "empty", lambda c: _combine(empty(MEMBERS), "mean"), shape_is(0, K)),
+    row("ensembles.combine_members", "members", "empty", lambda c: _combine(empty(MEMBERS), "mean"), shape_is(0, K)),
     row(
-        "ensembling.combine_members",
+        "ensembles.combine_members",
         "members",
         "nan",
         lambda c: _combine(nan(_LOGITS), "softmax_logits"),
         nan_row_only(lambda c: _combine(_LOGITS, "softmax_logits")),
     ),
-    row("ensembling.combine_members", "members", "odd_columns", lambda c: _combine(MEMBERS, "gaussian"), ValueError),
+    row("ensembles.combine_members", "members", "odd_columns", lambda c: _combine(MEMBERS, "gaussian"), ValueError),
     row(
-        "ensembling.combine_members",
+        "ensembles.combine_members",
         "members",
         "mixed_float16",
         lambda c: _combine(MEMBERS.astype("float16"), "mean"),
         same_as(lambda c: MEMBERS.mean(1), rtol=2e-3, atol=2e-3),
     ),
     row(
-        "ensembling.to_probabilities",
+        "ensembles.to_probabilities",
         "ensemble_method",
         "gaussian",
-        lambda c: ensembling.to_probabilities(PROBS, "gaussian"),
+        lambda c: ensembles.to_probabilities(PROBS, "gaussian"),
         ValueError,
     ),
     row(
-        "ensembling.to_probabilities",
+        "ensembles.to_probabilities",
         "ensemble_method",
         "unknown",
-        lambda c: ensembling.to_probabilities(PROBS, "x"),
+        lambda c: ensembles.to_probabilities(PROBS, "x"),
         ValueError,
     ),
     row(
-        "ensembling.to_probabilities",
+        "ensembles.to_probabilities",
         "outputs",
         "nan",
-        lambda c: ensembling.to_probabilities(nan(_LOGITS[:, 0]), "softmax_logits"),
+        lambda c: ensembles.to_probabilities(nan(_LOGITS[:, 0]), "softmax_logits"),
         nan_row_only(lambda c: MEMBERS[:, 0]),
     ),
     row(
-        "ensembling.to_probabilities",
+        "ensembles.to_probabilities",
         "outputs",
         "sequence",
-        lambda c: ensembling.to_probabilities(np.log(SEQ_PROBS), "softmax_logits"),
+        lambda c: ensembles.to_probabilities(np.log(SEQ_PROBS), "softmax_logits"),
         same_as(lambda c: SEQ_PROBS),
     ),
     row(
-        "ensembling.to_log_probabilities",
+        "ensembles.to_log_probabilities",
         "epsilon",
         "zero",
-        lambda c: ensembling.to_log_probabilities(PROBS, "mean", 0.0),
+        lambda c: ensembles.to_log_probabilities(PROBS, "mean", 0.0),
         ValueError,
     ),
     row(
-        "ensembling.to_log_probabilities",
+        "ensembles.to_log_probabilities",
         "epsilon",
         "negative",
-        lambda c: ensembling.to_log_probabilities(PROBS, "mean", -1e-7),
+        lambda c: ensembles.to_log_probabilities(PROBS, "mean", -1e-7),
         ValueError,
     ),
     row(
-        "ensembling.to_log_probabilities",
+        "ensembles.to_log_probabilities",
         "epsilon",
         "nan",
-        lambda c: ensembling.to_log_probabilities(PROBS, "mean", float("nan")),
+        lambda c: ensembles.to_log_probabilities(PROBS, "mean", float("nan")),
         ValueError,
     ),
     row(
-        "ensembling.to_log_probabilities",
+        "ensembles.to_log_probabilities",
         "epsilon",
         "np_float32",
-        lambda c: ensembling.to_log_probabilities(PROBS, "mean", np.float32(1e-3)),
-        same_as(lambda c: ensembling.to_log_probabilities(PROBS, "mean", 1e-3)),
+        lambda c: ensembles.to_log_probabilities(PROBS, "mean", np.float32(1e-3)),
+        same_as(lambda c: ensembles.to_log_probabilities(PROBS, "mean", 1e-3)),
     ),
     row(
-        "ensembling.default_ensemble_method",
+        "ensembles.default_ensemble_method",
         "units",
         "zero",
-        lambda c: ensembling.default_ensemble_method(None, 0),
+        lambda c: ensembles.default_ensemble_method(None, 0),
         ValueError,
     ),
     row(
-        "ensembling.default_ensemble_method",
+        "ensembles.default_ensemble_method",
         "units",
         "negative",
-        lambda c: ensembling.default_ensemble_method(None, -3),
+        lambda c: ensembles.default_ensemble_method(None, -3),
         ValueError,
     ),
     row(
-        "ensembling.default_ensemble_method",
+        "ensembles.default_ensemble_method",
         "units",
         "fractional",
-        lambda c: ensembling.default_ensemble_method(None, 2.5),
+        lambda c: ensembles.default_ensemble_method(None, 2.5),
         TypeError,
     ),
     row(
-        "ensembling.default_ensemble_method",
+        "ensembles.default_ensemble_method",
         "units",
         "np_int64",
-        lambda c: ensembling.default_ensemble_method(None, np.int64(3)),
+        lambda c: ensembles.default_ensemble_method(None, np.int64(3)),
         is_("softmax_logits"),
     ),
-    row("ensembling.logits_method", "units", "zero", lambda c: ensembling.logits_method(0), ValueError),
-    row("ensembling.logits_method", "units", "fractional", lambda c: ensembling.logits_method(1.5), TypeError),
+    row("ensembles.logits_method", "units", "zero", lambda c: ensembles.logits_method(0), ValueError),
+    row("ensembles.logits_method", "units", "fractional", lambda c: ensembles.logits_method(1.5), TypeError),
     row(
-        "ensembling.logits_method",
+        "ensembles.logits_method",
         "units",
         "np_int64",
-        lambda c: ensembling.logits_method(np.int64(1)),
+        lambda c: ensembles.logits_method(np.int64(1)),
         is_("sigmoid_logits"),
     ),
     row(
-        "ensembling.gaussian_parameters",
+        "ensembles.gaussian_parameters",
         "raw",
         "odd_columns",
-        lambda c: ensembling.gaussian_parameters(PROBS),
+        lambda c: ensembles.gaussian_parameters(PROBS),
         ValueError,
     ),
     row(
-        "ensembling.gaussian_parameters",
+        "ensembles.gaussian_parameters",
         "raw",
         "empty",
-        lambda c: ensembling.gaussian_parameters(empty(G_PRED)),
+        lambda c: ensembles.gaussian_parameters(empty(G_PRED)),
         shape_is(0, 2),
     ),
     row(
-        "ensembling.gaussian_parameters",
+        "ensembles.gaussian_parameters",
         "raw",
         "nan",
-        lambda c: ensembling.gaussian_parameters(nan(G_PRED)),
-        nan_row_only(lambda c: ensembling.gaussian_parameters(G_PRED)),
+        lambda c: ensembles.gaussian_parameters(nan(G_PRED)),
+        nan_row_only(lambda c: ensembles.gaussian_parameters(G_PRED)),
     ),
     row(
-        "ensembling.check_ensemble_method",
+        "ensembles.check_ensemble_method",
         "ensemble_method",
         "unknown",
-        lambda c: ensembling.check_ensemble_method("max"),
+        lambda c: ensembles.check_ensemble_method("max"),
         ValueError,
     ),
     row(
-        "ensembling.check_ensemble_method",
+        "ensembles.check_ensemble_method",
         "ensemble_method",
         "none",
-        lambda c: ensembling.check_ensemble_method(None),
+        lambda c: ensembles.check_ensemble_method(None),
         ValueError,
     ),
 ]
 
 
-# -- keras_mimo.predictive (keras.ops: used inside model graphs)
+# -- keras_mimo.ensembles quantities (keras.ops: used inside model graphs)
 
 ROWS += [
     row(
-        "predictive.to_numpy",
+        "ensembles.to_numpy",
         "x",
         "nan",
-        lambda c: predictive.to_numpy(nan(PROBS)),
+        lambda c: ensembles.to_numpy(nan(PROBS)),
         lambda r, c: np.testing.assert_equal(r, nan(PROBS).astype("float64")),
     ),
     row(
-        "predictive.to_numpy",
+        "ensembles.to_numpy",
         "x",
         "np_float32",
-        lambda c: predictive.to_numpy(np.float32(1.5)),
+        lambda c: ensembles.to_numpy(np.float32(1.5)),
         same_as(lambda c: np.float64(1.5)),
     ),
     row(
-        "predictive.to_numpy",
+        "ensembles.to_numpy",
         "x",
         "list",
-        lambda c: predictive.to_numpy([PROBS, PROBS]),
+        lambda c: ensembles.to_numpy([PROBS, PROBS]),
         same_as(lambda c: [PROBS, PROBS]),
     ),
     row(
-        "predictive.log_probabilities",
+        "ensembles.log_probabilities",
         "probs",
         "nan",
-        lambda c: predictive.log_probabilities(nan(PROBS)),
+        lambda c: ensembles.log_probabilities(nan(PROBS)),
         nan_row_only(lambda c: np.log(PROBS)),
     ),
     row(
-        "predictive.log_probabilities",
+        "ensembles.log_probabilities",
         "probs",
         "empty",
-        lambda c: predictive.log_probabilities(empty(PROBS)),
+        lambda c: ensembles.log_probabilities(empty(PROBS)),
         shape_is(0, K),
     ),
     row(
-        "predictive.entropy",
+        "ensembles.entropy",
         "probs",
         "sequence",
-        lambda c: predictive.entropy(SEQ_PROBS),
-        same_as(lambda c: metrics.entropy(SEQ_PROBS)),
+        lambda c: ensembles.entropy(SEQ_PROBS),
+        same_as(lambda c: _np_entropy(SEQ_PROBS)),
     ),
     row(
-        "predictive.entropy",
+        "ensembles.entropy",
         "probs",
         "nan",
-        lambda c: predictive.entropy(nan(PROBS)),
-        nan_row_only(lambda c: metrics.entropy(PROBS)),
+        lambda c: ensembles.entropy(nan(PROBS)),
+        nan_row_only(lambda c: _np_entropy(PROBS)),
     ),
-    row("predictive.entropy", "probs", "empty", lambda c: predictive.entropy(empty(PROBS)), shape_is(0)),
+    row("ensembles.entropy", "probs", "empty", lambda c: ensembles.entropy(empty(PROBS)), shape_is(0)),
 ]
 for _fn, _arg, _ref, _rank in (
     ("ensemble_probabilities", "member_probs", lambda m: m.mean(1), 3),
-    ("ensemble_log_probabilities", "member_log_probs", lambda m: np.log(np.exp(m).mean(1)), 2),  # (N, M, ...)
-    ("expected_entropy", "member_probs", lambda m: metrics.entropy(m).mean(1), 3),
-    ("mutual_information", "member_probs", lambda m: metrics.mutual_information(m), 3),
+    ("log_mean_exp", "member_log_probs", lambda m: np.log(np.exp(m).mean(1)), 2),  # (N, M, ...)
+    ("expected_entropy", "member_probs", lambda m: _np_entropy(m).mean(1), 3),
+    ("mutual_information", "member_probs", lambda m: _np_mutual_information(m), 3),
 ):
-    _f = getattr(predictive, _fn)
+    _f = getattr(ensembles, _fn)
     ROWS += [
         row(
-            f"predictive.{_fn}",
+            f"ensembles.{_fn}",
             _arg,
             "no_member_axis",
             lambda c, f=_f, r=_rank: f(PROBS if r == 3 else CONF),
             ValueError,
         ),
         row(
-            f"predictive.{_fn}",
+            f"ensembles.{_fn}",
             _arg,
             "ensemble_size_1",
             lambda c, f=_f: f(MEMBERS[:, :1]),
             same_as(lambda c, r=_ref: r(MEMBERS[:, :1])),
         ),
         row(
-            f"predictive.{_fn}",
+            f"ensembles.{_fn}",
             _arg,
             "sequence",
             lambda c, f=_f: f(SEQ_MEMBERS),
             same_as(lambda c, r=_ref: r(SEQ_MEMBERS), atol=1e-5),
         ),
         row(
-            f"predictive.{_fn}",
+            f"ensembles.{_fn}",
             _arg,
             "nan",
             lambda c, f=_f: f(nan(MEMBERS)),
@@ -917,131 +893,47 @@ for _fn, _arg, _ref, _rank in (
 _MU, _SIGMA = G_MEMBERS[..., :1], G_MEMBERS[..., 1:]
 ROWS += [
     row(
-        "predictive.gaussian_moments",
+        "ensembles.gaussian_moments",
         "stds",
         "mismatched",
-        lambda c: predictive.gaussian_moments(_MU, _SIGMA[:, :1]),
+        lambda c: ensembles.gaussian_moments(_MU, _SIGMA[:, :1]),
         ValueError,
     ),
     row(
-        "predictive.gaussian_moments",
+        "ensembles.gaussian_moments",
         "means",
         "no_member_axis",
-        lambda c: predictive.gaussian_moments(_MU[:, 0], _SIGMA[:, 0]),
+        lambda c: ensembles.gaussian_moments(_MU[:, 0], _SIGMA[:, 0]),
         ValueError,
     ),
     row(
-        "predictive.gaussian_moments",
+        "ensembles.gaussian_moments",
         "means",
         "ensemble_size_1",
-        lambda c: predictive.gaussian_moments(_MU[:, :1], _SIGMA[:, :1]),
+        lambda c: ensembles.gaussian_moments(_MU[:, :1], _SIGMA[:, :1]),
         same_as(lambda c: (_MU[:, 0], _SIGMA[:, 0] ** 2, np.zeros((N, 1)))),
     ),
     row(
-        "predictive.moment_matched",
+        "ensembles.moment_matched",
         "stds",
         "mismatched",
-        lambda c: predictive.moment_matched(_MU, _SIGMA[:-1]),
+        lambda c: ensembles.moment_matched(_MU, _SIGMA[:-1]),
         ValueError,
     ),
     row(
-        "predictive.moment_matched",
+        "ensembles.moment_matched",
         "means",
         "nan",
-        lambda c: predictive.moment_matched(nan(_MU), _SIGMA)[0],
-        nan_row_only(lambda c: predictive.moment_matched(_MU, _SIGMA)[0]),
+        lambda c: ensembles.moment_matched(nan(_MU), _SIGMA)[0],
+        nan_row_only(lambda c: ensembles.moment_matched(_MU, _SIGMA)[0]),
     ),
-    row("predictive.class_scores", "score", "unknown", lambda c: predictive.class_scores(PROBS, "lab"), ValueError),
+    row("ensembles.split_gaussian", "outputs", "odd_columns", lambda c: ensembles.split_gaussian(PROBS), ValueError),
     row(
-        "predictive.class_scores",
-        "lam",
-        "negative",
-        lambda c: predictive.class_scores(PROBS, "raps", lam=-1.0),
-        ValueError,
-    ),
-    row(
-        "predictive.class_scores",
-        "lam",
-        "nan",
-        lambda c: predictive.class_scores(PROBS, "raps", lam=float("nan")),
-        ValueError,
-    ),
-    row(
-        "predictive.class_scores",
-        "k_reg",
-        "negative",
-        lambda c: predictive.class_scores(PROBS, "raps", k_reg=-1),
-        ValueError,
-    ),
-    row(
-        "predictive.class_scores",
-        "k_reg",
-        "fractional",
-        lambda c: predictive.class_scores(PROBS, "raps", k_reg=1.5),
-        TypeError,
-    ),
-    row(
-        "predictive.class_scores",
-        "k_reg",
-        "np_int64",
-        lambda c: predictive.class_scores(PROBS, "raps", k_reg=np.int64(1)),
-        same_as(lambda c: predictive.class_scores(PROBS, "raps", k_reg=1)),
-    ),
-    row(
-        "predictive.class_scores",
-        "lam",
-        "np_float32",
-        lambda c: predictive.class_scores(PROBS, "raps", lam=np.float32(0.5), k_reg=1),
-        same_as(lambda c: predictive.class_scores(PROBS, "raps", lam=0.5, k_reg=1)),
-    ),
-    row(
-        "predictive.class_scores", "probs", "sequence", lambda c: predictive.class_scores(SEQ_PROBS, "aps"), ValueError
-    ),
-    row(
-        "predictive.class_scores",
-        "probs",
-        "empty",
-        lambda c: predictive.class_scores(empty(PROBS), "aps"),
-        shape_is(0, K),
-    ),
-    row(
-        "predictive.scaled_log_probabilities",
-        "temperature",
-        "zero",
-        lambda c: predictive.scaled_log_probabilities(np.log(PROBS), 0.0),
-        ValueError,
-    ),
-    row(
-        "predictive.scaled_log_probabilities",
-        "temperature",
-        "negative",
-        lambda c: predictive.scaled_log_probabilities(np.log(PROBS), -1.0),
-        ValueError,
-    ),
-    row(
-        "predictive.scaled_log_probabilities",
-        "temperature",
-        "np_float32",
-        lambda c: predictive.scaled_log_probabilities(np.log(PROBS), np.float32(2.0)),
-        same_as(lambda c: predictive.scaled_log_probabilities(np.log(PROBS), 2.0)),
-    ),
-    row("predictive.split_gaussian", "outputs", "odd_columns", lambda c: predictive.split_gaussian(PROBS), ValueError),
-    row(
-        "predictive.split_gaussian",
+        "ensembles.split_gaussian",
         "outputs",
         "sequence",
-        lambda c: predictive.split_gaussian(_SEQ_G_PRED),
+        lambda c: ensembles.split_gaussian(_SEQ_G_PRED),
         same_as(lambda c: (_SEQ_G_PRED[..., :1], _SEQ_G_PRED[..., 1:])),
-    ),
-    row("predictive.scaled_stds", "scale", "zero", lambda c: predictive.scaled_stds(G_PRED, 0.0), ValueError),
-    row("predictive.scaled_stds", "scale", "negative", lambda c: predictive.scaled_stds(G_PRED, -2.0), ValueError),
-    row("predictive.scaled_stds", "gaussian", "odd_columns", lambda c: predictive.scaled_stds(PROBS, 2.0), ValueError),
-    row(
-        "predictive.scaled_stds",
-        "scale",
-        "np_float32",
-        lambda c: predictive.scaled_stds(G_PRED, np.float32(2.0)),
-        same_as(lambda c: predictive.scaled_stds(G_PRED, 2.0)),
     ),
 ]
 
@@ -3120,6 +3012,79 @@ ROWS += [
         "np_int64",
         lambda c: conformal.PredictionSets(0.5, "raps", k_reg=np.int64(1))(PROBS),
         same_as(lambda c: conformal.PredictionSets(0.5, "raps", k_reg=1)(PROBS)),
+    ),
+]
+
+
+# -- keras_mimo.ensembles: reading models as ensembles
+
+_ens = ensembles.as_ensemble
+ROWS += [
+    row("ensembles.as_ensemble", "model_or_models", "not_a_model", lambda c: _ens("model"), TypeError),
+    row("ensembles.as_ensemble", "model_or_models", "empty", lambda c: _ens([]), TypeError),
+    row(
+        "ensembles.as_ensemble",
+        "model_or_models",
+        "list",
+        lambda c: _ens([c.clf, c.plain]).member_probabilities(X)[0],
+        same_as(lambda c: np.concatenate([_ens(m).member_probabilities(X)[0] for m in (c.clf, c.plain)], 1)),
+    ),
+    row(
+        "ensembles.as_ensemble",
+        "model_or_models",
+        "multi_output",
+        lambda c: _ens(c.multi).member_probabilities(X),
+        ValueError,
+    ),
+    row(
+        "ensembles.as_ensemble",
+        "model_or_models",
+        "ensemble_size_1",
+        lambda c: _ens(c.clf1).member_probabilities(X)[0].shape,
+        is_((N, 1, K)),
+    ),
+    row("ensembles.EnsembleReader", "model_or_models", "not_a_model", lambda c: ensembles.EnsembleReader(3), TypeError),
+    row(
+        "ensembles.EnsembleReader",
+        "x",
+        "nan",
+        lambda c: ensembles.EnsembleReader(c.clf).member_probabilities(nan(X)),
+        ValueError,
+    ),
+    row(
+        "ensembles.EnsembleReader",
+        "x",
+        "empty",
+        lambda c: ensembles.EnsembleReader(c.clf).member_probabilities(X[:0]),
+        ValueError,
+    ),
+    row(
+        "ensembles.EnsembleReader",
+        "batch_size",
+        "zero",
+        lambda c: ensembles.EnsembleReader(c.clf).member_probabilities(X, batch_size=0),
+        ValueError,
+    ),
+    row(
+        "ensembles.EnsembleReader",
+        "batch_size",
+        "np_int64",
+        lambda c: ensembles.EnsembleReader(c.clf).member_probabilities(X, batch_size=np.int64(4))[0],
+        same_as(lambda c: ensembles.EnsembleReader(c.clf).member_probabilities(X, batch_size=4)[0]),
+    ),
+    row(
+        "ensembles.Ensemble",
+        "combine",
+        "unknown",
+        lambda c: ensembles.Ensemble([c.clf], ["mean"], "median"),
+        ValueError,
+    ),
+    row(
+        "ensembles.Ensemble",
+        "models",
+        "list",
+        lambda c: ensembles.Ensemble([c.clf, c.plain], ["mean", "mean"])(X),
+        same_as(lambda c: np.concatenate([_ens(m).member_probabilities(X)[0] for m in (c.clf, c.plain)], 1).mean(1)),
     ),
 ]
 

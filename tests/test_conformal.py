@@ -250,11 +250,9 @@ def test_nan_probabilities_and_empty_calibration_inputs_raise_naming_the_argumen
         with pytest.raises(ValueError, match=r"`probs` must be finite. Received 1 NaN .*rows \[2\]"):
             call()
     x, y = exchangeable_data(8, seed=13)
-    with pytest.raises(ValueError, match="fit_prediction_sets: `x` has no rows"):
+    with pytest.raises(ValueError, match="`x` has no rows"):
         conformal.fit_prediction_sets(classifier(), x[:0], y[:0])
-    with pytest.raises(
-        ValueError, match="fit_prediction_sets: `batch_size` must be an int >= 1. Received: batch_size=0"
-    ):
+    with pytest.raises(ValueError, match="`batch_size` must be an int >= 1. Received: batch_size=0"):
         conformal.fit_prediction_sets(classifier(), x, y, batch_size=0)
 
 
@@ -262,15 +260,15 @@ def test_nan_probabilities_and_empty_calibration_inputs_raise_naming_the_argumen
 def test_negative_or_nan_thresholds_and_scales_are_refused(value):
     with pytest.raises(ValueError, match="threshold"):
         conformal.with_prediction_sets(classifier(), value)
-    with pytest.raises(ValueError, match="with_prediction_intervals: `quantile`"):
+    with pytest.raises(ValueError, match="`quantile`"):
         conformal.with_prediction_intervals(gaussian_model(), value)
 
 
 def test_sets_and_intervals_refuse_the_other_kind_of_head():
     x, y = exchangeable_data(20, seed=8)
-    with pytest.raises(ValueError, match="fit_prediction_sets needs a classifier.*fit_prediction_intervals"):
+    with pytest.raises(ValueError, match="`model` must be a classifier.*fit_prediction_intervals"):
         conformal.fit_prediction_sets(gaussian_model(), x[:, :2], y.astype("float32"))
-    with pytest.raises(ValueError, match="fit_prediction_intervals needs a Gaussian.*fit_prediction_sets"):
+    with pytest.raises(ValueError, match="`model` must have a Gaussian.*fit_prediction_sets"):
         conformal.fit_prediction_intervals(classifier(), x, y.astype("float32")[:, None])
 
 
@@ -327,7 +325,7 @@ def test_interval_quantiles_are_per_unit_so_each_unit_has_its_coverage(tmp_path)
     restored = keras.models.load_model(tmp_path / "per_unit.keras")
     assert restored.get_layer("prediction_intervals").quantile == tuple(q)
     np.testing.assert_allclose(restored.predict(x_test[:5], verbose=0), got[:5], rtol=1e-6)
-    with pytest.raises(ValueError, match=r"with_prediction_intervals: `quantile` has 3 values.*2 units"):
+    with pytest.raises(ValueError, match=r"`quantile` must be one float, or one per unit .*2 units.*3 values"):
         conformal.with_prediction_intervals(model, [1.0, 2.0, 3.0])
 
 
@@ -446,7 +444,7 @@ def test_each_fit_with_pair_refuses_the_same_models_with_the_same_message(noun, 
     fit_error, with_error = errors
     assert type(fit_error) is type(with_error)
     assert str(fit_error).replace("fit_", "with_") == str(with_error)
-    assert "`model`" in str(with_error) and f"with_{noun}" in str(with_error)
+    assert "`model`" in str(with_error) and "Received" in str(with_error)  # Keras style: the argument, what it got
     if bad.endswith("two_outputs"):
-        assert f"'{model.name}' has 2 outputs" in str(with_error)
+        assert f"model '{model.name}' with 2 outputs" in str(with_error)
         assert "ensemble_method" not in str(with_error)

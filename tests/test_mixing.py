@@ -86,7 +86,7 @@ def test_ratios_stay_finite_on_the_simplex_for_a_tiny_alpha(members, alpha):
 
 
 def test_ratios_refuse_a_bad_alpha_or_ensemble_size():
-    with pytest.raises(ValueError, match="sample_ratios: `alpha` must be a positive finite float. Received: alpha=0"):
+    with pytest.raises(ValueError, match="`alpha` must be a positive finite float. Received: alpha=0"):
         mixing.sample_ratios(4, 2, 0, seed=0)
     with pytest.raises(ValueError, match="ensemble_size"):
         mixing.sample_ratios(4, 0, 2.0, seed=0)

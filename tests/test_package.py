@@ -36,6 +36,7 @@ PUBLIC_API = [
     "conformal",
     "convert",
     "distribution",
+    "ensembles",
     "ensembling",
     "evaluate_ensemble",
     "evaluate_regression",

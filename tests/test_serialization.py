@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import keras_mimo
-from keras_mimo import _members
+from keras_mimo import ensembles
 from keras_mimo import calibration
 from keras_mimo import conformal
 from keras_mimo import uncertainty
@@ -62,7 +62,7 @@ def _mixmo_input(tmp_path):
 
 def _ensemble(tmp_path):
     model = tiny_mimo()
-    layer = _members.Ensemble([model], ["mean"], "probabilities")
+    layer = ensembles.Ensemble([model], ["mean"], "probabilities")
     revived = run_serialization_test(layer)
     x = RNG.normal(size=(5, 3)).astype("float32")
     revived.models[0].set_weights(model.get_weights())

@@ -188,7 +188,7 @@ def test_served_values_equal_predict_under_a_mixed_policy(policy, when):
 
 def test_the_uncertainty_layers_refuse_members_without_a_member_axis_or_odd_gaussian_columns():
     probs = np.full((4, 3), 1 / 3, "float32")
-    with pytest.raises(ValueError, match=r"ClassifierUncertainty: `members` .* shape \(4, 3\)"):
+    with pytest.raises(ValueError, match=r"`members` of ClassifierUncertainty .* shape \(4, 3\)"):
         keras_mimo.uncertainty.ClassifierUncertainty()(probs)
-    with pytest.raises(ValueError, match=r"GaussianUncertainty: `members` .* even number .* shape \(4, 2, 3\)"):
+    with pytest.raises(ValueError, match=r"`members` .* even number .* shape \(4, 2, 3\)"):
         keras_mimo.uncertainty.GaussianUncertainty()(np.ones((4, 2, 3), "float32"))

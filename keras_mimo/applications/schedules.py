@@ -27,14 +27,14 @@ class WarmUpStepDecay(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, base_learning_rate, warmup_steps, decay_steps, decay_ratio=0.2):
-        self.base_learning_rate = check_float(base_learning_rate, "base_learning_rate", "WarmUpStepDecay", low=0.0)
-        self.warmup_steps = check_count(warmup_steps, "warmup_steps", "WarmUpStepDecay", minimum=0)
+        self.base_learning_rate = check_float(base_learning_rate, "base_learning_rate", low=0.0)
+        self.warmup_steps = check_count(warmup_steps, "warmup_steps", minimum=0)
         if isinstance(decay_steps, (str, bytes)) or not hasattr(decay_steps, "__iter__"):
             raise TypeError(f"WarmUpStepDecay: `decay_steps` must be a sequence of ints. Received: {decay_steps!r}")
-        self.decay_steps = [check_count(s, "decay_steps", "WarmUpStepDecay", minimum=0) for s in decay_steps]
+        self.decay_steps = [check_count(s, "decay_steps", minimum=0) for s in decay_steps]
         if self.decay_steps != sorted(self.decay_steps):
             raise ValueError(f"`decay_steps` must increase. Received: {decay_steps}")
-        self.decay_ratio = check_float(decay_ratio, "decay_ratio", "WarmUpStepDecay", low=0.0)
+        self.decay_ratio = check_float(decay_ratio, "decay_ratio", low=0.0)
 
     def __call__(self, step):
         step = ops.cast(step, "float32")

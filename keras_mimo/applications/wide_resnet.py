@@ -128,7 +128,7 @@ def wide_resnet(
         raise ValueError(f"`depth` must be 6 n + 4 (10, 16, 22, 28, ...). Received: depth={depth}")
     width_multiplier = check_positive_int(width_multiplier, "width_multiplier")
     num_classes = check_positive_int(num_classes, "num_classes")
-    l2 = check_float(l2, "l2", "wide_resnet", low=0.0, low_open=False)
+    l2 = check_float(l2, "l2", low=0.0, low_open=False)
     blocks = (depth - 4) // 6
     inputs = keras.Input(input_shape)
     if mixing is not None:

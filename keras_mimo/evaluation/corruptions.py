@@ -30,8 +30,8 @@ __all__ = [
 import math
 import numbers
 
-from keras_mimo import _members
 from keras_mimo._validation import check_positive_int
+from keras_mimo.ensembles.reading import EnsembleReader
 from keras_mimo._validation import check_seed
 from keras_mimo.evaluation.evaluate import scores_from_probabilities
 
@@ -279,7 +279,7 @@ def evaluate_corruptions(
         pairs, sets = list(checked), checked
     else:
         pairs = [_check(c, s, ("corruptions", "severities")) for c in _names(corruptions) for s in severities]
-    models = _members.as_model_list(model, "evaluate_corruptions")
+    ensemble = EnsembleReader(model, argument="model")
     progress = (
         keras.utils.Progbar(len(pairs), unit_name="corruption", stateful_metrics=["accuracy"]) if verbose else None
     )
@@ -291,9 +291,7 @@ def evaluate_corruptions(
             x, y = load_tfds_cifar10_corrupted(corruption, severity, data_dir)
         else:
             x, y = corrupt_images(images, corruption, severity, seed), labels
-        probs, log_probs = _members.member_predictions(
-            models, preprocess(x), batch_size, None, 0, "evaluate_corruptions"
-        )
+        probs, log_probs = ensemble.member_probabilities(preprocess(x), batch_size)
         per_corruption.setdefault(corruption, {})[severity] = scores_from_probabilities(probs, y, num_bins, log_probs)
         if progress is not None:
             progress.update(step + 1, [("accuracy", per_corruption[corruption][severity]["accuracy"])])

@@ -2,8 +2,6 @@
 
 import numpy as np
 
-from keras_mimo import _members
-from keras_mimo import predictive
 from keras_mimo._validation import check_class_labels
 from keras_mimo._validation import check_inputs
 from keras_mimo._validation import check_labels
@@ -16,6 +14,11 @@ from keras_mimo.metrics import NegativeLogLikelihood
 from keras_mimo.metrics import adaptive_calibration_error
 from keras_mimo.metrics import augrc
 from keras_mimo.metrics import aurc
+from keras_mimo.ensembles import entropy
+from keras_mimo.ensembles import log_mean_exp
+from keras_mimo.ensembles import mutual_information
+from keras_mimo.ensembles import to_numpy
+from keras_mimo.ensembles.reading import EnsembleReader
 from keras_mimo.metrics import diversity
 from keras_mimo.metrics.ood import ood_scores
 
@@ -38,14 +41,14 @@ def reliability_bins(mean_probs, labels, num_bins: int = 15) -> dict:
     the argument.
     """
     num_bins = check_positive_int(num_bins, "num_bins")
-    mean_probs = check_real_array(mean_probs, "mean_probs", "reliability_bins")
+    mean_probs = check_real_array(mean_probs, "mean_probs")
     if mean_probs.ndim < 2:
-        raise ValueError(f"reliability_bins: `mean_probs` must be (N, K). Received shape {mean_probs.shape}.")
+        raise ValueError(f"`mean_probs` must be (N, K). Received: shape {mean_probs.shape}")
     labels = np.asarray(labels)
     if mean_probs.ndim > 2 and labels.shape == mean_probs.shape[:-1]:  # sequence predictions: a row per position
         labels = labels.reshape(-1)
     mean_probs = mean_probs.reshape(-1, mean_probs.shape[-1])
-    labels = check_class_labels(labels, len(mean_probs), mean_probs.shape[-1], "labels", "reliability_bins")
+    labels = check_class_labels(labels, len(mean_probs), mean_probs.shape[-1], "labels")
     ece = ExpectedCalibrationError(num_bins)
     ece.update_state(labels, mean_probs.astype("float32"))
     bins = ece.reliability()
@@ -60,7 +63,7 @@ def _log_space_nll(log_probs, labels):
     members' (the reference's definition for logits models).
     """
     true = np.take_along_axis(log_probs, labels[:, None, None], axis=-1)[..., 0]  # (N, M)
-    log_mean = predictive.to_numpy(predictive.ensemble_log_probabilities(true))
+    log_mean = to_numpy(log_mean_exp(true))
     return float(-log_mean.mean()), [float(-true[:, m].mean()) for m in range(true.shape[1])]
 
 
@@ -77,22 +80,21 @@ def scores_from_probabilities(probs, labels, num_bins: int = 15, log_probs=None)
             not N class indices, `log_probs` of another shape or with NaN or
             +inf, or a `num_bins` that is not an int >= 1.
     """
-    caller = "scores_from_probabilities"
     num_bins = check_positive_int(num_bins, "num_bins")
-    probs = check_member_array(probs, "probs", caller)
+    probs = check_member_array(probs, "probs")
     if probs.ndim != 3:
-        raise ValueError(f"{caller}: `probs` must be member probabilities (N, M, K). Received shape {probs.shape}.")
+        raise ValueError(f"`probs` must be member probabilities (N, M, K). Received: shape {probs.shape}")
     if probs.min() < 0.0 or probs.max() > 1.0 + 1e-6:
         raise ValueError(
-            f"{caller}: `probs` must hold probabilities in [0, 1]. Received values in [{probs.min()}, {probs.max()}]."
+            f"`probs` must hold probabilities in [0, 1]. Received: values in [{probs.min()}, {probs.max()}]"
         )
-    labels = check_class_labels(labels, len(probs), probs.shape[-1], "labels", caller)
+    labels = check_class_labels(labels, len(probs), probs.shape[-1], "labels")
     if log_probs is not None:
-        log_probs = check_real_array(log_probs, "log_probs", caller, finite=False)
+        log_probs = check_real_array(log_probs, "log_probs", finite=False)
         if log_probs.shape != probs.shape or np.isnan(log_probs).any() or (log_probs == np.inf).any():
             raise ValueError(
-                f"{caller}: `log_probs` must be log-probabilities of the shape of `probs` {probs.shape}, without NaN "
-                f"or +inf. Received shape {log_probs.shape}."
+                f"`log_probs` must be log-probabilities of the shape of `probs` {probs.shape}, without NaN "
+                f"or +inf. Received: shape {log_probs.shape}"
             )
     mean = probs.mean(1)
     confidence, correct = mean.max(-1), mean.argmax(-1) == labels
@@ -113,7 +115,7 @@ def scores_from_probabilities(probs, labels, num_bins: int = 15, log_probs=None)
         "aurc": aurc(confidence, correct),
         "augrc": augrc(confidence, correct),
         "brier": _metric(BrierScore(), labels, mean),
-        "predictive_entropy": float(diversity.entropy(mean).mean()),
+        "predictive_entropy": float(to_numpy(entropy(mean)).mean()),
         "member_accuracy": member_accuracy,
         "member_nll": member_nll,
         "mean_member_accuracy": float(np.mean(member_accuracy)),
@@ -121,7 +123,7 @@ def scores_from_probabilities(probs, labels, num_bins: int = 15, log_probs=None)
         "disagreement": diversity.disagreement(probs),
         "average_kl": diversity.average_kl(probs),
         "cosine_similarity": diversity.cosine_similarity(probs),
-        "mutual_information": float(diversity.mutual_information(probs).mean()),
+        "mutual_information": float(to_numpy(mutual_information(probs)).mean()),
         "reliability": reliability_bins(mean, labels, num_bins),
     }
 
@@ -170,18 +172,18 @@ def evaluate_ensemble(
         positive class except in `aupr_in` (see `ood_scores`). `reliability`:
         per-bin count, accuracy and confidence of the mean probability.
     """
-    caller = "evaluate_ensemble"
     num_bins = check_positive_int(num_bins, "num_bins")
     batch_size = check_positive_int(batch_size, "batch_size")
-    check_inputs(x, "x", caller)
+    check_inputs(x, "x")
     if ood_x is not None:
-        check_inputs(ood_x, "ood_x", caller)
-    models = _members.as_model_list(model, "evaluate_ensemble")
-    _members.check_classifier(models, "evaluate_ensemble", "keras_mimo.evaluate_regression")
-    probs, log_probs = _members.member_predictions(models, x, batch_size, from_logits, verbose, "evaluate_ensemble")
-    labels = check_labels(y, len(probs), probs.shape[-1], "evaluate_ensemble")
+        check_inputs(ood_x, "ood_x")
+    ensemble = EnsembleReader(model, from_logits, argument="model").require_classifier(
+        "keras_mimo.evaluate_regression", single_output=False
+    )
+    probs, log_probs = ensemble.member_probabilities(x, batch_size, verbose)
+    labels = check_labels(y, len(probs), probs.shape[-1])
     results = scores_from_probabilities(probs, labels, num_bins, log_probs)
     if ood_x is not None:
-        out_probs, _ = _members.member_predictions(models, ood_x, batch_size, from_logits, verbose, "evaluate_ensemble")
+        out_probs, _ = ensemble.member_probabilities(ood_x, batch_size, verbose)
         results["ood"] = ood_scores(probs, out_probs)
     return results

@@ -5,13 +5,14 @@ import math
 import keras
 import numpy as np
 
-from keras_mimo import _members
-from keras_mimo import predictive
 from keras_mimo._validation import check_inputs
 from keras_mimo._validation import check_positive_int
 from keras_mimo._validation import check_targets
 from keras_mimo._validation import check_y_scale
-from keras_mimo.evaluation.predictions import model_list
+from keras_mimo.ensembles import gaussian_moments
+from keras_mimo.ensembles import log_mean_exp
+from keras_mimo.ensembles import to_numpy
+from keras_mimo.ensembles.reading import EnsembleReader
 from keras_mimo.losses import gaussian_nll
 from keras_mimo.metrics.regression import gaussian_crps
 
@@ -29,13 +30,11 @@ def member_gaussians(model_or_models, x, batch_size: int = 128, verbose="auto"):
     is a one-member ensemble. Every model outputs `(N, 2 * units)`, with
     positive standard deviations.
     """
-    caller = "member_gaussians"
-    models = model_list(model_or_models, caller, "regression")
+    ensemble = EnsembleReader(model_or_models, argument="model_or_models")
+    ensemble.require_gaussian("keras_mimo.evaluation.member_probabilities")
     batch_size = check_positive_int(batch_size, "batch_size")
-    check_inputs(x, "x", caller)
-    return _members.member_gaussians(
-        models, x, batch_size, verbose, caller, "member_probabilities", name="model_or_models"
-    )
+    check_inputs(x, "x")
+    return ensemble.member_gaussians(x, batch_size, verbose)
 
 
 def evaluate_regression(model, x, y, y_scale=1.0, batch_size: int = 128, verbose="auto") -> dict:
@@ -62,20 +61,19 @@ def evaluate_regression(model, x, y, y_scale=1.0, batch_size: int = 128, verbose
         (variance of the member means) and `aleatoric_variance` (mean member
         variance), both averaged over examples and units, and `ensemble_size`.
     """
-    caller = "evaluate_regression"
-    models = _members.as_model_list(model, caller)
+    ensemble = EnsembleReader(model, argument="model")
     batch_size = check_positive_int(batch_size, "batch_size")
-    check_inputs(x, "x", caller)
-    mu, sigma = _members.member_gaussians(models, x, batch_size, verbose, caller, "keras_mimo.evaluate_ensemble")
+    check_inputs(x, "x")
+    mu, sigma = ensemble.require_gaussian("keras_mimo.evaluate_ensemble").member_gaussians(x, batch_size, verbose)
     units = mu.shape[-1]
-    y = check_targets(y, units, len(mu), caller)
-    scale = check_y_scale(y_scale, units, caller)
-    mean, aleatoric, epistemic = predictive.to_numpy(predictive.gaussian_moments(mu, sigma))
+    y = check_targets(y, units, len(mu))
+    scale = check_y_scale(y_scale, units)
+    mean, aleatoric, epistemic = to_numpy(gaussian_moments(mu, sigma))
     std = np.sqrt(aleatoric + epistemic)
     z = (y - mean) / std
     # members' mixture: log mean_m prod_u N(y_u; mu_mu, sigma_mu), original units
     log_density = -0.5 * np.log(2 * math.pi) - np.log(sigma * scale) - 0.5 * np.square((y[:, None] - mu) / sigma)
-    log_mixture = predictive.to_numpy(predictive.ensemble_log_probabilities(log_density.sum(-1)))
+    log_mixture = to_numpy(log_mean_exp(log_density.sum(-1)))
 
     def per_example(fn):
         """Mean per-row score of the moment-matched Gaussian, in original units.

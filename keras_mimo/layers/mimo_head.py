@@ -8,10 +8,10 @@ from keras_mimo._layout import input_masks
 from keras_mimo._serialization import register
 from keras_mimo._validation import check_ensemble_size
 from keras_mimo._validation import check_positive_int
-from keras_mimo.ensembling import check_ensemble_method
-from keras_mimo.ensembling import combine_members
-from keras_mimo.ensembling import default_ensemble_method
-from keras_mimo.ensembling import gaussian_parameters
+from keras_mimo.ensembles.methods import check_ensemble_method
+from keras_mimo.ensembles.methods import combine_members
+from keras_mimo.ensembles.methods import default_ensemble_method
+from keras_mimo.ensembles.methods import gaussian_parameters
 
 
 @register

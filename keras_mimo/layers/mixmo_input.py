@@ -71,12 +71,12 @@ class MixMoInput(MIMOInput):
         if mixing not in mixing_ops.MIXINGS:
             raise ValueError(f"MixMoInput: `mixing` must be one of {mixing_ops.MIXINGS}. Received: mixing={mixing!r}")
         self.mixing = mixing
-        self.alpha = check_positive_finite(alpha, "alpha", "MixMoInput")
+        self.alpha = check_positive_finite(alpha, "alpha")
         self.cut_probability = check_probability(cut_probability, "cut_probability")
-        self.weight_root = check_positive_finite(weight_root, "weight_root", "MixMoInput")
+        self.weight_root = check_positive_finite(weight_root, "weight_root")
         self.seed = check_seed(seed)  # a numpy int as an int (SeedGenerator refuses numpy ints)
         if data_format is not None:
-            mixing_ops.check_data_format(data_format, "MixMoInput")
+            mixing_ops.check_data_format(data_format)
         self.encoders = self._make_encoders(encoder)
         self.data_format = data_format or self._encoders_data_format()
         self._seed_generator = keras.random.SeedGenerator(self.seed, name="mixmo_seed")

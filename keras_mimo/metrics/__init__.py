@@ -5,9 +5,11 @@ Streaming metrics (usable in `compile(metrics=...)`):
 per-example functions `negative_log_likelihood`, `brier_score`; for Gaussian
 (regression) heads `GaussianNLL` and `CRPS` (`gaussian_crps`).
 
-Functions of member probabilities `(N, M, K)` (numpy): the diversity and
-uncertainty measures `entropy`, `mutual_information`, `disagreement`,
-`average_kl`, `cosine_similarity`; OOD detection on scores `(N,)` (higher =
+Functions of member probabilities `(N, M, K)` (numpy): the diversity
+measures `disagreement`, `average_kl`, `cosine_similarity` (the uncertainty
+measures `entropy` and `mutual_information` moved to
+`keras_mimo.ensembles`; their names here are deprecated aliases that return
+numpy arrays, until 0.3.0); OOD detection on scores `(N,)` (higher =
 more OOD) `auroc`, `aupr_in`, `aupr_out`, `fpr_at_95_tpr`, and `ood_scores`
 (`aupr` is a deprecated alias of `aupr_out`).
 
@@ -17,12 +19,14 @@ Selective prediction on confidences `(N,)` and correctness `(N,)` (numpy):
 order); and `adaptive_calibration_error` (equal-mass bins).
 """
 
+import warnings
+
+from keras_mimo import ensembles
+from keras_mimo.metrics import diversity
 from keras_mimo.metrics.calibration import ExpectedCalibrationError
 from keras_mimo.metrics.diversity import average_kl
 from keras_mimo.metrics.diversity import cosine_similarity
 from keras_mimo.metrics.diversity import disagreement
-from keras_mimo.metrics.diversity import entropy
-from keras_mimo.metrics.diversity import mutual_information
 from keras_mimo.metrics.likelihood import BrierScore
 from keras_mimo.metrics.likelihood import NegativeLogLikelihood
 from keras_mimo.metrics.likelihood import brier_score
@@ -61,12 +65,25 @@ __all__ = [
     "cosine_similarity",
     "coverage_at_risk",
     "disagreement",
-    "entropy",
     "fpr_at_95_tpr",
     "gaussian_crps",
-    "mutual_information",
     "negative_log_likelihood",
     "ood_scores",
     "risk_at_coverage",
     "risk_coverage_curve",
 ]
+
+_MOVED_TO_ENSEMBLES = {"entropy": False, "mutual_information": True}  # name -> whether it takes a member axis
+
+
+def __getattr__(name: str):
+    """`entropy` and `mutual_information`: deprecated aliases (until 0.3.0) of `keras_mimo.ensembles`' on numpy."""
+    if name in _MOVED_TO_ENSEMBLES:
+        warnings.warn(
+            f"keras_mimo.metrics.{name} is deprecated and will be removed in 0.3.0: use "
+            f"keras_mimo.ensembles.{name} (a keras.ops tensor; keras_mimo.ensembles.to_numpy converts it).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return diversity.numpy_quantity(getattr(ensembles, name), _MOVED_TO_ENSEMBLES[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,8 +8,8 @@ from keras_mimo._serialization import register
 from keras_mimo._validation import check_class_labels
 from keras_mimo._validation import check_positive_int
 from keras_mimo._validation import check_real_array
-from keras_mimo.ensembling import logits_method
-from keras_mimo.ensembling import to_probabilities
+from keras_mimo.ensembles.methods import logits_method
+from keras_mimo.ensembles.methods import to_probabilities
 from keras_mimo.metrics._inputs import check_finite_values
 from keras_mimo.metrics._inputs import class_labels
 from keras_mimo.metrics._inputs import poison_invalid

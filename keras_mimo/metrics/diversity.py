@@ -1,43 +1,45 @@
-"""Uncertainty and member-diversity measures of an ensemble (numpy, float64 results).
+"""Member-diversity measures of an ensemble (numpy, float64 results).
 
-All functions but `entropy` take member probabilities `probs` of shape
-`(N, M, K)`: N examples, M members, K classes (or `(N, M, T, K)` for
-sequence predictions: every position counts as an example). Entropy and
-mutual information are `keras_mimo.predictive`'s (float32, its floor
-convention). NaN or infinite `probs`, a missing member axis, and (for the
-pairwise measures, means over rows) no rows raise a `ValueError` naming `probs`.
+Every function takes member probabilities `probs` of shape `(N, M, K)`: N
+examples, M members, K classes (or `(N, M, T, K)` for sequence predictions:
+every position counts as an example). NaN or infinite `probs`, a missing
+member axis and no rows raise a `ValueError` naming `probs`. The
+uncertainty measures (entropy, mutual information) are
+`keras_mimo.ensembles`'.
 """
 
+import functools
 import itertools
 
 import numpy as np
 
-from keras_mimo import predictive
 from keras_mimo._validation import check_member_array
 from keras_mimo._validation import check_real_array
+from keras_mimo.ensembles import TINY
+from keras_mimo.ensembles import to_numpy
 
-_TINY = predictive.TINY
 
-
-def _member_probs(probs, allow_empty: bool = False) -> np.ndarray:
-    if allow_empty:
-        array = check_real_array(probs, "probs")
-        if array.ndim >= 3:
-            return array
+def _member_probs(probs) -> np.ndarray:
     return check_member_array(probs, "probs")
 
 
-def entropy(probs) -> np.ndarray:
-    """Shannon entropy (nats) over the last axis: `(..., K)` to `(...)`."""
-    probs = check_real_array(probs, "probs")
-    if probs.ndim < 1:
-        raise ValueError(f"`probs` must have a class axis (..., K). Received shape {probs.shape}.")
-    return predictive.to_numpy(predictive.entropy(probs))
+def numpy_quantity(quantity, member_axis: bool):
+    """`quantity` (a `keras_mimo.ensembles` function of probabilities) on a checked numpy array, float64.
 
+    For the deprecated `keras_mimo.metrics.entropy` / `mutual_information`:
+    `probs` must be finite real numbers, with a member axis when
+    `member_axis` (an empty array is allowed and gives an empty result).
+    """
 
-def mutual_information(probs) -> np.ndarray:
-    """Per example: entropy of the mean minus the mean member entropy, clamped at 0, `(N,)` (`(N, T)` for sequences)."""
-    return predictive.to_numpy(predictive.mutual_information(_member_probs(probs, allow_empty=True)))
+    @functools.wraps(quantity)
+    def on_arrays(probs):
+        array = check_real_array(probs, "probs")
+        if array.ndim < (3 if member_axis else 1):
+            what = "member probabilities (N, M, K), with the members on axis 1" if member_axis else "(..., K)"
+            raise ValueError(f"`probs` must be {what}. Received: shape {array.shape}")
+        return to_numpy(quantity(array))
+
+    return on_arrays
 
 
 def _pairs(num_members):
@@ -60,7 +62,7 @@ def average_kl(probs) -> float | None:
     pairs = _pairs(probs.shape[1])
     if not pairs:
         return None
-    log_p = np.log(np.clip(probs, _TINY, 1.0))
+    log_p = np.log(np.clip(probs, TINY, 1.0))
 
     def kl(i, j):
         return np.mean(np.sum(probs[:, i] * (log_p[:, i] - log_p[:, j]), axis=-1))
@@ -74,5 +76,5 @@ def cosine_similarity(probs) -> float | None:
     pairs = _pairs(probs.shape[1])
     if not pairs:
         return None
-    unit = probs / np.maximum(np.linalg.norm(probs, axis=-1, keepdims=True), _TINY)
+    unit = probs / np.maximum(np.linalg.norm(probs, axis=-1, keepdims=True), TINY)
     return float(np.mean([np.mean(np.sum(unit[:, i] * unit[:, j], -1)) for i, j in pairs]))

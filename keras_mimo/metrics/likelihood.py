@@ -4,9 +4,9 @@ import keras
 from keras import ops
 
 from keras_mimo._serialization import register
-from keras_mimo.ensembling import logits_method
-from keras_mimo.ensembling import to_log_probabilities
-from keras_mimo.ensembling import to_probabilities
+from keras_mimo.ensembles.methods import logits_method
+from keras_mimo.ensembles.methods import to_log_probabilities
+from keras_mimo.ensembles.methods import to_probabilities
 from keras_mimo.metrics._inputs import check_finite_values
 from keras_mimo.metrics._inputs import check_weights
 from keras_mimo.metrics._inputs import class_labels

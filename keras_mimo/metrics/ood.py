@@ -16,7 +16,9 @@ import warnings
 
 import numpy as np
 
-from keras_mimo.metrics import diversity
+from keras_mimo.ensembles import entropy
+from keras_mimo.ensembles import mutual_information
+from keras_mimo.ensembles import to_numpy
 from keras_mimo.metrics._inputs import check_finite_array
 from keras_mimo.metrics._inputs import finite_1d
 from keras_mimo.metrics._inputs import real_array
@@ -125,8 +127,8 @@ def fpr_at_95_tpr(in_scores, out_scores) -> float:
 
 OOD_SCORES = {
     "one_minus_max_prob": lambda probs: 1.0 - probs.mean(1).max(-1),
-    "entropy": lambda probs: diversity.entropy(probs.mean(1)),
-    "mutual_information": diversity.mutual_information,
+    "entropy": lambda probs: to_numpy(entropy(probs.mean(1))),
+    "mutual_information": lambda probs: to_numpy(mutual_information(probs)),
 }
 """OOD scores `(N, M, K) -> (N,)` of member probabilities, higher = more OOD."""
 

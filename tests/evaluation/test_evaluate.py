@@ -82,7 +82,7 @@ def test_bad_arguments_are_rejected(data):
     x, y = data
     with pytest.raises(TypeError, match="deep ensemble"):
         keras_mimo.evaluate_ensemble("model", x, y)
-    with pytest.raises(ValueError, match="one label per example"):
+    with pytest.raises(ValueError, match="one row per example"):
         keras_mimo.evaluate_ensemble(plain_model(0), x, y[:10], verbose=0)
 
 
@@ -112,7 +112,7 @@ def test_a_multi_output_model_gets_a_clear_error(data):
         inputs,
         [keras_mimo.MIMOHead(4, 2, activation="softmax")(h), keras_mimo.MIMOHead(1, 2, ensemble_method="mean")(h)],
     )
-    with pytest.raises(ValueError, match="scores one classifier output.*2 outputs"):
+    with pytest.raises(ValueError, match="must have one classifier output.*2 outputs"):
         keras_mimo.evaluate_ensemble(model, x, y, verbose=0)
 
 

@@ -91,7 +91,7 @@ def test_bad_y_scale_is_refused_by_evaluate_regression(y_scale):
     model = gaussian_mimo()
     x = np.random.default_rng(0).normal(size=(10, 1)).astype("float32")
     y = np.zeros((10, 1), "float32")
-    with pytest.raises(ValueError, match="evaluate_regression: `y_scale`"):
+    with pytest.raises(ValueError, match="`y_scale`"):
         keras_mimo.evaluate_regression(model, x, y, y_scale=y_scale, verbose=0)
 
 
