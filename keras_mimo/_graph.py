@@ -18,6 +18,16 @@ def all_layers(model):
             yield from all_layers(layer)
 
 
+def layers_containing_mimo_layers(model) -> list:
+    """The MIMO layers of `model` and every nested model or block holding one, depth first."""
+    return [
+        layer
+        for layer in dict.fromkeys(all_layers(model))
+        if isinstance(layer, (MIMOInput, MIMOHead))
+        or (hasattr(layer, "layers") and any(isinstance(l, (MIMOInput, MIMOHead)) for l in all_layers(layer)))
+    ]
+
+
 @dataclasses.dataclass(frozen=True)
 class MIMOGraph:
     """The MIMO layers a model needs at run time: `heads[i]` produces flat output `i`."""

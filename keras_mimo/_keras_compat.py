@@ -86,6 +86,34 @@ def is_graph_model(model) -> bool:
     return isinstance(model, keras.Sequential) or hasattr(model, "_inputs_struct")
 
 
+def pass_call_context_argument(layer, name: str):
+    """Makes Keras hand the call-context argument `name` to `layer`, and through it to its sublayers.
+
+    Keras's mechanism for `training`: a model calls its layers with
+    `name=value`; each layer that registered `name` gets it in its `call` if
+    its signature takes it, and passes it on to the layers it calls (a
+    nested model, a subclassed block). Registered here directly, because
+    Keras's `_register_call_context_args` refuses a layer already called
+    (a nested model inside a built graph).
+    """
+    layer._call_context_args = set(layer._call_context_args) | {name}
+    layer._call_has_context_arg[name] = name in layer.call_signature_parameters
+
+
+def set_tensor_attribute(tensor, name: str, value):
+    """Attaches `value` to `tensor` as Keras attaches masks (an attribute, or Keras's table for JAX arrays)."""
+    from keras.src.backend.common import tensor_attributes
+
+    tensor_attributes.set_tensor_attr(tensor, name, value)
+
+
+def get_tensor_attribute(tensor, name: str):
+    """The value `set_tensor_attribute` attached to `tensor`, or None."""
+    from keras.src.backend.common import tensor_attributes
+
+    return tensor_attributes.get_tensor_attr(tensor, name)
+
+
 def outermost_called_layer():
     """The layer whose `__call__` started the current call stack, or None."""
     from keras.src.backend.common import global_state

@@ -1,12 +1,10 @@
 """`MIMOModel`: a functional Keras model trained as a MIMO ensemble."""
 
-import contextlib
-
 import keras
 
+from keras_mimo import _forward_pass
 from keras_mimo import _graph
 from keras_mimo import _keras_compat
-from keras_mimo import _layout
 from keras_mimo import _saved_graphs
 from keras_mimo._export import write_saved_model
 from keras_mimo._members_view import members_view
@@ -60,13 +58,6 @@ def _mixing_weighted(members, weights):
             )
         weighted.append((y, y_pred, sample_weight))
     return weighted
-
-
-@contextlib.contextmanager
-def _stacked_rows_collecting_loss_weights(model):
-    """`model` on stacked rows, with the MixMo loss weights of its forward passes collected for `compute_loss`."""
-    with _layout.stacked_rows(model), _layout.collecting_mixing_loss_weights():
-        yield
 
 
 @register
@@ -142,6 +133,9 @@ class MIMOModel(
             arguments = _keras_compat.clone_source_arguments(self.outputs) or arguments
         (self.input_repetition_probability, self.batch_repetitions, self.seed) = check_mimo_arguments(**arguments)
         self._mimo_graph = _graph.find_mimo_layers(self)
+        # the forward pass's record reaches the MIMO layers of nested models and blocks too
+        for layer in _graph.layers_containing_mimo_layers(self):
+            _keras_compat.pass_call_context_argument(layer, _forward_pass.ARGUMENT)
         self._batch_seed_generator = keras.random.SeedGenerator(self.seed, name="mimo_batch_seed")
 
     @property
@@ -167,24 +161,26 @@ class MIMOModel(
 
     def call(self, inputs, training=None, mask=None):
         inputs = _graph.declared_inputs(self, inputs)
-        with _layout.mimo_forward(self):
-            if _layout.in_stacked_rows(self):
-                return super().call(inputs, training=training, mask=mask)
-            _graph.check_input_shapes(self, inputs)
-            stacked = keras.tree.map_structure(lambda t: tile_members(t, self.ensemble_size), inputs)
-            members = super().call(stacked, training=training, mask=mask)
-            combined = [
-                _with_mask(
-                    head.combine(split_members(out, self.ensemble_size)),
-                    _member_masks(out, self.ensemble_size, first_only=True),
-                )
-                for head, out in zip(self.heads, keras.tree.flatten(members))
-            ]
-            return keras.tree.pack_sequence_as(members, combined)
+        forward_pass = _forward_pass.ForwardPass()  # handed to the MIMO layers through the graph
+        if _forward_pass.in_stacked_rows(self):
+            outputs = super().call(inputs, training=training, mask=mask, **{_forward_pass.ARGUMENT: forward_pass})
+            _forward_pass.attach_loss_weights(outputs, forward_pass.loss_weights)  # for compute_loss
+            return outputs
+        _graph.check_input_shapes(self, inputs)
+        stacked = keras.tree.map_structure(lambda t: tile_members(t, self.ensemble_size), inputs)
+        members = super().call(stacked, training=training, mask=mask, **{_forward_pass.ARGUMENT: forward_pass})
+        combined = [
+            _with_mask(
+                head.combine(split_members(out, self.ensemble_size)),
+                _member_masks(out, self.ensemble_size, first_only=True),
+            )
+            for head, out in zip(self.heads, keras.tree.flatten(members))
+        ]
+        return keras.tree.pack_sequence_as(members, combined)
 
     def compute_output_spec(self, inputs, training=None, mask=None):
         spec = super().compute_output_spec(inputs, training=training, mask=mask)
-        if _layout.in_stacked_rows(self):
+        if _forward_pass.in_stacked_rows(self):
             return spec
         batch = keras.tree.flatten(inputs)[0].shape[0]
         unstacked = lambda s: keras.KerasTensor((batch,) + tuple(s.shape[1:]), dtype=s.dtype)
@@ -216,17 +212,18 @@ class MIMOModel(
         stacked outputs, and `compute_loss` sums the members' compiled losses,
         as `train_step` does: for loops Keras's `fit` does not run, e.g.
         PyTorch DDP (examples/torch_ddp.py, docs/distributed.md). A MixMo
-        model's member loss weights are those of its latest forward pass in
-        the scope, and are dropped when it closes.
+        model's member loss weights travel with the outputs of the forward
+        pass that drew them, so `compute_loss(y=..., y_pred=model(x_rows))`
+        weights that pass's members.
         """
-        return _stacked_rows_collecting_loss_weights(self)
+        return _forward_pass.stacked_rows(self)
 
     def train_step(self, *args):
         if keras.backend.backend() == "jax":
             return self._jax_train_step(*args)
         (data,) = args
         data = self.form_training_batch(data)
-        with _stacked_rows_collecting_loss_weights(self):
+        with _forward_pass.stacked_rows(self):
             return super().train_step(data)
 
     def _jax_train_step(self, state, data):
@@ -239,16 +236,17 @@ class MIMOModel(
             data = self.form_training_batch(data)
             non_trainable = [scope.get_current_value(v) for v in self.non_trainable_variables]
         state = (trainable, non_trainable, optimizer_vars, metrics_vars)
-        with _stacked_rows_collecting_loss_weights(self):
+        with _forward_pass.stacked_rows(self):
             return super().train_step(state, data)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The compiled loss; on stacked training rows the sum of each member's (MixMo-weighted), regularization once."""
-        if not _layout.in_stacked_rows(self):
+        if not _forward_pass.in_stacked_rows(self):
             return super().compute_loss(x, y, y_pred, sample_weight, training)
+        # the MixMo weights of the forward pass that made y_pred (attached to it by `call`)
+        mixing_weights = _forward_pass.loss_weights(y_pred)
         members = split_member_structures((y, y_pred, sample_weight), self.ensemble_size)
-        # the MixMo weights of this model's forward pass in this step (or custom loop) scope
-        members = _mixing_weighted(members, _layout.mixing_loss_weights(self))
+        members = _mixing_weighted(members, mixing_weights)
         # slices lose Keras's mask: member m's rows keep member m's own mask
         masks = [_member_masks(t, self.ensemble_size) for t in keras.tree.flatten(y_pred)]
         for m, (_, member_pred, _) in enumerate(members):
@@ -296,7 +294,7 @@ class MIMOModel(
         inputs = _graph.declared_inputs(self, inputs)
         forms = _graph.member_axes(self, inputs, self.ensemble_size, "inputs")
         stacked = stack_inputs(inputs, self.ensemble_size, forms)
-        with _layout.stacked_rows(self):
+        with _forward_pass.stacked_rows(self):
             outputs = self(stacked, training=training)
         return members_last(outputs, self.ensemble_size)
 

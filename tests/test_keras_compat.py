@@ -157,3 +157,34 @@ def test_keras_torch_trainer_still_has_no_distribution():
 
     assert importlib.util.find_spec("keras.src.backend.torch.distribution_lib") is None
     assert "DistributedDataParallel" not in inspect.getsource(trainer)
+
+
+class _Receiver(keras.layers.Layer):
+    """Returns its input plus the `offset` a call-context argument handed it (0 without one)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        _keras_compat.pass_call_context_argument(self, "offset_arg")
+
+    def call(self, x, offset_arg=None):
+        return x + (0.0 if offset_arg is None else offset_arg)
+
+
+def test_a_call_context_argument_reaches_a_layer_through_a_nested_model_built_before():
+    inputs = keras.Input((3,))
+    inner = keras.Model(inputs, _Receiver()(inputs), name="inner")  # already called: Keras's own register refuses
+    outer_inputs = keras.Input((3,))
+    outer = keras.Model(outer_inputs, inner(outer_inputs))
+    _keras_compat.pass_call_context_argument(inner, "offset_arg")
+    x = np.zeros((2, 3), "float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(outer(x)), 0.0)
+    got = outer.call(keras.ops.convert_to_tensor(x), offset_arg=2.0)  # as MIMOModel.call hands it on
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(got), 2.0)
+
+
+def test_a_tensor_attribute_travels_with_its_tensor_on_every_backend():
+    tensor = keras.ops.ones((2, 3))
+    assert _keras_compat.get_tensor_attribute(tensor, "_keras_mimo_probe") is None
+    _keras_compat.set_tensor_attribute(tensor, "_keras_mimo_probe", "value")
+    assert _keras_compat.get_tensor_attribute(tensor, "_keras_mimo_probe") == "value"
+    assert _keras_compat.get_tensor_attribute(keras.ops.ones((2, 3)), "_keras_mimo_probe") is None

@@ -548,7 +548,6 @@ def test_a_stochastic_forward_pass_leaves_no_loss_weights_for_the_next_training_
     mixmo = _tiny_mixmo()
     losses = _fit_after_a_stochastic_pass(mlp_mimo, readable_data(16), mixmo, stochastic_rows=3)
     assert np.isfinite(losses).all()
-    assert keras_mimo._layout.mixing_loss_weights(mixmo) is None
 
 
 @pytest.mark.large
@@ -562,7 +561,7 @@ def test_a_stochastic_forward_pass_does_not_change_another_models_training_loss(
 
 
 def test_mixmo_fit_weights_every_step_with_its_own_forward_passes(monkeypatch):
-    """The collecting scope of train_step (and of JAX's step) hands every step's weights to compute_loss."""
+    """Every step's forward pass hands its own weights to compute_loss, with its outputs (JAX's step too)."""
     import keras_mimo.model as model_module
 
     seen = []
@@ -574,4 +573,21 @@ def test_mixmo_fit_weights_every_step_with_its_own_forward_passes(monkeypatch):
     images = np.random.default_rng(0).random((16, 8, 8, 3)).astype("float32")
     model.fit(images, np.arange(16) % 4, epochs=1, batch_size=8, verbose=0)
     assert seen and all(w is not None and tuple(w.shape) == (8, 2) for w in seen)
-    assert keras_mimo._layout.mixing_loss_weights(model) is None  # nothing left after the step
+
+
+def test_no_forward_pass_record_outlives_its_call():
+    """The record of a forward pass (masks, MixMo weights) goes through the graph: nothing keeps it afterwards."""
+    import gc
+
+    from keras_mimo import _forward_pass
+
+    model = _tiny_mixmo()
+    images = np.random.default_rng(0).random((8, 8, 8, 3)).astype("float32")
+    model.fit(images, np.arange(8) % 4, epochs=1, batch_size=8, verbose=0)
+    model.predict(images, verbose=0)
+    model.predict_members(images, verbose=0)
+    gc.collect()
+    assert not [o for o in gc.get_objects() if isinstance(o, _forward_pass.ForwardPass)]
+    assert not _forward_pass._models_on_stacked_rows()  # every mode scope closed
+    layer_attributes = [a for layer in model._flatten_layers() for a in vars(layer) if "pass" in a.lower()]
+    assert layer_attributes == []

@@ -220,9 +220,7 @@ def test_each_members_training_loss_is_masked_by_its_own_inputs_mask():
     keras.utils.set_random_seed(0)
     model = sequence_tagger()
     x, y = model.form_training_batch((tokens, labels))
-    from keras_mimo import _layout
-
-    with _layout.stacked_rows(model):  # what train_step does
+    with model.stacked_rows():  # what train_step does
         y_pred = model(x, training=False)
         loss = float(keras.ops.convert_to_numpy(model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)))
     stacked, x, y = (keras.ops.convert_to_numpy(t) for t in (y_pred, x, y))

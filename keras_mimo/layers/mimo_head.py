@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
-from keras_mimo._layout import check_called_by_mimo_model
-from keras_mimo._layout import input_masks
+from keras_mimo import _forward_pass
+from keras_mimo import _keras_compat
 from keras_mimo._serialization import register
 from keras_mimo._validation import check_ensemble_size
 from keras_mimo._validation import check_positive_int
@@ -84,6 +84,7 @@ class MIMOHead(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.supports_masking = True
+        _keras_compat.pass_call_context_argument(self, _forward_pass.ARGUMENT)
         self.units = check_positive_int(units, "units")
         self.ensemble_size = check_ensemble_size(ensemble_size)
         self.activation = keras.activations.get(activation)
@@ -121,8 +122,17 @@ class MIMOHead(keras.layers.Layer):
         )
         self.dense.build(input_shape)
 
-    def call(self, inputs):
-        check_called_by_mimo_model(self)
+    def call(self, inputs, mimo_pass=None):
+        _forward_pass.check_called_by_mimo_model(self, mimo_pass)
+        outputs = self._member_outputs(inputs)
+        # the input's Keras mask, read at run time (a `mask` argument would put it in the saved graph)
+        mask = _keras_compat.get_mask(inputs)
+        if mask is not None and mimo_pass is not None:
+            # each member's rows masked by its own input's mask (Keras then skips compute_mask)
+            _keras_compat.set_mask(outputs, self._member_mask(mask, mimo_pass.input_masks))
+        return outputs
+
+    def _member_outputs(self, inputs):
         outputs = ops.cast(self.dense(inputs), "float32")
         shape = ops.shape(outputs)
         rank = len(outputs.shape)
@@ -135,6 +145,10 @@ class MIMOHead(keras.layers.Layer):
         return self.activation(outputs)
 
     def compute_mask(self, inputs, mask=None):
+        """The mask of a call without a MIMOModel's forward pass: the input mask, repeated per member."""
+        return None if mask is None else self._member_mask(mask, [])
+
+    def _member_mask(self, mask, input_masks):
         """Each member's own mask, stacked: `(N * M, ...)`.
 
         The mask reaching the head is the members' OR (`MIMOInput`); each
@@ -142,10 +156,8 @@ class MIMOHead(keras.layers.Layer):
         MIMOInputs of this forward pass (OR over several inputs with masks
         of the head's shape). Without a record the input mask is repeated.
         """
-        if mask is None:
-            return None
         rank = len(mask.shape)
-        own = [m for m in input_masks() if len(m.shape) == rank and m.shape[1:] == mask.shape[1:]]
+        own = [m for m in input_masks if len(m.shape) == rank and m.shape[1:] == mask.shape[1:]]
         if not own:
             return ops.repeat(mask, self.ensemble_size, axis=0)
         combined = ops.cast(own[0], "bool")
@@ -170,7 +182,7 @@ class MIMOHead(keras.layers.Layer):
             self.output_units,
         )
 
-    def compute_output_spec(self, inputs):
+    def compute_output_spec(self, inputs, mimo_pass=None):
         return keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype="float32")
 
     def get_config(self):

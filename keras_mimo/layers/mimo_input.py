@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
-from keras_mimo._layout import check_called_by_mimo_model
-from keras_mimo._layout import record_input_mask
+from keras_mimo import _forward_pass
+from keras_mimo import _keras_compat
 from keras_mimo._serialization import register
 from keras_mimo._validation import check_ensemble_size
 
@@ -67,6 +67,7 @@ class MIMOInput(keras.layers.Layer):
             )
         self.data_format = data_format
         self.supports_masking = True
+        _keras_compat.pass_call_context_argument(self, _forward_pass.ARGUMENT)
 
     def _data_format(self, rank: int) -> str:
         """`data_format`, or for None the default for inputs of `rank` (with the batch axis)."""
@@ -95,8 +96,12 @@ class MIMOInput(keras.layers.Layer):
                 f"Received: batch dimension {batch}"
             )
 
-    def call(self, inputs):
-        check_called_by_mimo_model(self)
+    def call(self, inputs, mimo_pass=None):
+        _forward_pass.check_called_by_mimo_model(self, mimo_pass)
+        # the input's Keras mask, read at run time (a `mask` argument would put it in the saved graph)
+        mask = _keras_compat.get_mask(inputs)
+        if mask is not None and mimo_pass is not None:
+            mimo_pass.record_input_mask(mask)  # the heads give each member its own mask back
         shape = ops.shape(inputs)
         rank = len(inputs.shape)
         members = ops.reshape(inputs, (-1, self.ensemble_size) + tuple(shape[1:]))
@@ -117,7 +122,6 @@ class MIMOInput(keras.layers.Layer):
         """
         if mask is None:
             return None
-        record_input_mask(mask)  # the heads give each member its own mask back
         members = MemberRows(self.ensemble_size)(ops.cast(mask, "bool"))
         combined = members[0]
         for member in members[1:]:

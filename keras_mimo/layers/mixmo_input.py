@@ -3,9 +3,8 @@
 import keras
 from keras import ops
 
+from keras_mimo import _forward_pass
 from keras_mimo import mixing as mixing_ops
-from keras_mimo._layout import check_called_by_mimo_model
-from keras_mimo._layout import record_loss_weights
 from keras_mimo._serialization import register
 from keras_mimo._validation import check_positive_finite
 from keras_mimo._validation import check_positive_int
@@ -166,8 +165,8 @@ class MixMoInput(MIMOInput):
         """Sets this training step's cut probability (`MixMoSchedule` calls it each epoch)."""
         self._current_cut_probability.assign(check_probability(value, "cut_probability"))
 
-    def call(self, inputs, training=None):
-        check_called_by_mimo_model(self)
+    def call(self, inputs, training=None, mimo_pass=None):
+        _forward_pass.check_called_by_mimo_model(self, mimo_pass)
         shape = ops.shape(inputs)
         members = ops.reshape(inputs, (-1, self.ensemble_size) + tuple(shape[1:]))
         features = ops.stack([enc(members[:, m]) for m, enc in enumerate(self.encoders)], axis=1)  # (N, M, ...)
@@ -183,7 +182,8 @@ class MixMoInput(MIMOInput):
             boxed = ops.minimum(ops.cast(ops.floor(draw[1] * self.ensemble_size), "int32"), self.ensemble_size - 1)
             cut = mixing_ops.cut_masks(ratios, height, width, boxed, self._seed_generator, self.data_format)
             masks = ops.where(draw[0] < ops.cast(self._current_cut_probability, "float32"), cut, masks)
-        record_loss_weights(mixing_ops.loss_weights(masks, self.weight_root))
+        if mimo_pass is not None:  # the model hands them to its loss with its outputs
+            mimo_pass.record_loss_weights(mixing_ops.loss_weights(masks, self.weight_root))
         return mixing_ops.mix(features, masks)
 
     def compute_mask(self, inputs, mask=None):

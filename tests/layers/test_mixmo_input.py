@@ -53,11 +53,10 @@ def test_training_loss_is_the_mixing_weighted_sum_of_member_losses():
     x, y = data(8)
     stacked = model.form_training_batch((x, y))
     x_rows, y_rows, _ = keras.utils.unpack_x_y_sample_weight(stacked)
-    with model.stacked_rows():  # a custom loop's scope: the forward pass's weights reach compute_loss
+    with model.stacked_rows():  # a custom loop's scope: the forward pass's weights travel with its outputs
         y_pred = model(x_rows, training=True)
-        weights = keras.ops.convert_to_numpy(keras_mimo._layout.mixing_loss_weights(model))
+        weights = keras.ops.convert_to_numpy(keras_mimo._forward_pass.loss_weights(y_pred))
         loss = float(keras.ops.convert_to_numpy(model.compute_loss(x_rows, y_rows, y_pred)))
-    assert keras_mimo._layout.mixing_loss_weights(model) is None  # nothing outlives the scope
     probs = keras.ops.convert_to_numpy(y_pred).reshape(-1, 2, 4)
     labels = keras.ops.convert_to_numpy(y_rows).reshape(-1, 2)
     ce = -np.log(np.take_along_axis(probs, labels[..., None], -1)[..., 0])  # (N, M)
