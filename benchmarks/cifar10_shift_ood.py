@@ -38,7 +38,7 @@ from benchmarks import shift_ood_report
 from benchmarks.shift_ood_report import ALPHA  # noqa: F401 - the study's settings live with its report
 from benchmarks.shift_ood_report import CORRUPTION_TYPES  # noqa: F401
 from benchmarks.shift_ood_report import SEVERITIES  # noqa: F401
-from keras_mimo.applications import cifar_data
+from keras_mimo.datasets import cifar
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -103,7 +103,7 @@ VARIANTS = [
 
 @functools.cache
 def _load(npz_dir, data_dir):
-    data = cifar_data.load_npz(npz_dir) if npz_dir else cifar_data.load_tfds("cifar10", data_dir)
+    data = cifar.load_npz(npz_dir) if npz_dir else cifar.load_tfds("cifar10", data_dir)
     for a in data:
         a.setflags(write=False)
     return data

@@ -92,7 +92,7 @@ def fine_tune(name, args, data):
     import keras
 
     import keras_mimo
-    from keras_mimo.applications import cifar_data
+    from keras_mimo.datasets import cifar_pipeline
 
     outs = {e: os.path.join(args.run_dir, f"{name}_e{e}") for e in SNAPSHOTS if e <= args.epochs}
     if all(os.path.exists(os.path.join(o, "result.json")) for o in outs.values()):
@@ -115,7 +115,7 @@ def fine_tune(name, args, data):
         metrics=["accuracy"],
     )
     x, y = data["train"]
-    train = cifar_data.tf_train_dataset(x, y, args.batch_size, args.seed)
+    train = cifar_pipeline.tf_train_dataset(x, y, args.batch_size, args.seed)
     start = time.time()
 
     class Snapshot(keras.callbacks.Callback):

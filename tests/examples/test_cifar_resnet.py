@@ -106,7 +106,7 @@ def test_readme_main_command_fails_fast_offline_naming_both_data_flags(example, 
     import re
     import shlex
 
-    from keras_mimo.applications import tfds_loading
+    from keras_mimo.datasets import tfds_loading
 
     readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
     command = re.search(r"python examples/cifar_resnet\.py([^\n]*)", readme).group(1)

@@ -80,7 +80,7 @@ def test_offline_without_data_fails_fast_with_a_helpful_message(tmp_path):
     pytest.importorskip("tensorflow_datasets")
     out = run_with_example(f"""
         import time
-        from keras_mimo.applications import tfds_loading
+        from keras_mimo.datasets import tfds_loading
         tfds_loading.online = lambda *a, **k: False
         start = time.time()
         try:
