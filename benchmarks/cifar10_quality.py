@@ -1,8 +1,9 @@
 r"""Quality study on real CIFAR-10: single model vs MIMO vs deep ensemble.
 
 Every variant trains the same backbone for the same number of epochs with the
-reference recipe (examples/cifar_resnet.py), then is scored with the
-package's own evaluator on the clean test set and on corrupted test sets
+reference recipe (`keras_mimo.applications.cifar_training.train`, which
+examples/cifar_resnet.py calls too), then is scored with the package's own
+evaluator on the clean test set and on corrupted test sets
 (15 types x 5 severities, generated once with imagecorruptions and shared by
 all variants). Deep ensembles are formed from the single models' saved
 files. Per-variant results are written as they finish (a rerun skips
@@ -24,6 +25,7 @@ training, and report the test metrics before and after scaling:
 """
 
 import argparse
+import dataclasses
 import functools
 import json
 import os
@@ -33,6 +35,7 @@ import numpy as np
 
 from benchmarks import common
 from benchmarks.common import cached_corrupted_sets
+from keras_mimo.applications import cifar_training
 from keras_mimo.datasets import cifar
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -182,12 +185,9 @@ def _load_cifar10(npz_dir, data_dir, test_examples):
 
 
 def train_variants(args, profile):
-    from examples import cifar_resnet
-
     x_train, y_train, x_test, y_test = load_cifar10(args)
     sets, labels = shared_corrupted_sets(args, profile, x_test, y_test)
     train_examples = args.train_examples or profile.get("train_examples", 0)
-    cifar_resnet.FLAGS(["cifar_resnet"])
     wanted = args.variants or profile.get("variants") or [v[0] for v in VARIANTS]
     for name, ensemble_size, seed in common.variants_in_order(VARIANTS, wanted):
         out = os.path.join(args.run_dir, name)
@@ -197,9 +197,8 @@ def train_variants(args, profile):
         import keras
 
         keras.backend.clear_session()
-        config = cifar_resnet.config_from_flags()
         reps = profile["batch_repetitions"] if ensemble_size > 1 else 1
-        config.update(
+        config = cifar_training.TrainConfig(
             npz_dir=args.npz_dir,
             data_dir=args.data_dir,
             depth=profile["depth"],
@@ -215,28 +214,28 @@ def train_variants(args, profile):
             test_examples=args.test_examples,
             train_examples=train_examples,
         )
-        steps = (train_examples or len(x_train)) // config["batch_size"]
+        steps = (train_examples or len(x_train)) // config.batch_size
         curve = MemberCurve(
-            cifar.normalize(x_test[:2000]), y_test[:2000], steps * config["batch_size"] * reps, config["epochs"]
+            cifar.normalize(x_test[:2000]), y_test[:2000], steps * config.batch_size * reps, config.epochs
         )
         start = time.time()
-        metrics = cifar_resnet.run(config, extra_callbacks=[curve])
+        metrics = cifar_training.train(config, extra_callbacks=[curve])
         model = keras.models.load_model(os.path.join(out, "model.keras"))
         result = {
             "name": name,
             "ensemble_size": ensemble_size,
             "seed": seed,
             "batch_repetitions": reps,
-            "input_repetition_probability": config["input_repetition_probability"],
+            "input_repetition_probability": config.input_repetition_probability,
             "test": metrics["test"],
             "corrupted": score_corruptions(model, sets, labels),
             "train_seconds": metrics["train_seconds"],
             "wall_seconds": time.time() - start,
-            "rows_processed": steps * config["batch_size"] * reps * config["epochs"],
-            "unique_examples_seen": steps * config["batch_size"] * config["epochs"],
+            "rows_processed": steps * config.batch_size * reps * config.epochs,
+            "unique_examples_seen": steps * config.batch_size * config.epochs,
             "parameters": metrics["parameters"],
             "learning_curve": curve.points,
-            "config": config,
+            "config": dataclasses.asdict(config),
         }
         with open(os.path.join(out, "result.json"), "w") as f:
             json.dump(result, f, indent=1, default=str)
