@@ -14,12 +14,10 @@ from keras_mimo import calibration
 from keras_mimo import conformal
 from keras_mimo.datasets import cifar
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.append(str(ROOT))  # appended: keras_mimo still comes from the install
+from benchmarks import cifar10_shift_ood
+from benchmarks import shift_ood_report
 
-from benchmarks import cifar10_shift_ood  # noqa: E402
-from benchmarks import shift_ood_report  # noqa: E402
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -13,8 +13,6 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def warm_start_module():
-    if str(ROOT) not in sys.path:
-        sys.path.append(str(ROOT))  # appended: keras_mimo still comes from the install
     from benchmarks import warm_start
 
     return warm_start
