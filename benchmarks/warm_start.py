@@ -62,14 +62,20 @@ UCI_VARIANTS = ("single", "single_ft", "mimo2_warm", "mimo2_scratch")
 
 
 def _study_args(args):
-    """The shift/OOD study's arguments for its `cpu` profile (the data split, the corrupted sets)."""
-    study = cifar10_shift_ood.parser().parse_args(
-        ["--npz_dir", args.npz_dir or "", "--profile", "cpu", "--run_dir", args.base_dir]
+    """The shift/OOD study's arguments for its `cpu` profile (the data split, the corrupted sets).
+
+    The study parser's defaults (no command line parsed), with this study's
+    data, folders and cuts set on them.
+    """
+    study = cifar10_shift_ood.parser().parse_args([])
+    vars(study).update(
+        profile="cpu",
+        run_dir=args.base_dir,
+        npz_dir=args.npz_dir,
+        data_dir=args.data_dir,
+        test_examples=args.test_examples,
+        calibration_examples=args.calibration_examples,
     )
-    study.npz_dir = args.npz_dir
-    study.data_dir = args.data_dir
-    study.test_examples = args.test_examples
-    study.calibration_examples = args.calibration_examples
     if args.train_examples:
         study.train_examples = args.train_examples
     return study, cifar10_shift_ood.profile_from_args(study)
