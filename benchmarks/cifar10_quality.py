@@ -1,8 +1,9 @@
 r"""Quality study on real CIFAR-10: single model vs MIMO vs deep ensemble.
 
 Every variant trains the same backbone for the same number of epochs with the
-reference recipe (examples/cifar_resnet.py), then is scored with the
-package's own evaluator on the clean test set and on corrupted test sets
+reference recipe (`keras_mimo.applications.cifar_training.train`, which
+examples/cifar_resnet.py calls too), then is scored with the package's own
+evaluator on the clean test set and on corrupted test sets
 (15 types x 5 severities, generated once with imagecorruptions and shared by
 all variants). Deep ensembles are formed from the single models' saved
 files. Per-variant results are written as they finish (a rerun skips
@@ -24,6 +25,7 @@ training, and report the test metrics before and after scaling:
 """
 
 import argparse
+import dataclasses
 import functools
 import json
 import os
@@ -33,7 +35,8 @@ import numpy as np
 
 from benchmarks import common
 from benchmarks.common import cached_corrupted_sets
-from keras_mimo.applications import cifar_data
+from keras_mimo.applications import cifar_training
+from keras_mimo.datasets import cifar
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -153,9 +156,7 @@ def score_corruptions(model, sets, labels):
 
     if sets is None:
         return None
-    result = evaluate_corruptions(
-        model, None, labels, preprocess=cifar_data.normalize, batch_size=500, verbose=0, sets=sets
-    )
+    result = evaluate_corruptions(model, None, labels, preprocess=cifar.normalize, batch_size=500, verbose=0, sets=sets)
     for by_severity in result["per_corruption"].values():
         for s, r in by_severity.items():
             by_severity[s] = {k: r[k] for k in ("accuracy", "nll", "ece", "brier")}
@@ -174,9 +175,7 @@ def load_cifar10(args):
 
 @functools.cache
 def _load_cifar10(npz_dir, data_dir, test_examples):
-    x_train, y_train, x_test, y_test = (
-        cifar_data.load_npz(npz_dir) if npz_dir else cifar_data.load_tfds("cifar10", data_dir)
-    )
+    x_train, y_train, x_test, y_test = cifar.load_npz(npz_dir) if npz_dir else cifar.load_tfds("cifar10", data_dir)
     if test_examples:
         x_test, y_test = x_test[:test_examples], y_test[:test_examples]
     arrays = (x_train, y_train, x_test, y_test)
@@ -186,12 +185,9 @@ def _load_cifar10(npz_dir, data_dir, test_examples):
 
 
 def train_variants(args, profile):
-    from examples import cifar_resnet
-
     x_train, y_train, x_test, y_test = load_cifar10(args)
     sets, labels = shared_corrupted_sets(args, profile, x_test, y_test)
     train_examples = args.train_examples or profile.get("train_examples", 0)
-    cifar_resnet.FLAGS(["cifar_resnet"])
     wanted = args.variants or profile.get("variants") or [v[0] for v in VARIANTS]
     for name, ensemble_size, seed in common.variants_in_order(VARIANTS, wanted):
         out = os.path.join(args.run_dir, name)
@@ -201,9 +197,8 @@ def train_variants(args, profile):
         import keras
 
         keras.backend.clear_session()
-        config = cifar_resnet.config_from_flags()
         reps = profile["batch_repetitions"] if ensemble_size > 1 else 1
-        config.update(
+        config = cifar_training.TrainConfig(
             npz_dir=args.npz_dir,
             data_dir=args.data_dir,
             depth=profile["depth"],
@@ -219,28 +214,28 @@ def train_variants(args, profile):
             test_examples=args.test_examples,
             train_examples=train_examples,
         )
-        steps = (train_examples or len(x_train)) // config["batch_size"]
+        steps = (train_examples or len(x_train)) // config.batch_size
         curve = MemberCurve(
-            cifar_data.normalize(x_test[:2000]), y_test[:2000], steps * config["batch_size"] * reps, config["epochs"]
+            cifar.normalize(x_test[:2000]), y_test[:2000], steps * config.batch_size * reps, config.epochs
         )
         start = time.time()
-        metrics = cifar_resnet.run(config, extra_callbacks=[curve])
+        metrics = cifar_training.train(config, extra_callbacks=[curve])
         model = keras.models.load_model(os.path.join(out, "model.keras"))
         result = {
             "name": name,
             "ensemble_size": ensemble_size,
             "seed": seed,
             "batch_repetitions": reps,
-            "input_repetition_probability": config["input_repetition_probability"],
+            "input_repetition_probability": config.input_repetition_probability,
             "test": metrics["test"],
             "corrupted": score_corruptions(model, sets, labels),
             "train_seconds": metrics["train_seconds"],
             "wall_seconds": time.time() - start,
-            "rows_processed": steps * config["batch_size"] * reps * config["epochs"],
-            "unique_examples_seen": steps * config["batch_size"] * config["epochs"],
+            "rows_processed": steps * config.batch_size * reps * config.epochs,
+            "unique_examples_seen": steps * config.batch_size * config.epochs,
             "parameters": metrics["parameters"],
             "learning_curve": curve.points,
-            "config": config,
+            "config": dataclasses.asdict(config),
         }
         with open(os.path.join(out, "result.json"), "w") as f:
             json.dump(result, f, indent=1, default=str)
@@ -272,7 +267,7 @@ def deep_ensembles(args):
             "name": f"deep_ensemble{k}",
             "ensemble_size": k,
             "members": done[:k],
-            "test": keras_mimo.evaluate_ensemble(members, cifar_data.normalize(x_test), y_test, verbose=0),
+            "test": keras_mimo.evaluate_ensemble(members, cifar.normalize(x_test), y_test, verbose=0),
             "corrupted": score_corruptions(members, sets, labels),
             "train_seconds": sum(r["train_seconds"] for r in singles_results[:k]),
             "rows_processed": sum(r["rows_processed"] for r in singles_results[:k]),
@@ -294,7 +289,7 @@ def add_reliability(variants, args):
     _, _, x_test, y_test = load_cifar10(args)
     for name in missing:
         model = keras.models.load_model(os.path.join(args.run_dir, name, "model.keras"))
-        probs = member_probabilities(model, cifar_data.normalize(x_test), 500, verbose=0)
+        probs = member_probabilities(model, cifar.normalize(x_test), 500, verbose=0)
         variants[name]["test"]["reliability"] = reliability_bins(probs.mean(1), y_test)
 
 
@@ -328,7 +323,7 @@ def add_temperature_scaling(variants, args):
     if not n:
         print("temperature scaling: skipped (training reaches the last --calibration_examples training images)")
         return
-    x_cal, y_cal = cifar_data.normalize(x_train[-n:]), y_train[-n:]
+    x_cal, y_cal = cifar.normalize(x_train[-n:]), y_train[-n:]
     loaded = {}
 
     def load(name):
@@ -339,7 +334,7 @@ def add_temperature_scaling(variants, args):
     for name, result in variants.items():
         models = [load(m) for m in result["members"]] if "members" in result else load(name)
         temperature = calibration.fit_temperature(models, x_cal, y_cal, batch_size=500)
-        log_p = calibration.ensemble_log_probabilities(models, cifar_data.normalize(x_test), batch_size=500)
+        log_p = calibration.ensemble_log_probabilities(models, cifar.normalize(x_test), batch_size=500)
         scaled = calibration.scaled_log_probabilities(log_p, temperature)[:, None]
         after = scores_from_probabilities(np.exp(scaled), y_test, log_probs=scaled)
         keys = ("accuracy", "nll", "ece", "brier")

@@ -6,8 +6,10 @@ horse, ship, truck), real images never seen in training: a near-OOD
 protocol that runs offline. `--ood_dataset svhn_cropped` (any TFDS image set
 of 32x32x3 images) adds a far-OOD set for users with a network.
 
-Every variant trains the reference recipe (examples/cifar_resnet.py) on the
-first `train_examples` ID training images; the last `--calibration_examples`
+Every variant trains the reference recipe
+(`keras_mimo.applications.cifar_training.train`, which
+examples/cifar_resnet.py calls too) on the first `train_examples` ID
+training images; the last `--calibration_examples`
 ID training images, never trained on, fit each variant's temperature and
 its conformal thresholds. Variants: two singles, MIMO (M=2, and M=3 in the
 CPU profile), the deep ensemble of the two singles; each scored before and
@@ -26,6 +28,7 @@ a rerun; the report is rebuilt from the saved models.
 """
 
 import argparse
+import dataclasses
 import functools
 import json
 import os
@@ -38,7 +41,8 @@ from benchmarks import shift_ood_report
 from benchmarks.shift_ood_report import ALPHA  # noqa: F401 - the study's settings live with its report
 from benchmarks.shift_ood_report import CORRUPTION_TYPES  # noqa: F401
 from benchmarks.shift_ood_report import SEVERITIES  # noqa: F401
-from keras_mimo.applications import cifar_data
+from keras_mimo.applications import cifar_training
+from keras_mimo.datasets import cifar
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -103,7 +107,7 @@ VARIANTS = [
 
 @functools.cache
 def _load(npz_dir, data_dir):
-    data = cifar_data.load_npz(npz_dir) if npz_dir else cifar_data.load_tfds("cifar10", data_dir)
+    data = cifar.load_npz(npz_dir) if npz_dir else cifar.load_tfds("cifar10", data_dir)
     for a in data:
         a.setflags(write=False)
     return data
@@ -169,19 +173,15 @@ def profile_from_args(args) -> dict:
 def train_variants(args, profile):
     import keras
 
-    from examples import cifar_resnet
-
     data = split(args, profile)
-    cifar_resnet.FLAGS(["cifar_resnet"])
     for name, ensemble_size, seed, mixing in common.variants_in_order(VARIANTS, profile["variants"]):
         out = os.path.join(args.run_dir, name)
         if os.path.exists(os.path.join(out, "result.json")):
             print(f"{name}: done already", flush=True)
             continue
         keras.backend.clear_session()
-        config = cifar_resnet.config_from_flags()
         reps = profile["batch_repetitions"] if ensemble_size > 1 else 1
-        config.update(
+        config = cifar_training.TrainConfig(
             npz_dir=args.npz_dir,
             data_dir=args.data_dir,
             depth=profile["depth"],
@@ -198,7 +198,7 @@ def train_variants(args, profile):
             batch_size=args.batch_size,
         )
         start = time.time()
-        metrics = cifar_resnet.run(config, data=(*data["train"], *data["test"]), num_classes=IN_CLASSES)
+        metrics = cifar_training.train(config, data=(*data["train"], *data["test"]), num_classes=IN_CLASSES)
         result = {
             "name": name,
             "ensemble_size": ensemble_size,
@@ -210,7 +210,7 @@ def train_variants(args, profile):
             "wall_seconds": time.time() - start,
             "parameters": metrics["parameters"],
             "backend": metrics["backend"],
-            "config": config,
+            "config": dataclasses.asdict(config),
         }
         with open(os.path.join(out, "result.json"), "w") as f:
             json.dump(result, f, indent=1, default=str)

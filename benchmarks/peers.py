@@ -269,9 +269,10 @@ def quality(args):
     from torch_uncertainty.transforms import MIMOBatchFormat
 
     import keras_mimo
-    from keras_mimo.applications import cifar_data
+    from keras_mimo.datasets import cifar
+    from keras_mimo.datasets import cifar_pipeline
 
-    x_train, y_train, x_test, y_test = cifar_data.load_npz(args.npz_dir)
+    x_train, y_train, x_test, y_test = cifar.load_npz(args.npz_dir)
     x_train, y_train = x_train[: args.train_examples], y_train[: args.train_examples]
     x_test, y_test = x_test[: args.test_examples], y_test[: args.test_examples]
     m, b, unique = args.members, args.batch_repetitions, 128
@@ -282,8 +283,8 @@ def quality(args):
         order = rng.permutation(len(x_train))
         for s in range(steps):
             idx = order[s * unique : (s + 1) * unique]
-            batches.append((cifar_data.normalize(cifar_data.augment_numpy(x_train[idx], rng)), y_train[idx]))
-    test_inputs = cifar_data.normalize(x_test)
+            batches.append((cifar.normalize(cifar_pipeline.augment_numpy(x_train[idx], rng)), y_train[idx]))
+    test_inputs = cifar.normalize(x_test)
 
     torch.manual_seed(0)
     tu = _torch_uncertainty_model(args.depth, args.width, 10, m)

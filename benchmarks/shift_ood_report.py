@@ -18,7 +18,7 @@ from keras_mimo import calibration
 from keras_mimo import conformal
 from keras_mimo import metrics
 from keras_mimo import ensembles
-from keras_mimo.applications import cifar_data
+from keras_mimo.datasets import cifar
 from keras_mimo.evaluation import member_predictions
 from keras_mimo.evaluation import scores_from_probabilities
 
@@ -50,7 +50,7 @@ class Predictions:
         if name not in self.cache:
             model = self.model(name)
             self.cache[name] = {
-                key: member_predictions(model, cifar_data.normalize(x), 500, verbose=0) for key, x in self.sets.items()
+                key: member_predictions(model, cifar.normalize(x), 500, verbose=0) for key, x in self.sets.items()
             }
         return self.cache[name]
 
@@ -148,7 +148,7 @@ def score_variant(preds, labels, alpha) -> dict:
 
 def inference_seconds(models: dict, x, repeats: int = 3) -> dict:
     """Median seconds of one `predict(x, batch_size=500)` per model, interleaved after a warm-up each."""
-    x = cifar_data.normalize(x)
+    x = cifar.normalize(x)
     for model in models.values():
         model.predict(x[:500], batch_size=500, verbose=0)
     times = {name: [] for name in models}

@@ -62,14 +62,20 @@ UCI_VARIANTS = ("single", "single_ft", "mimo2_warm", "mimo2_scratch")
 
 
 def _study_args(args):
-    """The shift/OOD study's arguments for its `cpu` profile (the data split, the corrupted sets)."""
-    study = cifar10_shift_ood.parser().parse_args(
-        ["--npz_dir", args.npz_dir or "", "--profile", "cpu", "--run_dir", args.base_dir]
+    """The shift/OOD study's arguments for its `cpu` profile (the data split, the corrupted sets).
+
+    The study parser's defaults (no command line parsed), with this study's
+    data, folders and cuts set on them.
+    """
+    study = cifar10_shift_ood.parser().parse_args([])
+    vars(study).update(
+        profile="cpu",
+        run_dir=args.base_dir,
+        npz_dir=args.npz_dir,
+        data_dir=args.data_dir,
+        test_examples=args.test_examples,
+        calibration_examples=args.calibration_examples,
     )
-    study.npz_dir = args.npz_dir
-    study.data_dir = args.data_dir
-    study.test_examples = args.test_examples
-    study.calibration_examples = args.calibration_examples
     if args.train_examples:
         study.train_examples = args.train_examples
     return study, cifar10_shift_ood.profile_from_args(study)
@@ -92,7 +98,7 @@ def fine_tune(name, args, data):
     import keras
 
     import keras_mimo
-    from keras_mimo.applications import cifar_data
+    from keras_mimo.datasets import cifar_pipeline
 
     outs = {e: os.path.join(args.run_dir, f"{name}_e{e}") for e in SNAPSHOTS if e <= args.epochs}
     if all(os.path.exists(os.path.join(o, "result.json")) for o in outs.values()):
@@ -115,7 +121,7 @@ def fine_tune(name, args, data):
         metrics=["accuracy"],
     )
     x, y = data["train"]
-    train = cifar_data.tf_train_dataset(x, y, args.batch_size, args.seed)
+    train = cifar_pipeline.tf_train_dataset(x, y, args.batch_size, args.seed)
     start = time.time()
 
     class Snapshot(keras.callbacks.Callback):

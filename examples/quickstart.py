@@ -15,7 +15,9 @@ import time
 from absl import app
 from absl import flags
 
-from keras_mimo.applications import cifar_data
+from keras_mimo.datasets import cifar
+from keras_mimo.datasets import cifar_pipeline
+from keras_mimo.datasets import tfds_loading
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "TFDS data directory (CIFAR-10 is downloaded there once).")
@@ -59,11 +61,11 @@ def train_and_evaluate(model, x_train, y_train, x_test, y_test):
     import keras_mimo
 
     model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    train = cifar_data.numpy_train_dataset(x_train, y_train, 128, FLAGS.seed)
+    train = cifar_pipeline.numpy_train_dataset(x_train, y_train, 128, FLAGS.seed)
     print(f"training {model.name} ({model.count_params():,} parameters) for {FLAGS.epochs} epochs", flush=True)
     start = time.time()
     model.fit(train, epochs=FLAGS.epochs, verbose=FLAGS.verbose)
-    results = keras_mimo.evaluate_ensemble(model, cifar_data.normalize(x_test), y_test, verbose=0)
+    results = keras_mimo.evaluate_ensemble(model, cifar.normalize(x_test), y_test, verbose=0)
     results["train_seconds"] = time.time() - start
     return results
 
@@ -75,10 +77,10 @@ def compare():
     keras.utils.set_random_seed(FLAGS.seed)
     try:
         if FLAGS.npz_dir:
-            x_train, y_train, x_test, y_test = cifar_data.load_npz(FLAGS.npz_dir)
+            x_train, y_train, x_test, y_test = cifar.load_npz(FLAGS.npz_dir)
         else:
-            x_train, y_train, x_test, y_test = cifar_data.load_tfds("cifar10", FLAGS.data_dir)
-    except cifar_data.DataUnavailableError as e:
+            x_train, y_train, x_test, y_test = cifar.load_tfds("cifar10", FLAGS.data_dir)
+    except tfds_loading.DataUnavailableError as e:
         sys.exit(f"error: {e}")
     if FLAGS.train_examples:
         x_train, y_train = x_train[: FLAGS.train_examples], y_train[: FLAGS.train_examples]

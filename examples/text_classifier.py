@@ -25,8 +25,8 @@ import numpy as np
 from absl import app
 from absl import flags
 
-from keras_mimo.applications.tfds_loading import DataUnavailableError
-from keras_mimo.applications.tfds_loading import load_prepared_or_download
+from keras_mimo.datasets.tfds_loading import DataUnavailableError
+from keras_mimo.datasets.tfds_loading import load_prepared_or_download
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "TFDS data directory (imdb_reviews is prepared or downloaded there).")

@@ -9,6 +9,7 @@ from keras_mimo import applications
 from keras_mimo import batching
 from keras_mimo import calibration
 from keras_mimo import conformal
+from keras_mimo import datasets
 from keras_mimo import distribution
 from keras_mimo import ensembles
 from keras_mimo import ensembling
@@ -44,6 +45,7 @@ __all__ = [
     "combine_members",
     "conformal",
     "convert",
+    "datasets",
     "distribution",
     "ensembles",
     "ensembling",

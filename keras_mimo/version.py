@@ -1,3 +1,3 @@
 """The package version, kept in one place (read by pyproject.toml too)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -3,7 +3,8 @@
 # freshly built wheel into its own virtualenv and runs the two test tiers.
 #   bash scripts/run_tests.sh          # ruff; the unit tier on tensorflow, jax and torch;
 #                                      # the large tier once (each test on the backend it
-#                                      # concerns, the rest on $LARGE_BACKEND); mkdocs --strict
+#                                      # concerns, the rest on $LARGE_BACKEND); mkdocs --strict;
+#                                      # the sdist and wheel built and checked (twine check)
 #   bash scripts/run_tests.sh --quick  # ruff; the unit tier on one backend ($KERAS_BACKEND, else torch:
 #                                      # the fastest here, 69 s against 192 s TensorFlow, 278 s JAX)
 #   BACKENDS="tensorflow jax" bash scripts/run_tests.sh   # skip (and do not install) torch
@@ -41,7 +42,7 @@ extras="tensorflow,examples,test,docs"
 case " $BACKENDS " in *" jax "*) extras="$extras,jax";; esac
 case " $BACKENDS " in *" torch "*) extras="$extras,torch";; esac
 if [ "$installed" = 0 ]; then
-  pip install -q --upgrade pip build
+  pip install -q --upgrade pip build twine
   # CPU builds only. TensorFlow and JAX: tensorflow-cpu and jax[cpu] from PyPI.
   # TensorFlow is installed whatever BACKENDS says: the data pipelines, TFDS,
   # the TFP references and the SavedModel export tests use it.
@@ -129,6 +130,17 @@ done
 if [ "$QUICK" = 0 ]; then
   step "docs: mkdocs build --strict (API reference from the docstrings)"
   mkdocs build --strict --quiet -d "$VENV/site" || status=1
+  step "release: python -m build (sdist and wheel), twine check --strict, LICENSE and CHANGELOG.md in the sdist"
+  packages=$(mktemp -d)
+  if python -m build --outdir "$packages" . >/dev/null && twine check --strict "$packages"/*; then
+    listing=$(tar tzf "$packages"/*.tar.gz)
+    for file in LICENSE CHANGELOG.md; do
+      grep -q "^keras_mimo-[^/]*/$file\$" <<< "$listing" || { echo "the sdist lacks $file"; status=1; }
+    done
+  else
+    status=1
+  fi
+  rm -rf "$packages"
 fi
 step "the 25 slowest tests of this run (setup + call + teardown)"
 python scripts/slowest_tests.py "$RESULTS"/*.xml --top 25 || true

@@ -35,6 +35,7 @@ PUBLIC_API = [
     "combine_members",
     "conformal",
     "convert",
+    "datasets",
     "distribution",
     "ensembles",
     "ensembling",

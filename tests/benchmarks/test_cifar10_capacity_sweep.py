@@ -67,8 +67,6 @@ def test_sweep_trains_scores_and_reports_every_point(tiny_npz, tmp_path):
 
 @pytest.mark.parametrize("text", ["2", "2:x", "0:100", "2:5000:1"])
 def test_a_malformed_point_is_refused_with_its_format(text):
-    if str(ROOT) not in sys.path:
-        sys.path.append(str(ROOT))  # appended: keras_mimo still comes from the install
     from benchmarks import cifar10_capacity_sweep
 
     with pytest.raises(argparse.ArgumentTypeError, match="WIDTH:TRAIN_EXAMPLES|positive"):

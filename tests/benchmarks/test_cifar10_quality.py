@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from keras_mimo import calibration
-from keras_mimo.applications import cifar_data
+from keras_mimo.datasets import cifar
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -41,8 +41,8 @@ def test_temperatures_are_fitted_on_held_out_training_images_and_reported(tiny_n
     run_dir, docs_dir, _ = run_study(tiny_npz, tmp_path, "--train_examples=130", "--calibration_examples=60")
     report = json.loads((docs_dir / "results" / "quality_cpu_small_data.json").read_text())["variants"]
     assert set(report) == {"single_s0", "mimo2", "single_s1", "deep_ensemble2"}
-    x_train, y_train, x_test, y_test = cifar_data.load_npz(tiny_npz)
-    x_cal, y_cal = cifar_data.normalize(x_train[-60:]), y_train[-60:]
+    x_train, y_train, x_test, y_test = cifar.load_npz(tiny_npz)
+    x_cal, y_cal = cifar.normalize(x_train[-60:]), y_train[-60:]
     load = lambda name: keras.models.load_model(run_dir / name / "model.keras")
     for name, result in report.items():
         scaling = result["temperature_scaling"]
@@ -56,7 +56,7 @@ def test_temperatures_are_fitted_on_held_out_training_images_and_reported(tiny_n
         neighbours = [v for v in (t * 1.05, t / 1.05) if 0.05 <= v <= 20.0]
         assert neighbours and nll(t) <= min(nll(v) for v in neighbours) + 1e-9
         # ... and the test metrics after scaling are those of softmax(log p / T).
-        test = calibration.ensemble_log_probabilities(models, cifar_data.normalize(x_test[:20]))
+        test = calibration.ensemble_log_probabilities(models, cifar.normalize(x_test[:20]))
         np.testing.assert_allclose(
             scaling["after"]["nll"], calibration.temperature_nll(test, y_test[:20], t), rtol=1e-5
         )

@@ -12,14 +12,12 @@ import pytest
 
 from keras_mimo import calibration
 from keras_mimo import conformal
-from keras_mimo.applications import cifar_data
+from keras_mimo.datasets import cifar
+
+from benchmarks import cifar10_shift_ood
+from benchmarks import shift_ood_report
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.append(str(ROOT))  # appended: keras_mimo still comes from the install
-
-from benchmarks import cifar10_shift_ood  # noqa: E402
-from benchmarks import shift_ood_report  # noqa: E402
 
 
 @pytest.fixture
@@ -53,15 +51,15 @@ def study(tiny_npz, tmp_path):
 @pytest.mark.large
 def test_study_scores_every_variant_from_held_out_calibration_images(study):
     npz, run_dir, docs_dir, report = study
-    x_train, y_train, x_test, y_test = cifar_data.load_npz(npz)
+    x_train, y_train, x_test, y_test = cifar.load_npz(npz)
     in_train = np.flatnonzero(y_train < 6)
     assert set(report["variants"]) == {"single_s0", "mimo2", "single_s1", "deep_ensemble2"}
     assert report["protocol"]["calibration_images"] == (
         f"in-distribution training images {len(in_train) - 40}..{len(in_train) - 1}"
     )
     assert len(in_train) >= 80  # the calibration images come after the 40 training images
-    x_cal, y_cal = cifar_data.normalize(x_train[in_train[-40:]]), y_train[in_train[-40:]]
-    x_id, y_id = cifar_data.normalize(x_test[y_test < 6]), y_test[y_test < 6]
+    x_cal, y_cal = cifar.normalize(x_train[in_train[-40:]]), y_train[in_train[-40:]]
+    x_id, y_id = cifar.normalize(x_test[y_test < 6]), y_test[y_test < 6]
     assert report["protocol"]["test_images"] == len(y_id)
     for name, result in report["variants"].items():
         names = result.get("members", [name])
@@ -103,7 +101,7 @@ def test_split_keeps_calibration_images_out_of_training_and_ood_classes_out_of_b
     train, cal = data["train"][0].reshape(30, -1), data["calibration"][0].reshape(50, -1)
     assert not any((row == train).all(-1).any() for row in cal)
     assert data["train"][1].max() < 6 and data["calibration"][1].max() < 6 and data["test"][1].max() < 6
-    _, _, x_test, y_test = cifar_data.load_npz(tiny_npz)
+    _, _, x_test, y_test = cifar.load_npz(tiny_npz)
     np.testing.assert_array_equal(data["ood"]["cifar10_classes_6_9"], x_test[y_test >= 6])
     args.train_examples = 10**6
     with pytest.raises(ValueError, match="exceed"):

@@ -6,11 +6,9 @@ import sys
 
 import numpy as np
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.append(str(ROOT))  # appended: keras_mimo still comes from the install
+from benchmarks import common
 
-from benchmarks import common  # noqa: E402
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _imports(path):
@@ -77,3 +75,27 @@ def test_variants_in_order_follows_the_wanted_order_and_skips_unknown_names():
         ("single_s0", 1, 0),
         ("mimo2", 2, 0),
     ]
+
+
+def test_the_benchmarks_come_from_the_repository_and_keras_mimo_from_its_install():
+    """tests/conftest.py imports the benchmarks package by location: the root is not on sys.path."""
+    import os
+
+    import benchmarks
+    import keras_mimo
+
+    assert pathlib.Path(benchmarks.__file__).resolve() == ROOT / "benchmarks" / "__init__.py"
+    if os.environ.get("KERAS_MIMO_EXPECT_INSTALLED") == "1":  # scripts/run_tests.sh
+        assert str(ROOT) not in {str(pathlib.Path(p or ".").resolve()) for p in sys.path}
+        assert "site-packages" in keras_mimo.__file__
+
+
+def test_no_test_edits_sys_path():
+    """Tests import the benchmarks through tests/conftest.py and give subprocesses PYTHONPATH instead."""
+    edits = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in sorted((ROOT / "tests").rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "sys.path." + "insert" in line or "sys.path." + "append" in line or "sys.path " + "=" in line
+    ]
+    assert edits == []

@@ -3,16 +3,13 @@
 import argparse
 import math
 import pathlib
-import sys
 
 import numpy as np
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.append(str(ROOT))  # appended: keras_mimo still comes from the install
+from benchmarks import cost
 
-from benchmarks import cost  # noqa: E402
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_same_graph_baseline_takes_stacked_rows():

@@ -5,7 +5,6 @@ import importlib
 import pathlib
 import re
 import shlex
-import sys
 
 import pytest
 
@@ -27,8 +26,6 @@ def test_the_documents_name_every_benchmark_script():
 
 @pytest.mark.parametrize("script,rest", list(documented_commands()))
 def test_documented_command_parses(script, rest):
-    if str(ROOT) not in sys.path:
-        sys.path.append(str(ROOT))  # appended: keras_mimo still comes from the install
     module = importlib.import_module(f"benchmarks.{script}")
     argv = shlex.split(rest.replace("<", "'<").replace(">", ">'"))
     module.parser().parse_args(argv)

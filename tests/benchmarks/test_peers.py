@@ -1,13 +1,10 @@
 """The peer benchmark's table code (CI has no torch-uncertainty; the runs themselves are in docs/results)."""
 
 import pathlib
-import sys
+
+from benchmarks import peers
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.append(str(ROOT))  # appended: keras_mimo still comes from the install
-
-from benchmarks import peers  # noqa: E402
 
 
 def speed_result(ours, theirs, ours_inference, theirs_inference, device="cpu"):

@@ -2,7 +2,6 @@
 
 import json
 import pathlib
-import sys
 
 import numpy as np
 import pytest
@@ -11,8 +10,6 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def uci_module():
-    if str(ROOT) not in sys.path:
-        sys.path.append(str(ROOT))  # appended: keras_mimo still comes from the install
     from benchmarks import uci_regression
 
     return uci_regression

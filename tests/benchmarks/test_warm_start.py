@@ -13,8 +13,6 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def warm_start_module():
-    if str(ROOT) not in sys.path:
-        sys.path.append(str(ROOT))  # appended: keras_mimo still comes from the install
     from benchmarks import warm_start
 
     return warm_start
@@ -105,3 +103,18 @@ def test_uci_part_scores_the_single_its_fine_tune_and_the_warm_mimo(tmp_path):
     assert (docs / "results" / "warm_start_uci.md").read_text().count("| yacht |") == 4
     # resumable: the splits' results are read back, not retrained
     assert warm_start.main(args) == results
+
+
+@pytest.mark.parametrize("npz_dir", [None, "some/npz"])
+def test_study_args_are_the_shift_ood_defaults_with_this_studys_data(npz_dir):
+    from benchmarks import cifar10_shift_ood
+
+    warm_start = warm_start_module()
+    args = warm_start.parser().parse_args(["--part", "cifar", "--base_dir", "runs/base", "--train_examples", "40"])
+    args.npz_dir = npz_dir
+    study, profile = warm_start._study_args(args)
+    defaults = vars(cifar10_shift_ood.parser().parse_args([]))
+    assert study.npz_dir == npz_dir  # None stays None (TFDS), not ""
+    assert (study.profile, study.run_dir, study.train_examples) == ("cpu", "runs/base", 40)
+    assert study.batch_size == defaults["batch_size"] and study.docs_dir == defaults["docs_dir"]
+    assert profile == cifar10_shift_ood.profile_from_args(study)

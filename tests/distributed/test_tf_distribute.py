@@ -152,29 +152,24 @@ def test_multi_worker_mirrored_strategy_with_two_local_workers():
     assert outputs[0]["batch"] != outputs[1]["batch"]
 
 
-EXAMPLE_UNDER_TWO_REPLICAS = """
-import json, pathlib, sys
-sys.path.insert(0, str(pathlib.Path({root!r}) / "examples"))
-import cifar_resnet
+RECIPE_UNDER_TWO_REPLICAS = """
+import json
+from keras_mimo.applications.cifar_training import TrainConfig, train
 results = {{}}
 for distribution in ("none", "mirrored"):
-    cifar_resnet.FLAGS(["cifar_resnet", "--npz_dir={npz}", "--depth=10", "--width_multiplier=1",
-                        "--epochs=1", "--batch_size=16", "--batch_repetitions=2", "--virtual_batch_size=8",
-                        "--verbose=0", "--validation_freq=5", "--test_examples=8",
-                        "--output_dir={out}/" + distribution, "--distribution=" + distribution,
-                        "--pipeline=tf_data"])
-    m = cifar_resnet.run(cifar_resnet.config_from_flags())
+    config = TrainConfig(npz_dir={npz!r}, depth=10, width_multiplier=1, epochs=1, batch_size=16,
+                         batch_repetitions=2, virtual_batch_size=8, verbose=0, validation_freq=5,
+                         test_examples=8, output_dir={out!r} + "/" + distribution, distribution=distribution,
+                         pipeline="tf_data")
+    m = train(config)
     results[distribution] = {{k: m[k] for k in ("unique_batch", "per_replica_batch", "replicas",
                                                 "learning_rate", "rows_per_step")}}
 print(json.dumps(results))
 """
 
 
-def test_example_global_batch_and_learning_rate_under_two_replicas(tiny_npz, tmp_path):
-    import pathlib
-
-    root = str(pathlib.Path(__file__).resolve().parents[2])
-    out = run_python(HEADER + EXAMPLE_UNDER_TWO_REPLICAS.format(root=root, npz=tiny_npz, out=str(tmp_path)))
+def test_recipe_global_batch_and_learning_rate_under_two_replicas(tiny_npz, tmp_path):
+    out = run_python(HEADER + RECIPE_UNDER_TWO_REPLICAS.format(npz=tiny_npz, out=str(tmp_path)))
     one, two = out["none"], out["mirrored"]
     assert two["replicas"] == 2 and one["replicas"] == 1
     assert two["unique_batch"] == one["unique_batch"] == 16 and two["per_replica_batch"] == 8

@@ -1,4 +1,4 @@
-"""Loads the example scripts (they are scripts, not a package) by path."""
+"""Loads the example scripts (they are scripts, not a package) by path, without touching sys.path."""
 
 import importlib.util
 import pathlib
@@ -13,8 +13,6 @@ def load_example(name):
     """Imports examples/<name>.py once per process (absl flags register once)."""
     if name in sys.modules:
         return sys.modules[name]
-    if str(EXAMPLES) not in sys.path:
-        sys.path.insert(0, str(EXAMPLES))
     spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module

@@ -34,13 +34,13 @@ pytestmark = pytest.mark.large
 def run_with_example(body: str, args=(), timeout=600):
     """Runs `body` in a fresh process with `text_classifier` imported and its flags parsed."""
     code = textwrap.dedent(f"""
-        import sys
-        sys.path.insert(0, {str(EXAMPLES)!r})
         import numpy as np
         import text_classifier
         text_classifier.FLAGS(["text_classifier"] + {list(TINY) + list(args)!r})
     """) + textwrap.dedent(body)
-    env = dict(os.environ, KERAS_BACKEND=keras.backend.backend())
+    # the examples' folder on the child's path (not this process's): `import text_classifier` there
+    path = os.pathsep.join(filter(None, [str(EXAMPLES), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, KERAS_BACKEND=keras.backend.backend(), PYTHONPATH=path)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
@@ -80,7 +80,7 @@ def test_offline_without_data_fails_fast_with_a_helpful_message(tmp_path):
     pytest.importorskip("tensorflow_datasets")
     out = run_with_example(f"""
         import time
-        from keras_mimo.applications import tfds_loading
+        from keras_mimo.datasets import tfds_loading
         tfds_loading.online = lambda *a, **k: False
         start = time.time()
         try:

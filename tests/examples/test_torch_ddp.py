@@ -20,7 +20,6 @@ EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
 SCRIPT = """
 import os, socket, sys
 import numpy as np
-sys.path.insert(0, {examples!r})
 import keras
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -61,8 +60,10 @@ if __name__ == "__main__":
 
 def test_two_ranks_sync_gradients_and_end_with_equal_weights(tmp_path):
     script = tmp_path / "ddp.py"
-    script.write_text(textwrap.dedent(SCRIPT.format(examples=str(EXAMPLES), out=str(tmp_path))))
-    env = dict(os.environ, KERAS_BACKEND="torch", OMP_NUM_THREADS="1")
+    script.write_text(textwrap.dedent(SCRIPT.format(out=str(tmp_path))))
+    # the examples' folder on the children's path (the spawned ranks import torch_ddp too)
+    path = os.pathsep.join(filter(None, [str(EXAMPLES), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, KERAS_BACKEND="torch", OMP_NUM_THREADS="1", PYTHONPATH=path)
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
     r0, r1 = (np.load(tmp_path / f"rank{r}.npz") for r in range(2))
