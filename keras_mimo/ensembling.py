@@ -4,9 +4,9 @@
 naming the new home (the same object).
 """
 
-from keras_mimo import _deprecated_module
+from keras_mimo import _deprecation
 
-__getattr__ = _deprecated_module.redirect(
+__getattr__ = _deprecation.redirect(
     __name__,
     {
         name: f"keras_mimo.ensembles.{name}"

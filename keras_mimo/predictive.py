@@ -7,9 +7,9 @@ naming the new home; `ensemble_log_probabilities` is now
 is `keras_mimo.calibration.scaled_log_probabilities` (numpy).
 """
 
-from keras_mimo import _deprecated_module
+from keras_mimo import _deprecation
 
-__getattr__ = _deprecated_module.redirect(
+__getattr__ = _deprecation.redirect(
     __name__,
     {
         "MIN_STD": "keras_mimo.ensembles.MIN_STD",

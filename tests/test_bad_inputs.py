@@ -331,6 +331,13 @@ ROWS = []
 # -- keras_mimo.metrics: diversity and uncertainty of member probabilities (numpy)
 
 
+def _unprepared(**kwargs):
+    raise RuntimeError("not prepared")
+
+
+DataUnavailable = keras_mimo.datasets.DataUnavailableError
+
+
 def _np_entropy(probs):
     """The numpy reference of `ensembles.entropy` (probabilities floored at 1e-30 before the log)."""
     return -(probs * np.log(np.maximum(probs, 1e-30))).sum(-1)
@@ -1670,6 +1677,190 @@ for _policy in POLICIES:
             lambda r, c: _close(np_(r[1]), np_(r[0]), atol=2e-2),
         )
     )
+
+# -- keras_mimo.datasets and the CIFAR recipe (applications.cifar_training)
+
+from keras_mimo.applications import cifar_training  # noqa: E402
+from keras_mimo.datasets import cifar as _cifar  # noqa: E402
+from keras_mimo.datasets import cifar_pipeline as _pipeline  # noqa: E402
+from keras_mimo.datasets import cifar_tarball as _tarball  # noqa: E402
+from keras_mimo.datasets import tfds_loading as _tfds  # noqa: E402
+
+_IMAGES = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3)).astype("uint8")
+_IMAGE_LABELS = np.arange(8) % 10
+_augment = lambda images, padding=2: _pipeline.augment_numpy(images, np.random.default_rng(0), padding)  # noqa: E731
+ROWS += [
+    row("datasets.cifar.load_npz", "npz_dir", "missing", lambda c: _cifar.load_npz("/no/such/dir"), DataUnavailable),
+    row("datasets.cifar.load_npz", "num_classes", "fractional", lambda c: _cifar.load_npz("/x", 10.5), ValueError),
+    row("datasets.cifar.load_npz", "num_classes", "zero", lambda c: _cifar.load_npz("/x", 0), ValueError),
+    row("datasets.cifar.load_tfds", "dataset", "unknown", lambda c: _cifar.load_tfds("mnist"), ValueError),
+    row(
+        "datasets.cifar.normalize",
+        "images",
+        "nan",
+        lambda c: _cifar.normalize(nan(_IMAGES.astype("float32"))),
+        ValueError,
+    ),
+    row("datasets.cifar.normalize", "images", "empty", lambda c: _cifar.normalize(_IMAGES[:0]), shape_is(0, 32, 32, 3)),
+    row(
+        "datasets.cifar.normalize",
+        "images",
+        "channels_first",
+        lambda c: _cifar.normalize(_IMAGES.transpose(0, 3, 1, 2)),
+        ValueError,
+    ),
+    row(
+        "datasets.cifar_pipeline.augment_numpy", "crop_padding", "negative", lambda c: _augment(_IMAGES, -1), ValueError
+    ),
+    row(
+        "datasets.cifar_pipeline.augment_numpy",
+        "crop_padding",
+        "fractional",
+        lambda c: _augment(_IMAGES, 2.5),
+        TypeError,
+    ),
+    row(
+        "datasets.cifar_pipeline.augment_numpy",
+        "crop_padding",
+        "np_int64",
+        lambda c: _augment(_IMAGES, np.int64(1)),
+        same_as(lambda c: _augment(_IMAGES, 1)),
+    ),
+    row(
+        "datasets.cifar_pipeline.augment_numpy",
+        "images",
+        "empty",
+        lambda c: _augment(_IMAGES[:0]),
+        shape_is(0, 32, 32, 3),
+    ),
+    row(
+        "datasets.cifar_pipeline.augment_numpy",
+        "rng",
+        "not_a_generator",
+        lambda c: _pipeline.augment_numpy(_IMAGES, 3),
+        TypeError,
+    ),
+    row(
+        "datasets.cifar_pipeline.numpy_train_dataset",
+        "batch_size",
+        "zero",
+        lambda c: _pipeline.numpy_train_dataset(_IMAGES, _IMAGE_LABELS, 0, 0),
+        ValueError,
+    ),
+    row(
+        "datasets.cifar_pipeline.numpy_train_dataset",
+        "y",
+        "mismatched",
+        lambda c: _pipeline.numpy_train_dataset(_IMAGES, _IMAGE_LABELS[:3], 4, 0),
+        ValueError,
+    ),
+    row(
+        "datasets.cifar_pipeline.numpy_train_dataset",
+        "x",
+        "empty",
+        lambda c: _pipeline.numpy_train_dataset(_IMAGES[:0], _IMAGE_LABELS[:0], 4, 0),
+        ValueError,
+    ),
+    row(
+        "datasets.cifar_pipeline.numpy_train_dataset",
+        "seed",
+        "negative",
+        lambda c: _pipeline.numpy_train_dataset(_IMAGES, _IMAGE_LABELS, 4, -1),
+        ValueError,
+    ),
+    row(
+        "datasets.cifar_pipeline.numpy_train_dataset",
+        "batch_size",
+        "np_int64",
+        lambda c: _pipeline.numpy_train_dataset(_IMAGES, _IMAGE_LABELS, np.int64(4), 0)[1][0],
+        same_as(lambda c: _pipeline.numpy_train_dataset(_IMAGES, _IMAGE_LABELS, 4, 0)[1][0]),
+    ),
+    row(
+        "datasets.cifar_pipeline.tf_train_dataset",
+        "batch_size",
+        "zero",
+        lambda c: _pipeline.tf_train_dataset(_IMAGES, _IMAGE_LABELS, 0, 0),
+        ValueError,
+    ),
+    row(
+        "datasets.cifar_pipeline.tf_train_dataset",
+        "y",
+        "mismatched",
+        lambda c: _pipeline.tf_train_dataset(_IMAGES, _IMAGE_LABELS[:3], 4, 0),
+        ValueError,
+    ),
+    row("datasets.cifar_pipeline.tf_available", "-", "no_arguments", lambda c: _pipeline.tf_available(), is_(True)),
+    row(
+        "datasets.cifar_tarball.npz_from_tarball",
+        "tarball",
+        "missing",
+        lambda c: _tarball.npz_from_tarball("/no/such.tar.gz", "/tmp/unused"),
+        FileNotFoundError,
+    ),
+    row("datasets.tfds_loading.online", "port", "negative", lambda c: _tfds.online(port=-1), ValueError),
+    row("datasets.tfds_loading.online", "timeout", "zero", lambda c: _tfds.online(timeout=0.0), ValueError),
+    row(
+        "datasets.tfds_loading.load_prepared_or_download",
+        "data_dir",
+        "missing",
+        lambda c: _tfds.load_prepared_or_download(_unprepared, "cifar10", "/no/such/dir"),
+        DataUnavailable,
+    ),
+    row(
+        "applications.cifar_training.TrainConfig",
+        "depth",
+        "zero",
+        lambda c: cifar_training.TrainConfig(depth=0),
+        ValueError,
+    ),
+    row(
+        "applications.cifar_training.TrainConfig",
+        "epochs",
+        "fractional",
+        lambda c: cifar_training.TrainConfig(epochs=2.5),
+        TypeError,
+    ),
+    row(
+        "applications.cifar_training.TrainConfig",
+        "depth",
+        "np_int64",
+        lambda c: cifar_training.TrainConfig(depth=np.int64(16)).depth,
+        is_(16),
+    ),
+    row(
+        "applications.cifar_training.batch_plan",
+        "replicas",
+        "zero",
+        lambda c: cifar_training.batch_plan(cifar_training.TrainConfig(), 0),
+        ValueError,
+    ),
+    row(
+        "applications.cifar_training.batch_plan",
+        "replicas",
+        "np_int64",
+        lambda c: cifar_training.batch_plan(cifar_training.TrainConfig(), np.int64(2)),
+        same_as(lambda c: cifar_training.batch_plan(cifar_training.TrainConfig(), 2)),
+    ),
+    row(
+        "applications.cifar_training.batch_plan",
+        "config",
+        "dict",
+        lambda c: cifar_training.batch_plan({}, 1),
+        TypeError,
+    ),
+    row(
+        "applications.cifar_training.mixed_precision_policy",
+        "capability",
+        "unknown",
+        lambda c: cifar_training.mixed_precision_policy("x"),
+        ValueError,
+    ),
+    row(
+        "applications.cifar_training.load_data", "config", "string", lambda c: cifar_training.load_data("x"), TypeError
+    ),
+    row("applications.cifar_training.train", "config", "string", lambda c: cifar_training.train("x"), TypeError),
+]
+
 
 # -- keras_mimo.applications
 
@@ -3325,6 +3516,8 @@ def _callables():
     for module_name, module in _public_modules().items():
         for name in _public_names(module):
             value = getattr(module, name)
+            if inspect.isclass(value) and issubclass(value, BaseException):
+                continue  # an exception class is raised by the package, not called with arguments
             if inspect.isclass(value) or inspect.isfunction(value):
                 found[f"{module_name}.{name}"] = value
     return found

@@ -1,9 +1,21 @@
 """The two test tiers (tests/conftest.py): which tests a run skips, and the slowest-tests report."""
 
+import importlib.util
+
 import pytest
 
-from scripts import slowest_tests
 from tests import conftest
+
+
+def _load_script(name: str):
+    """scripts/<name>.py as a module, loaded from its file (scripts/ is not a package, the root not on sys.path)."""
+    spec = importlib.util.spec_from_file_location(name, conftest.ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+slowest_tests = _load_script("slowest_tests")
 
 
 class FakeConfig:

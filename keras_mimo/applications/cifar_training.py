@@ -183,14 +183,16 @@ class TrainConfig:
             if not any(value == c and isinstance(value, bool) == isinstance(c, bool) for c in choices):
                 raise ValueError(f"`{name}` must be one of {list(choices)}. Received: {name}={value!r}")
         for name in _POSITIVE:
-            check_count(getattr(self, name), name, "TrainConfig")
+            check_count(getattr(self, name), name)
         for name in _NON_NEGATIVE:
-            check_count(getattr(self, name), name, "TrainConfig", minimum=0)
-        check_float(self.input_repetition_probability, "input_repetition_probability", "TrainConfig", 0.0, 1.0, False)
-        check_float(self.base_learning_rate, "base_learning_rate", "TrainConfig", low=0.0)
-        check_float(self.l2, "l2", "TrainConfig", low=0.0, low_open=False)
-        check_float(self.warmup_epochs, "warmup_epochs", "TrainConfig", low=0.0, low_open=False)
-        check_float(self.lr_decay_ratio, "lr_decay_ratio", "TrainConfig", low=0.0)
+            check_count(getattr(self, name), name, minimum=0)
+        check_float(
+            self.input_repetition_probability, "input_repetition_probability", low=0.0, high=1.0, low_open=False
+        )
+        check_float(self.base_learning_rate, "base_learning_rate", low=0.0)
+        check_float(self.l2, "l2", low=0.0, low_open=False)
+        check_float(self.warmup_epochs, "warmup_epochs", low=0.0, low_open=False)
+        check_float(self.lr_decay_ratio, "lr_decay_ratio", low=0.0)
         for name in ("data_dir", "npz_dir"):
             if getattr(self, name) is not None and not isinstance(getattr(self, name), (str, os.PathLike)):
                 raise TypeError(f"`{name}` must be a path or None. Received: {name}={getattr(self, name)!r}")
@@ -200,7 +202,7 @@ class TrainConfig:
                 raise TypeError(f"`{name}` must be a list or tuple. Received: {name}={value!r}")
             object.__setattr__(self, name, tuple(value))  # lists from flags become tuples: the record stays frozen
         for epoch in self.lr_decay_epochs:
-            check_float(epoch, "lr_decay_epochs", "TrainConfig", low=0.0, low_open=False)
+            check_float(epoch, "lr_decay_epochs", low=0.0, low_open=False)
         for name in ("corruptions", "mixed_precision", "jax_processes"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"`{name}` must be a bool. Received: {name}={getattr(self, name)!r}")
@@ -267,7 +269,7 @@ def batch_plan(config: TrainConfig, replicas: int) -> dict:
         ValueError: the unique batch does not split evenly across `replicas`.
     """
     _check_config(config)
-    replicas = check_count(replicas, "replicas", "batch_plan")
+    replicas = check_count(replicas, "replicas")
     repetitions = config.batch_repetitions
     unique = config.rows_per_step // repetitions if config.rows_per_step else config.batch_size
     if unique < 1 or unique % replicas:
@@ -403,7 +405,7 @@ def train(
             f"`data` must be (x_train, y_train, x_test, y_test) or None. Received: data of type {type(data).__name__}"
         )
     if num_classes is not None:
-        num_classes = check_count(num_classes, "num_classes", "train", minimum=2)
+        num_classes = check_count(num_classes, "num_classes", minimum=2)
 
     start = time.time()
     process, processes = _join_processes(config)

@@ -5,6 +5,8 @@ TensorFlow and TFDS are optional: `load_tfds` imports them when called.
 
 import os
 
+import numbers
+
 import numpy as np
 
 from keras_mimo.datasets.tfds_loading import DataUnavailableError
@@ -35,8 +37,11 @@ def load_npz(npz_dir: str, num_classes: int = 10) -> tuple:
         DataUnavailableError: a file is missing.
         ValueError: a label is `num_classes` or more.
     """
-    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
-        raise ValueError(f"`num_classes` must be a positive integer. Received: num_classes={num_classes!r}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes not in (10, 100):
+        raise ValueError(
+            f"`num_classes` must be 10 (CIFAR-10) or 100 (CIFAR-100). Received: num_classes={num_classes!r}"
+        )
+    num_classes = int(num_classes)
     names = [f"train_{k}.npz" for k in range(5)] + ["test.npz"]
     missing = [n for n in names if not os.path.exists(os.path.join(npz_dir, n))]
     if missing:
@@ -94,4 +99,11 @@ def load_tfds(dataset: str, data_dir: str | None = None) -> tuple:
 
 def normalize(images: np.ndarray) -> np.ndarray:
     """uint8 images `(N, H, W, 3)` -> float32 `(N, H, W, 3)` standardized with CIFAR-10's channel statistics."""
-    return (np.asarray(images).astype(np.float32) / 255.0 - MEAN) / STD
+    images = np.asarray(images)
+    if images.ndim < 1 or images.shape[-1] != 3 or images.dtype.kind not in "uif":
+        raise ValueError(
+            f"`images` must be RGB images (N, H, W, 3) of numbers. Received: shape {images.shape}, dtype {images.dtype}"
+        )
+    if images.dtype.kind == "f" and not np.isfinite(images).all():
+        raise ValueError(f"`images` must be finite. Received: {int((~np.isfinite(images)).sum())} NaN or inf values")
+    return (images.astype(np.float32) / 255.0 - MEAN) / STD

@@ -7,6 +7,9 @@ and a horizontal flip), as a `tf.data` pipeline or as a
 
 import numpy as np
 
+from keras_mimo._validation import check_count
+from keras_mimo._validation import check_seed
+
 from keras_mimo.datasets.cifar import MEAN
 from keras_mimo.datasets.cifar import STD
 from keras_mimo.datasets.cifar import normalize
@@ -14,9 +17,25 @@ from keras_mimo.datasets.cifar import normalize
 __all__ = ["augment_numpy", "numpy_train_dataset", "tf_available", "tf_train_dataset"]
 
 
-def _check_crop_padding(crop_padding):
-    if not isinstance(crop_padding, int) or isinstance(crop_padding, bool) or crop_padding < 0:
-        raise ValueError(f"`crop_padding` must be a non-negative integer. Received: crop_padding={crop_padding!r}")
+def _check_crop_padding(crop_padding) -> int:
+    """`crop_padding` as an int >= 0 (a Python or numpy integer), else a TypeError / ValueError naming it."""
+    return check_count(crop_padding, "crop_padding", minimum=0)
+
+
+def _check_batches(x, y, batch_size, seed, crop_padding) -> tuple:
+    """The checked `(x, y, batch_size, seed, crop_padding)` of a training pipeline; errors name the argument."""
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise ValueError(f"`x` must be RGB images (N, H, W, 3). Received: x of shape {x.shape}")
+    if len(y) != len(x):
+        raise ValueError(f"`y` must have one label per image of `x`, {len(x)}. Received: y of shape {y.shape}")
+    batch_size = check_count(batch_size, "batch_size")
+    if len(x) < batch_size:
+        raise ValueError(
+            f"`x` must hold at least `batch_size` = {batch_size} images (the last partial batch is dropped). "
+            f"Received: {len(x)} images"
+        )
+    return x, y, batch_size, check_seed(seed), _check_crop_padding(crop_padding)
 
 
 def augment_numpy(images: np.ndarray, rng: np.random.Generator, crop_padding: int = 2) -> np.ndarray:
@@ -33,10 +52,15 @@ def augment_numpy(images: np.ndarray, rng: np.random.Generator, crop_padding: in
     Returns:
         uint8 `(N, H, W, C)`.
     """
-    _check_crop_padding(crop_padding)
-    if np.ndim(images) != 4:
-        raise ValueError(f"`images` must be 4-D (N, H, W, C). Received: images of shape {np.shape(images)}")
+    crop_padding = _check_crop_padding(crop_padding)
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"`rng` must be a numpy Generator (np.random.default_rng(seed)). Received: rng={rng!r}")
+    images = np.asarray(images)
+    if images.ndim != 4:
+        raise ValueError(f"`images` must be 4-D (N, H, W, C). Received: images of shape {images.shape}")
     n, h, w, _ = images.shape
+    if not n:
+        return images.copy()
     p = crop_padding
     padded = np.pad(images, ((0, 0), (p, p), (p, p), (0, 0)), mode="constant")
     dy, dx = rng.integers(0, 2 * p + 1, n), rng.integers(0, 2 * p + 1, n)
@@ -65,7 +89,7 @@ def tf_train_dataset(
     Returns:
         A dataset of `(float32 (batch_size, 32, 32, 3), labels (batch_size,))`.
     """
-    _check_crop_padding(crop_padding)
+    x, y, batch_size, seed, crop_padding = _check_batches(x, y, batch_size, seed, crop_padding)
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
@@ -104,7 +128,7 @@ def numpy_train_dataset(
 
     Args and batches as `tf_train_dataset`'s; reshuffled at each epoch's end.
     """
-    _check_crop_padding(crop_padding)
+    x, y, batch_size, seed, crop_padding = _check_batches(x, y, batch_size, seed, crop_padding)
     import keras
 
     class CifarBatches(keras.utils.PyDataset):

@@ -9,7 +9,7 @@ import tarfile
 
 import numpy as np
 
-__all__ = ["main", "npz_from_tarball"]
+__all__ = ["npz_from_tarball"]  # and `main`, the command line (python -m)
 
 
 def _tar_member(tar, suffix):
@@ -32,6 +32,8 @@ def npz_from_tarball(tarball: str, out_dir: str) -> str:
     Returns:
         `out_dir`, for `--npz_dir` (with `--dataset cifar100` for CIFAR-100).
     """
+    if not os.path.isfile(tarball):
+        raise FileNotFoundError(f"`tarball` must be a CIFAR python tarball file. Received: tarball={tarball!r}")
 
     def arrays(batch):
         key = b"labels" if b"labels" in batch else b"fine_labels"

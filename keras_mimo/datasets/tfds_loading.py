@@ -4,6 +4,9 @@ import contextlib
 import logging
 import socket
 
+from keras_mimo._validation import check_count
+from keras_mimo._validation import check_float
+
 __all__ = ["DataUnavailableError", "load_prepared_or_download", "online"]
 
 
@@ -12,7 +15,11 @@ class DataUnavailableError(RuntimeError):
 
 
 def online(host: str = "storage.googleapis.com", port: int = 443, timeout: float = 3.0) -> bool:
-    """Whether the TFDS download server answers within `timeout` seconds."""
+    """Whether the TFDS download server answers within `timeout` seconds (a float > 0; `port` an int in [1, 65535])."""
+    port = check_count(port, "port")
+    if port > 65535:
+        raise ValueError(f"`port` must be an int in [1, 65535]. Received: port={port}")
+    timeout = check_float(timeout, "timeout", low=0.0)
     try:
         socket.create_connection((host, port), timeout=timeout).close()
         return True

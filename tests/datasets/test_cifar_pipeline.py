@@ -39,9 +39,9 @@ def test_tf_pipeline_uses_the_same_crop_padding(tmp_path):
     assert rows.min() >= 14 and rows.max() <= 18
 
 
-@pytest.mark.parametrize("crop_padding", [-1, 1.5, None])
-def test_a_bad_crop_padding_is_refused_by_name(crop_padding):
-    with pytest.raises(ValueError, match=r"Received: crop_padding="):
+@pytest.mark.parametrize("crop_padding, error", [(-1, ValueError), (1.5, TypeError), (None, TypeError)])
+def test_a_bad_crop_padding_is_refused_by_name(crop_padding, error):
+    with pytest.raises(error, match=r"Received: crop_padding="):
         cifar_pipeline.augment_numpy(np.zeros((1, 32, 32, 3), np.uint8), np.random.default_rng(0), crop_padding)
 
 
