@@ -10,14 +10,11 @@ from keras_mimo import batching
 from keras_mimo import calibration
 from keras_mimo import conformal
 from keras_mimo import datasets
-from keras_mimo import distribution
 from keras_mimo import ensembles
-from keras_mimo import ensembling
 from keras_mimo import evaluation
 from keras_mimo import losses
 from keras_mimo import metrics
 from keras_mimo import mixing
-from keras_mimo import predictive
 from keras_mimo.batching import mimo_batch_indices
 from keras_mimo.convert import convert
 from keras_mimo.ensembles import combine_members
@@ -46,9 +43,7 @@ __all__ = [
     "conformal",
     "convert",
     "datasets",
-    "distribution",
     "ensembles",
-    "ensembling",
     "evaluate_ensemble",
     "evaluate_regression",
     "evaluation",
@@ -56,7 +51,17 @@ __all__ = [
     "metrics",
     "mixing",
     "mimo_batch_indices",
-    "predictive",
     "uncertainty",
     "with_uncertainty",
 ]
+
+# 0.1 modules kept until 0.3.0 (`keras_mimo.predictive.entropy` warns and reads the new home)
+_DEPRECATED_MODULES = ("distribution", "ensembling", "predictive")
+
+
+def __getattr__(name: str):
+    if name in _DEPRECATED_MODULES:
+        import importlib
+
+        return importlib.import_module(f"keras_mimo.{name}")
+    raise AttributeError(f"module 'keras_mimo' has no attribute {name!r}")

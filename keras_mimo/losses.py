@@ -12,7 +12,7 @@ from keras_mimo.ensembles.quantities import split_gaussian
 __all__ = ["GaussianNLL", "gaussian_nll"]
 
 
-def check_gaussian_target(y_true, y_pred, name: str = "y_true"):
+def _check_gaussian_target(y_true, y_pred, name: str = "y_true"):
     """Raises unless `y_pred` is `(..., 2 * units)` and `y_true` holds one value per unit of each of its rows.
 
     Static shapes, so also in a traced step.
@@ -56,7 +56,7 @@ def gaussian_residuals(y_true, y_pred):
     checked = value_checked(y_pred)
     y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
     y_true = ops.cast(ops.convert_to_tensor(y_true), "float32")
-    check_gaussian_target(y_true, y_pred)
+    _check_gaussian_target(y_true, y_pred)
     mean, std = split_gaussian(y_pred)
     if checked:
         stds = np.asarray(ops.convert_to_numpy(std))

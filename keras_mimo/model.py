@@ -11,14 +11,14 @@ from keras_mimo._members_view import members_view
 from keras_mimo._seed_state import SavesBatchSeedState
 from keras_mimo._serialization import register
 from keras_mimo._validation import check_mimo_arguments
-from keras_mimo.distribution import data_shards
+from keras_mimo._distribution import data_shards
+from keras_mimo._rows import members_last
+from keras_mimo._rows import split_member_structures
+from keras_mimo._rows import split_members
+from keras_mimo._rows import stack_inputs
+from keras_mimo._rows import tile_members
 from keras_mimo.batching import form_training_batch
-from keras_mimo.batching import members_last
-from keras_mimo.distribution import replica_seed
-from keras_mimo.batching import split_member_structures
-from keras_mimo.batching import split_members
-from keras_mimo.batching import stack_inputs
-from keras_mimo.batching import tile_members
+from keras_mimo._distribution import replica_seed
 
 _DEFAULTS = {"input_repetition_probability": 0.0, "batch_repetitions": 1, "seed": None}
 

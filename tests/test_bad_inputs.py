@@ -43,7 +43,6 @@ import keras_mimo
 from keras_mimo import batching
 from keras_mimo import calibration
 from keras_mimo import conformal
-from keras_mimo import distribution
 from keras_mimo import ensembles
 from keras_mimo import evaluation
 from keras_mimo import losses
@@ -551,7 +550,7 @@ ROWS += [
     ),
 ]
 
-for _fn in ("auroc", "aupr", "aupr_in", "aupr_out", "fpr_at_95_tpr"):
+for _fn in ("auroc", "aupr_in", "aupr_out", "fpr_at_95_tpr"):
     _f = functools.partial(quiet, getattr(metrics, _fn))
     ROWS += [
         row(f"metrics.{_fn}", "in_scores", "nan", lambda c, f=_f: f(nan(IN_S), OUT_S), ValueError),
@@ -945,7 +944,7 @@ ROWS += [
 ]
 
 
-# -- keras_mimo.batching and keras_mimo.distribution
+# -- keras_mimo.batching
 
 _idx = batching.mimo_batch_indices
 ROWS += [
@@ -1124,22 +1123,6 @@ ROWS += [
         lambda c: batching.shuffled_row_count(90, -0.3),
         ValueError,
     ),
-    row(
-        "distribution.replica_seed",
-        "seed_generator",
-        "not_a_generator",
-        lambda c: distribution.replica_seed("seed"),
-        TypeError,
-    ),
-    row(
-        "distribution.replica_seed",
-        "seed_generator",
-        "one_replica",
-        lambda c: (lambda g: distribution.replica_seed(g) is g)(keras.random.SeedGenerator(0)),
-        is_(True),
-    ),
-    row("distribution.replica_id", "-", "one_replica", lambda c: distribution.replica_id(), is_((0, 1))),
-    row("distribution.data_shards", "-", "no_distribution", lambda c: distribution.data_shards(), is_(1)),
 ]
 
 
@@ -3026,13 +3009,6 @@ ROWS += [
     row("conformal.fit_prediction_sets", "model", "multi_output", lambda c: _fps(c.multi, X, Y), ValueError),
     row("conformal.fit_prediction_sets", "model", "ensemble_size_1", lambda c: _fps(c.clf1, X, Y, alpha=0.25), finite),
     row(
-        "conformal.fit_set_threshold",
-        "alpha",
-        "zero",
-        lambda c: quiet(conformal.fit_set_threshold, c.clf, X, Y, alpha=0.0),
-        ValueError,
-    ),
-    row(
         "conformal.fit_prediction_intervals", "alpha", "zero", lambda c: _fpi(c.gauss, X, Y_REG, alpha=0.0), ValueError
     ),
     row(
@@ -3058,13 +3034,6 @@ ROWS += [
         "list",
         lambda c: _fpi([c.gauss], X, Y_REG, alpha=0.25),
         same_as(lambda c: _fpi(c.gauss, X, Y_REG, alpha=0.25)),
-    ),
-    row(
-        "conformal.fit_interval_scale",
-        "alpha",
-        "zero",
-        lambda c: quiet(conformal.fit_interval_scale, c.gauss, X, Y_REG, alpha=0.0),
-        ValueError,
     ),
     row(
         "conformal.with_prediction_sets",

@@ -6,13 +6,13 @@ import pytest
 
 from keras_mimo.batching import form_training_batch
 from keras_mimo.batching import gather_members
-from keras_mimo.batching import members_last
-from keras_mimo.batching import merge_members
+from keras_mimo._rows import members_last
+from keras_mimo._rows import merge_members
 from keras_mimo.batching import mimo_batch_indices
 from keras_mimo.batching import shard_batch_indices
 from keras_mimo.batching import shuffled_row_count
-from keras_mimo.batching import split_members
-from keras_mimo.batching import tile_members
+from keras_mimo._rows import split_members
+from keras_mimo._rows import tile_members
 
 
 def indices(*args, **kwargs):
@@ -170,3 +170,14 @@ def test_layout_helpers_agree():
     tiled = keras.ops.convert_to_numpy(tile_members(members[0], 3))
     np.testing.assert_array_equal(tiled[::3], members[0])
     np.testing.assert_array_equal(tiled[2::3], members[0])
+
+
+def test_the_replica_helpers_outside_a_distribution():
+    from keras_mimo import _distribution
+
+    generator = keras.random.SeedGenerator(0)
+    assert _distribution.replica_seed(generator) is generator  # one replica: the generator itself
+    assert _distribution.replica_id() == (0, 1)
+    assert _distribution.data_shards() == 1
+    with pytest.raises(TypeError, match="seed_generator"):
+        _distribution.replica_seed("seed")

@@ -36,9 +36,7 @@ PUBLIC_API = [
     "conformal",
     "convert",
     "datasets",
-    "distribution",
     "ensembles",
-    "ensembling",
     "evaluate_ensemble",
     "evaluate_regression",
     "evaluation",
@@ -46,17 +44,139 @@ PUBLIC_API = [
     "metrics",
     "mixing",
     "mimo_batch_indices",
-    "predictive",
     "uncertainty",
     "with_uncertainty",
 ]
+
+
+# every public module's __all__ (the top level: PUBLIC_API); a change here is a change of the promise
+PUBLIC_LISTS = {
+    "keras_mimo.applications": ["VirtualBatchNormalization", "WarmUpStepDecay", "cifar_training", "wide_resnet"],
+    "keras_mimo.applications.cifar_training": [
+        "TrainConfig",
+        "batch_plan",
+        "load_data",
+        "mixed_precision_policy",
+        "train",
+    ],
+    "keras_mimo.batching": ["form_training_batch", "mimo_batch_indices", "shard_batch_indices", "shuffled_row_count"],
+    "keras_mimo.calibration": [
+        "StdScaling",
+        "TemperatureScaling",
+        "ensemble_log_probabilities",
+        "fit_std_scale",
+        "fit_temperature",
+        "scaled_log_probabilities",
+        "temperature_from_log_probabilities",
+        "temperature_nll",
+        "with_std_scale",
+        "with_temperature",
+    ],
+    "keras_mimo.conformal": [
+        "PredictionIntervals",
+        "PredictionSets",
+        "RAPS_DEFAULTS",
+        "SCORES",
+        "class_scores",
+        "conformal_quantile",
+        "fit_prediction_intervals",
+        "fit_prediction_sets",
+        "prediction_sets",
+        "with_prediction_intervals",
+        "with_prediction_sets",
+    ],
+    "keras_mimo.datasets": ["DataUnavailableError", "cifar", "cifar_pipeline", "cifar_tarball", "tfds_loading"],
+    "keras_mimo.datasets.cifar": ["MEAN", "NUM_CLASSES", "STD", "load_npz", "load_tfds", "normalize"],
+    "keras_mimo.datasets.cifar_pipeline": ["augment_numpy", "numpy_train_dataset", "tf_available", "tf_train_dataset"],
+    "keras_mimo.datasets.cifar_tarball": ["npz_from_tarball"],
+    "keras_mimo.datasets.tfds_loading": ["DataUnavailableError", "load_prepared_or_download", "online"],
+    "keras_mimo.ensembles": [
+        "ENSEMBLE_METHODS",
+        "Ensemble",
+        "EnsembleReader",
+        "MIN_STD",
+        "TINY",
+        "as_ensemble",
+        "check_ensemble_method",
+        "combine_members",
+        "default_ensemble_method",
+        "ensemble_probabilities",
+        "entropy",
+        "expected_entropy",
+        "gaussian_moments",
+        "gaussian_parameters",
+        "log_mean_exp",
+        "log_probabilities",
+        "logits_method",
+        "moment_matched",
+        "mutual_information",
+        "split_gaussian",
+        "to_log_probabilities",
+        "to_numpy",
+        "to_probabilities",
+    ],
+    "keras_mimo.evaluation": [
+        "CORRUPTIONS",
+        "SEVERITIES",
+        "aggregate_corruption_results",
+        "corrupt_images",
+        "corrupted_sets",
+        "evaluate_corruptions",
+        "evaluate_ensemble",
+        "evaluate_regression",
+        "load_tfds_cifar10_corrupted",
+        "member_gaussians",
+        "member_predictions",
+        "member_probabilities",
+        "ood_scores",
+        "reliability_bins",
+        "scores_from_probabilities",
+    ],
+    "keras_mimo.losses": ["GaussianNLL", "gaussian_nll"],
+    "keras_mimo.metrics": [
+        "BrierScore",
+        "CRPS",
+        "ExpectedCalibrationError",
+        "GaussianNLL",
+        "NegativeLogLikelihood",
+        "adaptive_calibration_error",
+        "augrc",
+        "aupr_in",
+        "aupr_out",
+        "aurc",
+        "auroc",
+        "average_kl",
+        "brier_score",
+        "cosine_similarity",
+        "coverage_at_risk",
+        "disagreement",
+        "fpr_at_95_tpr",
+        "gaussian_crps",
+        "negative_log_likelihood",
+        "ood_scores",
+        "risk_at_coverage",
+        "risk_coverage_curve",
+    ],
+    "keras_mimo.mixing": [
+        "DATA_FORMATS",
+        "MIXINGS",
+        "cut_masks",
+        "linear_masks",
+        "loss_weights",
+        "mix",
+        "sample_ratios",
+    ],
+    "keras_mimo.uncertainty": ["ClassifierUncertainty", "GaussianUncertainty", "with_uncertainty"],
+}
 
 
 def test_the_public_surface_is_exactly_the_pinned_all():
     assert sorted(keras_mimo.__all__) == sorted(PUBLIC_API)
     public = {n for n in vars(keras_mimo) if not n.startswith("_")} | {"__version__"}
     # every public attribute is in __all__ (submodules imported by others included)
-    assert public - set(keras_mimo.__all__) <= {"layers", "model", "version"}, public - set(keras_mimo.__all__)
+    # (and the 0.1 modules kept as deprecated redirects until 0.3.0, once something imported them)
+    allowed = {"layers", "model", "version", "distribution", "ensembling", "predictive"}
+    assert public - set(keras_mimo.__all__) <= allowed, public - set(keras_mimo.__all__)
     for name in keras_mimo.__all__:
         assert hasattr(keras_mimo, name), name
 
@@ -165,3 +285,26 @@ def test_no_private_name_is_imported_across_modules():
                     except ImportError:
                         offenders.append(f"{name}: from {module} import {n}")
     assert offenders == []
+
+
+def test_every_public_module_lists_exactly_the_pinned_names():
+    import importlib
+
+    for module_name, names in PUBLIC_LISTS.items():
+        module = importlib.import_module(module_name)
+        assert sorted(module.__all__) == names, module_name
+        for name in names:
+            assert hasattr(module, name), f"{module_name}.{name}"
+
+
+def test_the_api_page_is_generated_from_the_public_lists():
+    import importlib.util
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("api_page", root / "scripts" / "api_page.py")
+    api_page = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(api_page)
+    assert (root / "docs" / "api.md").read_text() == api_page.page(keras_mimo), "run python scripts/api_page.py"
+    modules = {m.__name__ for m in api_page.public_modules(keras_mimo)} - {"keras_mimo"}
+    assert modules == set(PUBLIC_LISTS)  # every public module is pinned

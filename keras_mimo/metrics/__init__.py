@@ -31,7 +31,7 @@ from keras_mimo.metrics.likelihood import BrierScore
 from keras_mimo.metrics.likelihood import NegativeLogLikelihood
 from keras_mimo.metrics.likelihood import brier_score
 from keras_mimo.metrics.likelihood import negative_log_likelihood
-from keras_mimo.metrics.ood import aupr
+from keras_mimo.metrics.ood import aupr  # noqa: F401  (a deprecated alias of aupr_out until 0.3.0: not in __all__)
 from keras_mimo.metrics.ood import aupr_in
 from keras_mimo.metrics.ood import aupr_out
 from keras_mimo.metrics.ood import auroc
@@ -55,7 +55,6 @@ __all__ = [
     "NegativeLogLikelihood",
     "adaptive_calibration_error",
     "augrc",
-    "aupr",
     "aupr_in",
     "aupr_out",
     "aurc",

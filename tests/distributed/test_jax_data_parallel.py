@@ -160,7 +160,7 @@ reference = build()
 runs["one_device"] = reference.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0).history["loss"]
 weights = {"one_device": reference.get_weights()}
 del mimo_model.data_shards  # back to the module's: 2 under DataParallel
-mimo_model.data_shards = keras_mimo.distribution.data_shards
+mimo_model.data_shards = keras_mimo._distribution.data_shards
 distribution = keras.distribution.DataParallel()
 with distribution.scope():
     parallel = build()
