@@ -308,3 +308,31 @@ def test_the_api_page_is_generated_from_the_public_lists():
     assert (root / "docs" / "api.md").read_text() == api_page.page(keras_mimo), "run python scripts/api_page.py"
     modules = {m.__name__ for m in api_page.public_modules(keras_mimo)} - {"keras_mimo"}
     assert modules == set(PUBLIC_LISTS)  # every public module is pinned
+
+
+def _is_public(dotted: str) -> bool:
+    """Whether `keras_mimo.a.b` names a public module or a name in a public module's `__all__`."""
+    parts = dotted.split(".")
+    lists = {"keras_mimo": list(PUBLIC_API), **PUBLIC_LISTS}
+    for i in range(len(parts) - 1, 0, -1):
+        module, rest = ".".join(parts[:i]), parts[i:]
+        if module in lists:
+            return rest[0] in lists[module] and (len(rest) == 1 or f"{module}.{rest[0]}" in lists or i > 1)
+    return False
+
+
+def test_the_readme_and_docs_name_only_public_names():
+    import pathlib
+    import re
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    texts = [root / "README.md", *sorted((root / "docs").glob("*.md")), *sorted((root / "examples").glob("*.py"))]
+    private = set()
+    for path in texts:
+        for dotted in re.findall(r"keras_mimo(?:\.[A-Za-z_][A-Za-z0-9_]*)+", path.read_text()):
+            dotted = dotted.rstrip(".")
+            if dotted.split(".")[-1] in ("py", "md"):  # a file name, e.g. keras_mimo/model.py
+                continue
+            if not _is_public(dotted):
+                private.add(f"{path.name}: {dotted}")
+    assert not private, sorted(private)
