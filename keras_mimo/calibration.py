@@ -225,7 +225,7 @@ def _deprecated_y_scale(batch_size, deprecated: dict):
             batch_size = 128
         warnings.warn(
             "fit_std_scale's `y_scale` argument is deprecated and ignored (the factor does not depend on "
-            "it); it will be removed in the next release.",
+            "it); it will be removed in 0.3.0.",
             DeprecationWarning,
             stacklevel=3,
         )

@@ -294,7 +294,7 @@ def _fit_prediction_intervals(model, x, y, alpha, batch_size):
 
 def _deprecated(old: str, new: str):
     warnings.warn(
-        f"keras_mimo.conformal.{old} is deprecated and will be removed in the next release: use {new}.",
+        f"keras_mimo.conformal.{old} is deprecated and will be removed in 0.3.0: use {new}.",
         DeprecationWarning,
         stacklevel=3,
     )
