@@ -20,9 +20,12 @@ def test_the_version_is_the_changelogs_newest_release():
 def test_the_changelog_names_each_moved_module_and_when_its_alias_goes():
     changelog = (ROOT / "CHANGELOG.md").read_text()
     section = changelog.split("## [0.2.0]")[1].split("## [0.1.0]")[0]
-    for heading in ("### Ensemble core (issue 31)", "### Added", "### Changed", "### Removed", "### Deprecated"):
+    for heading in ("### Ensemble core", "### Added", "### Changed", "### Removed", "### Deprecated"):
         assert heading in section, heading
     for old, new in [
+        ("keras_mimo.ensembling", "keras_mimo.ensembles"),
+        ("keras_mimo.predictive", "keras_mimo.ensembles"),
+        ("keras_mimo.distribution", "keras_mimo._distribution"),
         ("keras_mimo.applications.cifar_data", "keras_mimo.datasets.cifar"),
         ("keras_mimo.applications.tfds_loading", "keras_mimo.datasets.tfds_loading"),
     ]:
