@@ -29,7 +29,6 @@ _CHANNEL_CONTRACTING = (
 )
 # Activations `f` with f(x / M) = f(x) / M: a MixMo encoder ending in one may be scaled.
 _HOMOGENEOUS = ("linear", "relu")
-ROLES = ("copy", "split", "head", "split_head", "encoder")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +44,6 @@ class Pair:
     original: keras.layers.Layer
     new: keras.layers.Layer
     role: str
-    member: int = 0
 
 
 def _refuse(layer, why):

@@ -412,7 +412,7 @@ class _Rebuild:
                 copies = encoder.layers if isinstance(encoder, keras.Sequential) else [encoder]
                 for i, (original, new) in enumerate(zip(chain, copies)):
                     role = "encoder" if i == len(chain) - 1 else "copy"
-                    pairs.append(_warm_start.Pair(original, new, role, member))
+                    pairs.append(_warm_start.Pair(original, new, role))
         return pairs
 
     def _mixing_call(self, layer, *args, **kwargs):

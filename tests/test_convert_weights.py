@@ -258,19 +258,9 @@ def test_keras_applications_keep_their_predictions(family):
 
 @pytest.mark.large
 def test_a_keras_hub_backbone_keeps_its_predictions():
-    from tests.testing import installed_or_skip
+    from tests.testing import tiny_resnet_backbone
 
-    keras_hub = installed_or_skip("keras_hub")
-    backbone = keras_hub.models.ResNetBackbone(
-        input_conv_filters=[64],
-        input_conv_kernel_sizes=[3],
-        stackwise_num_filters=[64],
-        stackwise_num_blocks=[1],
-        stackwise_num_strides=[1],
-        block_type="basic_block",
-        use_pre_activation=False,
-        image_shape=(16, 16, 3),
-    )
+    backbone = tiny_resnet_backbone(3)
     images = keras.Input((16, 16, 3))
     x = keras.layers.GlobalAveragePooling2D()(backbone(images))
     base = trained(keras.Model(images, keras.layers.Dense(4, activation="softmax")(x)))

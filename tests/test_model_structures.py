@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from tests.testing import installed_or_skip
+from tests.testing import tiny_resnet_backbone
 
 import keras_mimo
 
@@ -370,23 +370,8 @@ def test_per_member_inputs_with_the_wrong_member_axis_name_the_input():
         model.predict_members([np.zeros((5, 2, 4), "float32"), np.zeros((5, 3, 4), "float32")], verbose=0)
 
 
-def keras_hub_or_skip():
-    """keras-hub (a test dependency, installed by scripts/run_tests.sh: a missing install fails there)."""
-    return installed_or_skip("keras_hub")
-
-
 def test_keras_hub_backbone_trains_predicts_saves_and_loads(tmp_path):
-    keras_hub = keras_hub_or_skip()
-    backbone = keras_hub.models.ResNetBackbone(
-        input_conv_filters=[64],
-        input_conv_kernel_sizes=[3],
-        stackwise_num_filters=[64],
-        stackwise_num_blocks=[1],
-        stackwise_num_strides=[1],
-        block_type="basic_block",
-        use_pre_activation=False,
-        image_shape=(16, 16, 2 * 3),
-    )
+    backbone = tiny_resnet_backbone(2 * 3)
     images = keras.Input((16, 16, 3))
     h = backbone(keras_mimo.MIMOInput(2)(images))
     h = keras.layers.GlobalAveragePooling2D()(h)

@@ -125,3 +125,18 @@ def installed_or_skip(module: str, reason: str = ""):
         return importlib.import_module(module)
     except Exception as e:  # noqa: BLE001 - e.g. TFP failing to import next to another TF
         pytest.skip(f"{module} unavailable{': ' + reason if reason else ''}: {e}")
+
+
+def tiny_resnet_backbone(channels: int = 3):
+    """A keras-hub `ResNetBackbone` of one basic block on `(16, 16, channels)` images (skips without keras-hub)."""
+    keras_hub = installed_or_skip("keras_hub")
+    return keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64],
+        input_conv_kernel_sizes=[3],
+        stackwise_num_filters=[64],
+        stackwise_num_blocks=[1],
+        stackwise_num_strides=[1],
+        block_type="basic_block",
+        use_pre_activation=False,
+        image_shape=(16, 16, channels),
+    )
