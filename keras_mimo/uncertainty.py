@@ -116,7 +116,7 @@ def with_uncertainty(model, from_logits: bool | None = None) -> keras.Model:
         model's structure (list or dict). Saves and loads as `.keras`;
         `export()` writes a SavedModel whose `serve` returns the dict(s).
     """
-    ensemble = EnsembleReader(model, from_logits, argument="model")
+    ensemble = EnsembleReader(model, from_logits, argument="model").require_known_form()
     for m, heads, form in zip(ensemble.models, ensemble.heads(), ensemble.forms):
         _check_servable(m, heads, form)
     inputs, members, forms = ensemble.symbolic_members()

@@ -359,12 +359,13 @@ def test_sets_always_hold_the_top_class_unless_asked_otherwise(score):
     np.testing.assert_array_equal(conformal.prediction_sets(probs, q, score), expected)
     np.testing.assert_array_equal(conformal.prediction_sets(probs, q, score, include_top_class=False), plain)
     model = probabilities_model()
-    np.testing.assert_array_equal(conformal.with_prediction_sets(model, q, score).predict(probs, verbose=0), expected)
-    opt_out = conformal.with_prediction_sets(model, q, score, include_top_class=False)
+    sets = conformal.with_prediction_sets(model, q, score, from_logits=False)  # an Identity output says nothing
+    np.testing.assert_array_equal(sets.predict(probs, verbose=0), expected)
+    opt_out = conformal.with_prediction_sets(model, q, score, from_logits=False, include_top_class=False)
     np.testing.assert_array_equal(opt_out.predict(probs, verbose=0), plain)
     assert not opt_out.get_layer("prediction_sets").get_config()["include_top_class"]
     with pytest.raises(TypeError, match=r"`include_top_class` must be True or False. Received: include_top_class='no'"):
-        conformal.with_prediction_sets(model, q, score, include_top_class="no")
+        conformal.with_prediction_sets(model, q, score, from_logits=False, include_top_class="no")
 
 
 def test_fitted_aps_sets_are_never_empty_and_keep_the_coverage():

@@ -211,3 +211,66 @@ def test_the_moved_names_still_read_with_a_deprecation_warning():
     np.testing.assert_allclose(values, ensembles.to_numpy(ensembles.mutual_information(members)))
     with pytest.raises(AttributeError):
         keras_mimo.predictive.no_such_name
+
+
+# -- found by a hostile probe of the reader and the wrappers (each was a silent wrong answer or a raw error)
+
+
+def test_a_from_logits_that_contradicts_the_head_is_refused_by_fit_and_with_alike():
+    from keras_mimo import calibration
+
+    x, y = np.random.default_rng(0).normal(size=(8, 4)).astype("float32"), np.arange(8) % 3
+    softmax_head = _mimo()
+    for call in (
+        lambda: calibration.fit_temperature(softmax_head, x, y, from_logits=True),
+        lambda: calibration.with_temperature(softmax_head, 1.5, from_logits=True),
+        lambda: keras_mimo.evaluate_ensemble(softmax_head, x, y, from_logits=True),
+        lambda: keras_mimo.with_uncertainty(softmax_head, from_logits=True),
+        lambda: calibration.fit_temperature(_classifier(), x, y, from_logits=True),  # a Softmax output layer
+    ):
+        with pytest.raises(ValueError, match="from_logits.*Received: from_logits=True"):
+            call()
+    with pytest.raises(ValueError, match="Received: from_logits=False"):
+        calibration.with_temperature(_mimo(activation=None), 1.5, from_logits=False)
+    with pytest.raises(TypeError, match="Received: from_logits='no'"):
+        calibration.fit_temperature(_classifier(), x, y, from_logits="no")
+
+
+def test_a_plain_output_that_does_not_say_needs_from_logits_in_fit_and_with_alike():
+    from keras_mimo import calibration
+
+    x, y = np.random.default_rng(0).normal(size=(8, 4)).astype("float32"), np.arange(8) % 3
+    linear = _classifier(activation=None)
+    for call in (
+        lambda: calibration.fit_temperature(linear, x, y),
+        lambda: calibration.with_temperature(linear, 1.0),
+        lambda: keras_mimo.with_uncertainty(linear),
+    ):
+        with pytest.raises(ValueError, match="`from_logits` must be given.*Received: from_logits=None"):
+            call()
+    served = keras_mimo.with_uncertainty(linear, from_logits=True).predict(x, verbose=0)["probabilities"]
+    np.testing.assert_allclose(served, softmax(linear.predict(x, verbose=0)), rtol=1e-5, atol=1e-6)
+
+
+def test_a_deep_ensemble_of_models_that_differ_is_refused_naming_the_odd_model():
+    odd = _classifier(units=4, seed=3)
+    odd.name = "four_classes"
+    with pytest.raises(ValueError, match="same shapes.*Received: model 'four_classes'"):
+        ensembles.as_ensemble([_mimo(), odd]).require_classifier()
+
+
+def test_member_gaussians_of_a_classifier_is_refused():
+    with pytest.raises(ValueError, match="must have a Gaussian"):
+        ensembles.as_ensemble(_mimo()).member_gaussians(np.zeros((2, 4), "float32"))
+
+
+def test_the_ensemble_layer_checks_its_arguments_when_built():
+    model, plain = _mimo(), _classifier(seed=1)
+    with pytest.raises(ValueError, match="one entry per model"):
+        ensembles.Ensemble([model, plain], ["mean"])
+    with pytest.raises(ValueError, match="ensemble_method"):
+        ensembles.Ensemble([model], ["median"])
+    with pytest.raises(TypeError, match="Received: models="):
+        ensembles.Ensemble(["model"], ["mean"])
+    with pytest.raises(ValueError, match="Gaussian forms"):
+        ensembles.Ensemble([model], ["mean"], combine="gaussian")

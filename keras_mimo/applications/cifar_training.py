@@ -183,7 +183,9 @@ class TrainConfig:
             if not any(value == c and isinstance(value, bool) == isinstance(c, bool) for c in choices):
                 raise ValueError(f"`{name}` must be one of {list(choices)}. Received: {name}={value!r}")
         for name in _POSITIVE:
-            check_count(getattr(self, name), name)
+            object.__setattr__(self, name, check_count(getattr(self, name), name))  # numpy ints as ints
+        if (self.depth - 4) % 6:
+            raise ValueError(f"`depth` must be 6n + 4 (10, 16, 22, 28, ...). Received: depth={self.depth}")
         for name in _NON_NEGATIVE:
             check_count(getattr(self, name), name, minimum=0)
         check_float(
@@ -273,9 +275,14 @@ def batch_plan(config: TrainConfig, replicas: int) -> dict:
     repetitions = config.batch_repetitions
     unique = config.rows_per_step // repetitions if config.rows_per_step else config.batch_size
     if unique < 1 or unique % replicas:
+        source = (
+            f"rows_per_step={config.rows_per_step} // batch_repetitions={repetitions}"
+            if config.rows_per_step
+            else f"batch_size={config.batch_size}"
+        )
         raise ValueError(
-            f"The unique batch ({unique}) must be a positive multiple of the {replicas} "
-            "replicas: change batch_size (or rows_per_step)."
+            f"The unique batch per step must be a positive multiple of the {replicas} replicas: change "
+            f"batch_size (or rows_per_step). Received: {source} = {unique}"
         )
     return {
         "unique_batch": unique,

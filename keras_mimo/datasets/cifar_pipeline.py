@@ -22,12 +22,12 @@ def _check_crop_padding(crop_padding) -> int:
     return check_count(crop_padding, "crop_padding", minimum=0)
 
 
-def _check_batches(x, y, batch_size, seed, crop_padding) -> tuple:
+def _check_batches(x, y, batch_size, seed, augment, crop_padding) -> tuple:
     """The checked `(x, y, batch_size, seed, crop_padding)` of a training pipeline; errors name the argument."""
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim != 4 or x.shape[-1] != 3:
         raise ValueError(f"`x` must be RGB images (N, H, W, 3). Received: x of shape {x.shape}")
-    if len(y) != len(x):
+    if y.ndim < 1 or len(y) != len(x):
         raise ValueError(f"`y` must have one label per image of `x`, {len(x)}. Received: y of shape {y.shape}")
     batch_size = check_count(batch_size, "batch_size")
     if len(x) < batch_size:
@@ -35,6 +35,10 @@ def _check_batches(x, y, batch_size, seed, crop_padding) -> tuple:
             f"`x` must hold at least `batch_size` = {batch_size} images (the last partial batch is dropped). "
             f"Received: {len(x)} images"
         )
+    if seed is None:
+        raise TypeError("`seed` must be an int (the batches are reproducible). Received: seed=None")
+    if not isinstance(augment, (bool, np.bool_)):
+        raise TypeError(f"`augment` must be True or False. Received: augment={augment!r}")
     return x, y, batch_size, check_seed(seed), _check_crop_padding(crop_padding)
 
 
@@ -89,7 +93,7 @@ def tf_train_dataset(
     Returns:
         A dataset of `(float32 (batch_size, 32, 32, 3), labels (batch_size,))`.
     """
-    x, y, batch_size, seed, crop_padding = _check_batches(x, y, batch_size, seed, crop_padding)
+    x, y, batch_size, seed, crop_padding = _check_batches(x, y, batch_size, seed, augment, crop_padding)
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
@@ -128,7 +132,7 @@ def numpy_train_dataset(
 
     Args and batches as `tf_train_dataset`'s; reshuffled at each epoch's end.
     """
-    x, y, batch_size, seed, crop_padding = _check_batches(x, y, batch_size, seed, crop_padding)
+    x, y, batch_size, seed, crop_padding = _check_batches(x, y, batch_size, seed, augment, crop_padding)
     import keras
 
     class CifarBatches(keras.utils.PyDataset):
@@ -141,6 +145,9 @@ def numpy_train_dataset(
             return len(x) // batch_size
 
         def __getitem__(self, i):
+            if not -len(self) <= i < len(self):
+                raise IndexError(f"batch index {i} out of range for {len(self)} batches")
+            i %= len(self)
             idx = self.order[i * batch_size : (i + 1) * batch_size]
             images = x[idx]
             if augment:

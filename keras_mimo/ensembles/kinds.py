@@ -42,19 +42,55 @@ def _form_layer(model):
 def output_form(model, from_logits, units: int) -> str:
     """How one output of `model` with `units` columns reads (a method name).
 
-    A MIMOModel's head decides, unless `from_logits` says otherwise; a model
-    ending in an `OutputFormLayer` keeps that layer's form; any other model
-    outputs probabilities unless `from_logits=True`.
+    A MIMOModel's head decides (a contradicting `from_logits` is refused by
+    `check_from_logits`); a model ending in an `OutputFormLayer` keeps that
+    layer's form; any other model outputs probabilities unless
+    `from_logits=True`.
     """
     if is_mimo_model(model):
-        if from_logits is None or bool(from_logits) == (model.ensemble_method != "mean"):
-            return model.ensemble_method
-        return logits_method(units) if from_logits else "mean"  # an explicit flag overrides
+        return model.ensemble_method
     if from_logits is None:
         layer = _form_layer(model)
         if layer is not None:
             return layer.ensemble_method
+        if says_probabilities(model) is False:  # a log-softmax output layer
+            return logits_method(units)
     return logits_method(units) if from_logits else "mean"
+
+
+def says_probabilities(model) -> bool | None:
+    """Whether `model`'s only output says it is probabilities (True), logits (False), or does not say (None).
+
+    A MIMOModel's head says (`ensemble_method`); a wrapper says by its
+    `OutputFormLayer`; a plain model's output layer says probabilities with a
+    Softmax layer or a softmax / sigmoid activation (log-softmax outputs are
+    read either way), and nothing otherwise.
+    """
+    if is_mimo_model(model):
+        method = model.ensemble_method
+        return None if not isinstance(method, str) or method == "gaussian" else method == "mean"
+    layer = _form_layer(model)
+    if layer is not None:
+        return None if layer.ensemble_method == "gaussian" else layer.ensemble_method == "mean"
+    layer = _output_layer(model)
+    if isinstance(layer, keras.layers.Softmax):
+        return True
+    name = getattr(getattr(layer, "activation", None), "__name__", None)
+    return {"softmax": True, "sigmoid": True, "log_softmax": False}.get(name)
+
+
+def check_from_logits(model, from_logits):
+    """Raises when `from_logits` contradicts what `model`'s output says it is (`says_probabilities`)."""
+    if from_logits is None:
+        return
+    says = says_probabilities(model)
+    if says is not None and says == bool(from_logits):
+        what = "probabilities" if says else "logits"
+        raise ValueError(
+            f"`from_logits` contradicts model {model.name!r}, whose output says it is {what} "
+            f"({kind(model)[1] or 'its head'}): leave from_logits=None to read it as it says. "
+            f"Received: from_logits={from_logits!r}"
+        )
 
 
 def wrapped_output_form(model, from_logits) -> str:

@@ -8,6 +8,7 @@ from keras import ops
 from keras_mimo._serialization import register
 from keras_mimo.ensembles import kinds
 from keras_mimo.ensembles.layer_bases import Float32Layer
+from keras_mimo.ensembles.methods import check_ensemble_method
 from keras_mimo.ensembles.methods import combine_members
 from keras_mimo.ensembles.methods import to_probabilities
 from keras_mimo.ensembles.quantities import ensemble_probabilities
@@ -48,7 +49,23 @@ class Ensemble(Float32Layer):
         super().__init__(**kwargs)
         if combine not in COMBINE:
             raise ValueError(f"`combine` must be one of {COMBINE}. Received: combine={combine!r}")
-        self.models = list(models)
+        models, forms = list(models), list(forms)
+        if not models or not all(isinstance(m, keras.Model) for m in models):
+            raise TypeError(f"`models` must be a non-empty list of keras.Model. Received: models={models!r}")
+        if len(forms) != len(models):
+            raise ValueError(
+                f"`forms` must hold one entry per model ({len(models)}). Received: forms={forms!r} ({len(forms)})"
+            )
+        flat = [f for form in forms for f in keras.tree.flatten(form)]
+        for form in flat:
+            check_ensemble_method(form)
+        wanted = {"probabilities": lambda f: f != "gaussian", "gaussian": lambda f: f == "gaussian"}.get(combine)
+        if wanted is not None and not all(wanted(f) for f in flat):
+            raise ValueError(
+                f"combine={combine!r} needs {'classifier' if combine == 'probabilities' else 'Gaussian'} forms. "
+                f"Received: forms={forms!r}"
+            )
+        self.models = models
         # JSON text: Keras would wrap nested lists/dicts into tracking containers
         self._forms = json.dumps(list(forms))
         self.combine = combine

@@ -50,6 +50,8 @@ def _with_member_axis(x, name: str, min_rank: int = 3, what: str = "(N, M, K)"):
     x = _f32(x)
     if len(x.shape) < min_rank:
         raise ValueError(f"`{name}` must be {what}, with the members on axis 1. Received: shape {tuple(x.shape)}")
+    if x.shape[1] == 0:
+        raise ValueError(f"`{name}` must hold at least one member on axis 1. Received: shape {tuple(x.shape)}")
     return x
 
 

@@ -112,7 +112,14 @@ class EnsembleReader:
 
     def __init__(self, model_or_models, from_logits: bool | None = None, *, argument: str = "model_or_models"):
         self.models = _model_list(model_or_models, argument)
-        self.from_logits = from_logits
+        if from_logits is not None and not isinstance(from_logits, (bool, np.bool_)):
+            raise TypeError(
+                "`from_logits` must be True (logits), False (probabilities) or None (as the model says). "
+                f"Received: from_logits={from_logits!r}"
+            )
+        self.from_logits = None if from_logits is None else bool(from_logits)
+        for model in self.models:
+            kinds.check_from_logits(model, self.from_logits)
         self.argument = argument
 
     @functools.cached_property
@@ -131,7 +138,7 @@ class EnsembleReader:
     # -- checks, at the entry points
 
     def require_single_output(self, what: str = "classifier"):
-        """Raises unless every model has one output (`what` names its kind in the message)."""
+        """Raises unless every model has one output (`what` names its kind in the message), all alike."""
         for model in self.models:
             if len(model.outputs) != 1:
                 raise ValueError(
@@ -140,12 +147,48 @@ class EnsembleReader:
                     "`model.predict_members(x)[name]` with `keras_mimo.evaluation.scores_from_probabilities`. "
                     f"Received: model {model.name!r} with {len(model.outputs)} outputs"
                 )
+        self._require_alike()
+        return self
+
+    def _require_alike(self):
+        """Raises unless the models of a deep ensemble take the same inputs and give outputs of one shape."""
+        first = self.models[0]
+
+        def shapes(tensors):
+            return [tuple(t.shape[1:]) for t in keras.tree.flatten(tensors)]
+
+        for model in self.models[1:]:
+            for what, mine, theirs in (
+                ("inputs", shapes(model.inputs), shapes(first.inputs)),
+                ("outputs", shapes(model.outputs), shapes(first.outputs)),
+            ):
+                if mine != theirs:
+                    raise ValueError(
+                        f"The models of a deep ensemble (`{self.argument}`) must have {what} of the same shapes: "
+                        f"model {first.name!r} has {theirs}. Received: model {model.name!r} with {mine}"
+                    )
+
+    def require_known_form(self):
+        """Raises for a plain model whose output does not say what it is, unless `from_logits` says it."""
+        for m in self.models:
+            if self.from_logits is None and not kinds.is_mimo_model(m) and kinds.kind(m)[0] is None:
+                raise ValueError(
+                    f"`from_logits` must be given for model {m.name!r}: its output layer does not say whether it "
+                    "outputs logits or probabilities (no softmax or sigmoid). Pass from_logits=True for logits, "
+                    "False for probabilities. Received: from_logits=None"
+                )
         return self
 
     def require_classifier(self, alternative: str | None = None, single_output: bool = True):
-        """Raises unless every model is a classifier; a Gaussian head's message points to `alternative`."""
+        """Raises unless every model is a classifier; a Gaussian head's message points to `alternative`.
+
+        A plain model whose output does not say what it is (no softmax or
+        sigmoid: logits or probabilities?) needs `from_logits`: the numpy and
+        the symbolic paths (a `fit_*` and its `with_*`) then read it alike.
+        """
         if single_output:
             self.require_single_output("classifier")
+        self.require_known_form()
         for m in self.models:
             model_kind, why = kinds.kind(m)
             if model_kind == "gaussian":
@@ -210,7 +253,8 @@ class EnsembleReader:
         return to_numpy(log_mean_exp(log_probs))
 
     def member_gaussians(self, x, batch_size: int | None = None, verbose=0) -> tuple:
-        """Members' means and standard deviations, each `(N, M, units)` float64."""
+        """Members' means and standard deviations, each `(N, M, units)` float64 (Gaussian models only)."""
+        self.require_gaussian()
         outputs = [np.asarray(out, np.float64) for _, out in self.member_outputs(x, batch_size, verbose, "regression")]
         members = np.concatenate(outputs, axis=1)
         units = members.shape[-1] // 2

@@ -50,3 +50,8 @@ def test_normalize_uses_the_cifar10_channel_statistics():
     out = cifar.normalize(images)
     assert out.dtype == np.float32 and out.shape == images.shape
     np.testing.assert_allclose(out[0, 0, 0], expected, rtol=1e-6)
+
+
+def test_normalize_refuses_float_images_that_would_be_read_as_0_to_255():
+    with pytest.raises(ValueError, match="uint8 RGB images.*dtype float32"):
+        cifar.normalize(np.full((1, 32, 32, 3), 0.5, np.float32))

@@ -59,3 +59,17 @@ def test_the_numpy_batches_are_normalized_unique_examples_reshuffled_each_epoch(
     assert len(set(first)) == 8 and batches[0][0].dtype == np.float32
     batches.on_epoch_end()
     assert not np.array_equal(first, np.concatenate([batches[i][1] for i in range(2)]))
+
+
+def test_the_batches_refuse_a_missing_seed_a_scalar_y_a_non_bool_augment_and_an_index_past_the_end():
+    x, y = np.zeros((8, 32, 32, 3), np.uint8), np.arange(8)
+    with pytest.raises(TypeError, match="Received: seed=None"):
+        cifar_pipeline.numpy_train_dataset(x, y, 4, None)
+    with pytest.raises(ValueError, match="`y` must have one label per image"):
+        cifar_pipeline.numpy_train_dataset(x, 3, 4, 0)
+    with pytest.raises(TypeError, match="Received: augment='no'"):
+        cifar_pipeline.numpy_train_dataset(x, y, 4, 0, augment="no")
+    batches = cifar_pipeline.numpy_train_dataset(x, y, 4, 0)
+    assert len(batches) == 2 and batches[-1][0].shape == (4, 32, 32, 3)
+    with pytest.raises(IndexError):
+        batches[2]
