@@ -20,12 +20,7 @@ def all_layers(model):
 
 def layers_containing_mimo_layers(model) -> list:
     """The MIMO layers of `model` and every nested model or block holding one, depth first."""
-    return [
-        layer
-        for layer in dict.fromkeys(all_layers(model))
-        if isinstance(layer, (MIMOInput, MIMOHead))
-        or (hasattr(layer, "layers") and any(isinstance(l, (MIMOInput, MIMOHead)) for l in all_layers(layer)))
-    ]
+    return [layer for layer in dict.fromkeys(all_layers(model)) if _is_or_holds(layer, (MIMOInput, MIMOHead))]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,9 +31,10 @@ class MIMOGraph:
     heads: tuple
 
 
-def _contains_mimo_input(layer) -> bool:
-    return isinstance(layer, MIMOInput) or (
-        hasattr(layer, "layers") and any(isinstance(l, MIMOInput) for l in all_layers(layer))
+def _is_or_holds(layer, types) -> bool:
+    """Whether `layer` is one of `types` or a nested model or block holding one."""
+    return isinstance(layer, types) or (
+        hasattr(layer, "layers") and any(isinstance(l, types) for l in all_layers(layer))
     )
 
 
@@ -56,7 +52,7 @@ def _inputs_reaching_heads_directly(model, heads) -> list:
             found[id(tensor)] = tensor
             continue
         layer = _keras_compat.producing_layer(tensor)
-        if _contains_mimo_input(layer):
+        if _is_or_holds(layer, MIMOInput):
             continue
         stack.extend(_keras_compat.producer_inputs(tensor))
     return [t for t in model.inputs if id(t) in found]

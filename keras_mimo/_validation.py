@@ -340,23 +340,30 @@ def check_class_labels(labels, num_examples: int, num_classes: int, name: str = 
 
 
 def check_inputs(x, name: str):
-    """Numpy inputs `x` (an array or a list, tuple or dict of them) are non-empty and finite, else a
-    ValueError naming `name`. Other inputs (datasets, generators, tensors) are left to the model."""
-    if isinstance(x, dict):
-        leaves = list(x.values())
-    elif isinstance(x, (list, tuple)):
-        leaves = list(x)
-    else:
-        leaves = [x]
-    for leaf in leaves:
-        if not isinstance(leaf, np.ndarray):
+    """Array inputs `x` (an array or a nest of them) have rows and are finite, else a ValueError naming `name`.
+
+    Leaves without a shape or `__array__` (datasets, generators) are left to
+    the model, and so is a tensor numpy cannot read (e.g. a torch tensor on a
+    GPU).
+    """
+    import keras
+
+    for leaf in keras.tree.flatten(x):
+        if getattr(leaf, "shape", None) is None or not hasattr(leaf, "__array__"):
             continue
-        if leaf.ndim and not len(leaf):
-            raise ValueError(f"`{name}` is empty (shape {leaf.shape}): it needs at least one row.")
-        if leaf.dtype.kind in "fc" and not np.isfinite(leaf).all():
-            bad = ~np.isfinite(leaf).reshape(len(leaf), -1).all(-1) if leaf.ndim else np.zeros(1, bool)
+        if len(leaf.shape) and leaf.shape[0] == 0:
             raise ValueError(
-                f"`{name}` holds {int(np.isnan(leaf).sum())} NaN and {int(np.isinf(leaf).sum())} "
-                f"infinite values, in {int(bad.sum())} rows (e.g. rows {np.flatnonzero(bad)[:5].tolist()}): "
-                "drop or impute those rows."
+                f"`{name}` has no rows: it needs at least one. Received: {name} of shape {tuple(leaf.shape)}"
+            )
+        try:
+            values = np.asarray(leaf)
+        except (TypeError, RuntimeError):
+            continue
+        if values.dtype.kind in "fc" and not np.isfinite(values).all():
+            bad = ~np.isfinite(values)
+            rows = np.flatnonzero(bad.reshape(len(values), -1).any(-1)) if values.ndim else np.zeros(1, int)
+            raise ValueError(
+                f"`{name}` must be finite: drop or impute the rows that are not. Received: "
+                f"{int(np.isnan(values).sum())} NaN and {int(np.isinf(values).sum())} infinite values, in "
+                f"{len(rows)} rows (e.g. rows {rows[:5].tolist()})"
             )

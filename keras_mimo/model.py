@@ -133,7 +133,7 @@ class MIMOModel(
             arguments = _keras_compat.clone_source_arguments(self.outputs) or arguments
         (self.input_repetition_probability, self.batch_repetitions, self.seed) = check_mimo_arguments(**arguments)
         self._mimo_graph = _graph.find_mimo_layers(self)
-        # the forward pass's record reaches the MIMO layers of nested models and blocks too
+        # the forward pass's record reaches the MIMO layers (and through nested models and blocks)
         for layer in _graph.layers_containing_mimo_layers(self):
             _keras_compat.pass_call_context_argument(layer, _forward_pass.ARGUMENT)
         self._batch_seed_generator = keras.random.SeedGenerator(self.seed, name="mimo_batch_seed")

@@ -1,9 +1,7 @@
 """Shared fixtures: small models and data that every backend can train fast."""
 
-import importlib.util
 import os
 import pathlib
-import sys
 
 import numpy as np
 import pytest
@@ -23,6 +21,7 @@ JAX_CACHE = ROOT / ".test-results" / "jax-cache"
 import keras  # noqa: E402  (after XLA_FLAGS: the backends read it when they start)
 
 import keras_mimo  # noqa: E402
+from tests.testing import load_module_from_file  # noqa: E402
 
 BACKEND = keras.backend.backend()
 
@@ -36,27 +35,9 @@ if BACKEND == "jax" and "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
-def _import_repository_package(name: str):
-    """Imports the repository's `name/` package (the benchmarks) from its folder, once per process.
-
-    Without putting the repository root on sys.path: there it would also make
-    the source tree's `keras_mimo` shadow the installed wheel that
-    scripts/run_tests.sh tests (KERAS_MIMO_EXPECT_INSTALLED=1), as pytest's
-    `pythonpath` option would. The package is registered in sys.modules under
-    its own name, so a test's `from benchmarks import cost` (and a
-    benchmark's `from benchmarks import common`) finds its modules through
-    the package's `__path__`, and `keras_mimo` is still looked up on sys.path.
-    """
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / name / "__init__.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_import_repository_package("benchmarks")
+# The repository's benchmarks package, imported from its folder (tests.testing.load_module_from_file):
+# a test's `from benchmarks import cost` then finds it while `keras_mimo` stays the installed wheel.
+load_module_from_file("benchmarks", ROOT / "benchmarks" / "__init__.py")
 
 
 def pytest_addoption(parser):

@@ -298,13 +298,12 @@ def test_every_public_module_lists_exactly_the_pinned_names():
 
 
 def test_the_api_page_is_generated_from_the_public_lists():
-    import importlib.util
     import pathlib
 
+    from tests.testing import load_module_from_file
+
     root = pathlib.Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("api_page", root / "scripts" / "api_page.py")
-    api_page = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(api_page)
+    api_page = load_module_from_file("api_page", root / "scripts" / "api_page.py")
     assert (root / "docs" / "api.md").read_text() == api_page.page(keras_mimo), "run python scripts/api_page.py"
     modules = {m.__name__ for m in api_page.public_modules(keras_mimo)} - {"keras_mimo"}
     assert modules == set(PUBLIC_LISTS)  # every public module is pinned

@@ -1,21 +1,12 @@
 """The two test tiers (tests/conftest.py): which tests a run skips, and the slowest-tests report."""
 
-import importlib.util
-
 import pytest
 
 from tests import conftest
+from tests.testing import load_module_from_file
 
 
-def _load_script(name: str):
-    """scripts/<name>.py as a module, loaded from its file (scripts/ is not a package, the root not on sys.path)."""
-    spec = importlib.util.spec_from_file_location(name, conftest.ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-slowest_tests = _load_script("slowest_tests")
+slowest_tests = load_module_from_file("slowest_tests", conftest.ROOT / "scripts" / "slowest_tests.py")
 
 
 class FakeConfig:

@@ -9,6 +9,9 @@
   schedules and operations.
 """
 
+import importlib.util
+import sys
+
 import keras
 import numpy as np
 
@@ -140,3 +143,21 @@ def tiny_resnet_backbone(channels: int = 3):
         use_pre_activation=False,
         image_shape=(16, 16, channels),
     )
+
+
+def load_module_from_file(name: str, path):
+    """Imports the file `path` as module `name`, once per process, without touching sys.path.
+
+    For what is not an installed package: the repository's `benchmarks`
+    (its `__init__.py`; registered first, so its modules import each other
+    through `__path__`), the example scripts and `scripts/`. The repository
+    root never goes on sys.path, where the source `keras_mimo` would shadow
+    the installed wheel that scripts/run_tests.sh tests.
+    """
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

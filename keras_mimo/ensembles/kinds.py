@@ -53,7 +53,7 @@ def output_form(model, from_logits, units: int) -> str:
         layer = _form_layer(model)
         if layer is not None:
             return layer.ensemble_method
-        if says_probabilities(model) is False:  # a log-softmax output layer
+        if _output_activation(model)[1] == "log_softmax":  # log-probabilities read as logits
             return logits_method(units)
     return logits_method(units) if from_logits else "mean"
 
@@ -61,22 +61,15 @@ def output_form(model, from_logits, units: int) -> str:
 def says_probabilities(model) -> bool | None:
     """Whether `model`'s only output says it is probabilities (True), logits (False), or does not say (None).
 
-    A MIMOModel's head says (`ensemble_method`); a wrapper says by its
-    `OutputFormLayer`; a plain model's output layer says probabilities with a
-    Softmax layer or a softmax / sigmoid activation (log-softmax outputs are
-    read either way), and nothing otherwise.
+    A classifier by `kind` says, in the form `output_form` reads it without
+    `from_logits`: a MIMOModel's head, a wrapper's `OutputFormLayer`, or a
+    plain output layer (Softmax, softmax / sigmoid: probabilities;
+    log-softmax: logits). Gaussian heads and plain outputs without one of
+    these activations say nothing.
     """
-    if is_mimo_model(model):
-        method = model.ensemble_method
-        return None if not isinstance(method, str) or method == "gaussian" else method == "mean"
-    layer = _form_layer(model)
-    if layer is not None:
-        return None if layer.ensemble_method == "gaussian" else layer.ensemble_method == "mean"
-    layer = _output_layer(model)
-    if isinstance(layer, keras.layers.Softmax):
-        return True
-    name = getattr(getattr(layer, "activation", None), "__name__", None)
-    return {"softmax": True, "sigmoid": True, "log_softmax": False}.get(name)
+    if kind(model)[0] != "classifier":
+        return None
+    return output_form(model, None, model.outputs[0].shape[-1]) == "mean"
 
 
 def check_from_logits(model, from_logits):
@@ -124,6 +117,14 @@ def _output_layer(model):
     return _keras_compat.producing_layer_or_none(outputs[0]) if len(outputs) == 1 else None
 
 
+def _output_activation(model) -> tuple:
+    """`(layer, activation name)` of the layer making `model`'s only output ("softmax" for a Softmax layer)."""
+    layer = _output_layer(model)
+    if isinstance(layer, keras.layers.Softmax):
+        return layer, "softmax"
+    return layer, getattr(getattr(layer, "activation", None), "__name__", None)
+
+
 def kind(model) -> tuple:
     """`(kind, why)`: `"classifier"`, `"gaussian"` or None (a plain model whose output does not say).
 
@@ -140,11 +141,9 @@ def kind(model) -> tuple:
     if layer is not None:
         form = "gaussian" if layer.ensemble_method == "gaussian" else "classifier"
         return form, f"its last layer {type(layer).__name__} {layer.name!r} reads it so"
-    layer = _output_layer(model)
+    layer, name = _output_activation(model)
     if isinstance(layer, keras.layers.Softmax):
         return "classifier", f"output layer {layer.name!r} is a Softmax"
-    activation = getattr(layer, "activation", None)
-    name = getattr(activation, "__name__", None)
     if name in _PROBABILITY_ACTIVATIONS:
         return "classifier", f"output layer {layer.name!r} has activation={name!r}"
     return None, None

@@ -22,6 +22,7 @@ import keras
 import numpy as np
 
 from keras_mimo._validation import check_batch_size
+from keras_mimo._validation import check_inputs
 from keras_mimo._validation import check_probabilities
 from keras_mimo.ensembles import kinds
 from keras_mimo.ensembles.layer import Ensemble
@@ -63,27 +64,6 @@ def _model_list(model_or_models, argument: str) -> list:
         f"`{argument}` must be a keras.Model (a MIMOModel or a single model) or a non-empty list of "
         f"keras.Model (a deep ensemble). Received: {argument}={model_or_models!r}"
     )
-
-
-def _check_finite_inputs(x):
-    """Raises naming `x` when its arrays have no rows or hold NaN or inf (datasets pass unchecked)."""
-    for t in keras.tree.flatten(x):
-        if getattr(t, "shape", None) is None or not hasattr(t, "__array__"):
-            continue
-        if len(t.shape) and t.shape[0] == 0:
-            raise ValueError(f"`x` has no rows: it needs at least one. Received: x of shape {tuple(t.shape)}")
-        try:
-            values = np.asarray(t)
-        except (TypeError, RuntimeError):  # e.g. a torch tensor on a GPU: predict reads it as it is
-            continue
-        if values.dtype.kind in "fc" and not np.isfinite(values).all():
-            bad = ~np.isfinite(values)
-            rows = np.flatnonzero(bad.reshape(len(values), -1).any(-1)) if values.ndim else np.zeros(1, int)
-            raise ValueError(
-                f"`x` must be finite: drop or impute the rows that are not. Received: {int(np.isnan(values).sum())} "
-                f"NaN and {int(np.isinf(values).sum())} infinite values, in {len(rows)} rows (e.g. rows "
-                f"{rows[:5].tolist()})"
-            )
 
 
 def _check_finite_outputs(outputs, model_name: str):
@@ -225,7 +205,7 @@ class EnsembleReader:
         """`(model, outputs (N, M_model, ...))` per model of one `what` output; checks `x` and the outputs."""
         self.require_single_output(what)
         batch_size = check_batch_size(batch_size)
-        _check_finite_inputs(x)
+        check_inputs(x, "x")
         for model in self.models:
             out = kinds.predict_members(model, x, batch_size, verbose)
             _check_finite_outputs(out, model.name)

@@ -84,7 +84,6 @@ class MIMOHead(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.supports_masking = True
-        _keras_compat.pass_call_context_argument(self, _forward_pass.ARGUMENT)
         self.units = check_positive_int(units, "units")
         self.ensemble_size = check_ensemble_size(ensemble_size)
         self.activation = keras.activations.get(activation)

@@ -67,7 +67,6 @@ class MIMOInput(keras.layers.Layer):
             )
         self.data_format = data_format
         self.supports_masking = True
-        _keras_compat.pass_call_context_argument(self, _forward_pass.ARGUMENT)
 
     def _data_format(self, rank: int) -> str:
         """`data_format`, or for None the default for inputs of `rank` (with the batch axis)."""
