@@ -5,8 +5,8 @@
 #                                      # the large tier once (each test on the backend it
 #                                      # concerns, the rest on $LARGE_BACKEND); mkdocs --strict;
 #                                      # the sdist and wheel built and checked (twine check)
-#   bash scripts/run_tests.sh --quick  # ruff; the unit tier on one backend ($KERAS_BACKEND, else torch:
-#                                      # the fastest here, 69 s against 192 s TensorFlow, 278 s JAX)
+#   bash scripts/run_tests.sh --quick  # ruff; the unit tier on one backend ($KERAS_BACKEND, else torch,
+#                                      # the fastest here), in 2 pytest-xdist workers (docs/results/unit_tiers.md)
 #   BACKENDS="tensorflow jax" bash scripts/run_tests.sh   # skip (and do not install) torch
 # Other arguments go to every pytest call. When every step of the whole command
 # passes on a clean work tree, the commit is written to .test-results/last-pass.
@@ -15,18 +15,20 @@ cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv-test}"
 BACKENDS="${BACKENDS:-tensorflow jax torch}"
 # The backend-independent large tests run once, under torch where it is installed: it runs
-# tiny models fastest on this CPU (unit tier: torch 62 s, tensorflow 174 s, jax 344 s).
+# tiny models fastest on this CPU (docs/results/unit_tiers.md).
 case " $BACKENDS " in *" torch "*) default_large=torch;; *) default_large="${BACKENDS%% *}";; esac
 LARGE_BACKEND="${LARGE_BACKEND:-$default_large}"
 PY="${PYTHON:-python3}"
-# pytest-xdist workers per pytest call (0: none); see docs/backends.md for the measurement.
-WORKERS="${PYTEST_WORKERS:-0}"
 QUICK=0
 if [ "${1:-}" = "--quick" ]; then
   QUICK=1
   shift
   BACKENDS="${KERAS_BACKEND:-torch}"
 fi
+# pytest-xdist workers per pytest call (0: none). --quick runs one pytest call alone: 2 workers
+# (the JAX unit tier: 127 s against 221 s in one process); the whole command runs its calls two at a
+# time instead (docs/backends.md#test-tiers has the measurements).
+if [ "$QUICK" = 1 ]; then WORKERS="${PYTEST_WORKERS:-2}"; else WORKERS="${PYTEST_WORKERS:-0}"; fi
 RESULTS=.test-results
 mkdir -p "$RESULTS"
 rm -f "$RESULTS"/*.xml

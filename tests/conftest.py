@@ -6,17 +6,20 @@ import pathlib
 import numpy as np
 import pytest
 
-# XLA (JAX, and TensorFlow's jit-compiled steps) without LLVM's optimization
-# passes: the unit tier on JAX ran about 1.9x faster (compiling dominates for
-# the tests' tiny models; docs/backends.md#test-tiers). A flag set by the
-# caller wins.
-if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
-    ).strip()
+# XLA (JAX, and TensorFlow's jit-compiled steps) compiling cheaply: without
+# LLVM's optimization passes and with the classic CPU emitters instead of the
+# fusion emitters. Compiling dominates for the tests' tiny models
+# (docs/backends.md#test-tiers). A flag set by the caller wins.
+_CHEAP_XLA = {
+    "xla_backend_optimization_level": "0",
+    "xla_llvm_disable_expensive_passes": "true",
+    "xla_cpu_use_fusion_emitters": "false",
+}
+for _flag, _value in _CHEAP_XLA.items():
+    if _flag not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --{_flag}={_value}".strip()
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-JAX_CACHE = ROOT / ".test-results" / "jax-cache"
 
 import keras  # noqa: E402  (after XLA_FLAGS: the backends read it when they start)
 
@@ -24,16 +27,6 @@ import keras_mimo  # noqa: E402
 from tests.testing import load_module_from_file  # noqa: E402
 
 BACKEND = keras.backend.backend()
-
-if BACKEND == "jax" and "JAX_COMPILATION_CACHE_DIR" not in os.environ:
-    # JAX's persistent compilation cache, kept between runs in .test-results/ (ignored by git): a rerun
-    # recompiles only what changed. A JAX_COMPILATION_CACHE_DIR set by the caller wins.
-    import jax
-
-    jax.config.update("jax_compilation_cache_dir", str(JAX_CACHE))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-
 
 # The repository's benchmarks package, imported from its folder (tests.testing.load_module_from_file):
 # a test's `from benchmarks import cost` then finds it while `keras_mimo` stays the installed wheel.

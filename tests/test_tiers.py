@@ -73,3 +73,26 @@ def test_slowest_tests_reads_junit_files_and_sorts_across_them(tmp_path):
         (tmp_path / f"{name}.xml").write_text(f'<testsuites><testsuite name="pytest">{cases}</testsuite></testsuites>')
     rows = slowest_tests.slowest(sorted(tmp_path.glob("*.xml")), top=3)
     assert [(t, run) for t, run, _ in rows] == [(9.0, "large-jax"), (3.0, "unit-jax"), (0.5, "unit-jax")]
+
+
+time_unit_tiers = load_module_from_file("time_unit_tiers", conftest.ROOT / "scripts" / "time_unit_tiers.py")
+
+
+def test_unit_tier_timings_are_written_as_a_table_of_every_call():
+    run = {"backend": "jax", "seconds": 127.0, "exit_code": 0, "tests": 1619, "failures": 1, "errors": 1, "skipped": 5}
+    report = {
+        "commit": "abc1234",
+        "date": "2026-12-05",
+        "cpus": 2,
+        "runs": [{**run, "workers": 0}, {**run, "workers": 2}],
+    }
+    table = time_unit_tiers.markdown(report)
+    assert "commit abc1234" in table and "2 cores" in table
+    assert "| jax | none (one process) | 127.0 | 1619 | 2 | 5 |" in table
+    assert "| jax | 2 | 127.0 | 1619 | 2 | 5 |" in table
+
+
+def test_unit_tier_timings_refuse_a_negative_worker_count(capsys):
+    with pytest.raises(SystemExit):
+        time_unit_tiers.main(["--workers", "-1"])
+    assert "--workers must be counts >= 0, got [-1]" in capsys.readouterr().err

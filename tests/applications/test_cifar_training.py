@@ -157,6 +157,7 @@ def test_a_tiny_run_writes_metrics_and_a_loadable_model(tmp_path):
     assert not os.path.exists(out / "backup")  # a finished run leaves no backup behind
 
 
+@pytest.mark.large  # two runs of the recipe; BackupAndRestore's resume itself: tests/test_model_resume.py
 def test_a_killed_run_resumes_from_its_backup(tmp_path):
     out = tmp_path / "run"
     config = tiny_config(output_dir=str(out), epochs=2)
