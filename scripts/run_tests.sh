@@ -109,7 +109,7 @@ ruff format --check . || status=1
 steps=()
 for backend in $BACKENDS; do steps+=("$backend unit"); done
 if [ "$QUICK" = 0 ]; then for backend in $BACKENDS; do steps+=("$backend large"); done; fi
-order=(jax:unit torch:large tensorflow:unit jax:large tensorflow:large torch:unit)  # longest first (measured)
+order=(torch:large jax:unit tensorflow:unit jax:large torch:unit tensorflow:large)  # longest first (measured)
 queue=()
 for key in "${order[@]}"; do
   for item in "${steps[@]}"; do [ "${item/ /:}" = "$key" ] && queue+=("$item"); done
