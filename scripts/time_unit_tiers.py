@@ -25,7 +25,9 @@ RESULTS = ROOT / "docs" / "results"
 
 def time_call(backend: str, workers: int, junit: pathlib.Path) -> dict:
     """One unit-tier pytest call: its wall seconds and the JUnit counts."""
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not large"]
+    # pytest's own script, as run_tests.sh calls it: `python -m pytest` would put the repository on
+    # sys.path, and the tests would import keras_mimo from the source instead of the installed wheel.
+    command = [str(pathlib.Path(sys.executable).with_name("pytest")), "-q", "-p", "no:cacheprovider", "-m", "not large"]
     command += [f"--junitxml={junit}", "tests"] + (["-n", str(workers)] if workers else [])
     env = {**os.environ, "KERAS_BACKEND": backend}
     start = time.perf_counter()
